@@ -1,0 +1,154 @@
+"""Request and response bodies of the Portal API: strict, so a typo is a 422, not a silent default."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from shared.events import ChannelType, Plan, Presence, Role
+
+Name = Field(min_length=1, max_length=100)
+LanguageCode = Field(min_length=2, max_length=16, pattern=r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginRequest(Strict):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginResponse(BaseModel):
+    token: str
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    role: Role
+    expires_at: datetime
+
+
+class SessionInfo(BaseModel):
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    role: Role
+    expires_at: datetime
+
+
+class FirstEndUser(Strict):
+    first_name: str = Name
+    last_name: str = Name
+    email: EmailStr
+    language: str = LanguageCode
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
+class TenantOrder(Strict):
+    """An order (SPEC §5): plan, options, minimum end users, contract start, the first end user."""
+
+    name: str = Field(min_length=1, max_length=200)
+    plan: Plan
+    sdk_option: bool = False
+    minimum_end_users: int = Field(default=1, ge=0, le=100_000)
+    contract_start: datetime | None = None
+    time_zone: str = Field(default="Europe/Brussels", max_length=64)
+    default_language: str = LanguageCode
+    routing_enabled: bool = True
+    default_capacity: int = Field(default=5, ge=1, le=1000)
+    first_end_user: FirstEndUser
+
+
+class TenantCreatedResponse(BaseModel):
+    tenant_id: uuid.UUID
+    administrator_id: uuid.UUID
+
+
+class NewEndUser(Strict):
+    first_name: str = Name
+    last_name: str = Name
+    email: EmailStr
+    role: Role
+    mother_tongue: str = LanguageCode
+    languages: list[str] = Field(default_factory=list, max_length=50)
+    channel_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    competences: list[str] = Field(default_factory=list, max_length=100)
+    capacity: int | None = Field(default=None, ge=1, le=1000)
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
+class EndUserOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    mother_tongue: str
+    active: bool
+    presence: Presence
+
+
+class NewChannel(Strict):
+    channel_type: ChannelType
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ChannelOut(BaseModel):
+    channel_id: uuid.UUID
+    channel_type: ChannelType
+    name: str
+    public_key: str
+    connected: bool
+
+
+class PresenceUpdate(Strict):
+    presence: Presence
+
+
+class ConversationOut(BaseModel):
+    conversation_id: uuid.UUID
+    channel_id: uuid.UUID
+    channel_type: ChannelType
+    visitor_id: uuid.UUID
+    language: str
+    status: Literal["waiting", "assigned", "in_progress", "closed", "archived"]
+    assignee_id: uuid.UUID | None
+    opened_at: datetime
+    last_message_at: datetime | None
+    message_count: int
+    preview: str | None
+
+
+class MessageOut(BaseModel):
+    message_id: uuid.UUID
+    direction: Literal["in", "out"]
+    kind: str
+    text: str
+    at: datetime
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut]
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class FeedItem(BaseModel):
+    position: int
+    event: dict
+
+
+class FeedPage(BaseModel):
+    log: str
+    items: list[FeedItem]
+    next_after: int

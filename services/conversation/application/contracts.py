@@ -1,0 +1,132 @@
+"""Domain events -> integration events: what of our log the other services may see.
+
+Password material, visitor internals and anything else not listed here stays inside.
+The envelope's ``event_id`` is derived from the stored event, so a relay that publishes
+the same notification twice (after a crash) publishes the same ``event_id`` twice and
+consumers drop the copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from eventsourcing.domain import DomainEvent
+
+from services.conversation.domain.conversation import Conversation
+from services.conversation.domain.directory import Channel, EndUser, Tenant
+from shared import events as contract
+from shared.events import Envelope, Payload
+
+EVENT_NAMESPACE = uuid.UUID("5b0c1f7a-6e1d-4a2b-9a7c-0e3d2f1a4b5c")
+
+Translate = Callable[[DomainEvent], list[Payload]]
+
+
+def _tenant_created(e: DomainEvent) -> list[Payload]:
+    return [
+        contract.TenantCreated(
+            name=e.name,
+            plan=e.plan,
+            sdk_option=e.sdk_option,
+            minimum_end_users=e.minimum_end_users,
+            contract_start=e.contract_start,
+            time_zone=e.time_zone,
+            default_language=e.default_language,
+            routing_enabled=e.routing_enabled,
+            default_capacity=e.default_capacity,
+        )
+    ]
+
+
+def _end_user_created(e: DomainEvent) -> list[Payload]:
+    return [
+        contract.EndUserCreated(
+            user_id=e.originator_id,
+            first_name=e.first_name,
+            last_name=e.last_name,
+            email=e.email,
+            role=e.role,
+            mother_tongue=e.mother_tongue,
+            languages=e.languages,
+            channel_ids=e.channel_ids,
+            competences=e.competences,
+            capacity=e.capacity,
+        ),
+        contract.EndUserActivated(user_id=e.originator_id, at=e.activated_at),
+    ]
+
+
+TRANSLATIONS: dict[type[DomainEvent], Translate] = {
+    Tenant.Created: _tenant_created,
+    EndUser.Created: _end_user_created,
+    EndUser.PresenceChanged: lambda e: [
+        contract.PresenceChanged(user_id=e.originator_id, presence=e.presence, at=e.at)
+    ],
+    Channel.Connected: lambda e: [
+        contract.ChannelConnected(
+            channel_id=e.originator_id,
+            channel_type=e.channel_type,
+            name=e.name,
+            public_key=e.public_key,
+        )
+    ],
+    Conversation.Opened: lambda e: [
+        contract.ConversationOpened(
+            conversation_id=e.originator_id,
+            channel_id=e.channel_id,
+            channel_type=e.channel_type,
+            visitor_id=e.visitor_id,
+            language=e.language,
+            required_competences=e.required_competences,
+            opened_at=e.opened_at,
+        )
+    ],
+    Conversation.MessageReceived: lambda e: [
+        contract.MessageReceived(
+            conversation_id=e.originator_id,
+            message_id=e.message_id,
+            channel_message_id=e.channel_message_id,
+            content=contract.MessageContent.model_validate(e.content),
+            received_at=e.received_at,
+        )
+    ],
+    Conversation.Assigned: lambda e: [
+        contract.ConversationAssigned(
+            conversation_id=e.originator_id,
+            assignee_id=e.assignee_id,
+            assigned_by=e.assigned_by,
+            at=e.at,
+        )
+    ],
+    Conversation.Queued: lambda e: [
+        contract.ConversationQueued(conversation_id=e.originator_id, at=e.at)
+    ],
+    Conversation.Closed: lambda e: [
+        contract.ConversationClosed(conversation_id=e.originator_id, at=e.at)
+    ],
+}
+
+
+def tenant_of(e: DomainEvent) -> uuid.UUID:
+    return e.originator_id if isinstance(e, Tenant.Event) else e.tenant_id
+
+
+def to_envelopes(domain_event: DomainEvent) -> list[Envelope]:
+    translate = TRANSLATIONS.get(type(domain_event))
+    if translate is None:
+        return []
+    tenant_id = tenant_of(domain_event)
+    return [
+        Envelope.wrap(
+            payload,
+            tenant_id=tenant_id,
+            event_id=uuid.uuid5(
+                EVENT_NAMESPACE,
+                f"{domain_event.originator_id}/{domain_event.originator_version}/{n}",
+            ),
+            occurred_at=domain_event.timestamp,
+            correlation_id=domain_event.originator_id,
+        )
+        for n, payload in enumerate(translate(domain_event))
+    ]

@@ -1,0 +1,42 @@
+"""Where the event store lives: one setting of ours mapped onto the eventsourcing library's.
+
+``DATABASE_URL`` empty -> a SQLite file per application under ``DATA_DIR``;
+``postgresql+psycopg://user:password@host:port/db`` -> PostgreSQL (tables named after
+the application), the production choice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+def event_store_env(database_url: str, data_dir: Path, application: str) -> dict[str, str]:
+    common = {
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+    }
+    if not database_url or database_url.startswith("sqlite"):
+        if database_url.startswith("sqlite:///"):
+            base = Path(database_url.removeprefix("sqlite:///")).parent
+        else:
+            base = data_dir
+        base.mkdir(parents=True, exist_ok=True)
+        return common | {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str((base / f"{application}-events.sqlite").resolve()),
+        }
+    parts = urlsplit(database_url)
+    if not parts.scheme.startswith("postgres"):
+        raise ValueError(f"unsupported DATABASE_URL scheme {parts.scheme!r}")
+    return common | {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.lstrip("/"),
+        "POSTGRES_HOST": parts.hostname or "localhost",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "5",
+        "CREATE_TABLE": "y",
+    }

@@ -1,0 +1,164 @@
+"""Passwords and sessions (SPEC §3.1.1): Argon2id hashes, lockout after 5 wrong passwords, opaque tokens.
+
+A session token is 256 random bits given to the client once; only its SHA-256 is
+stored, so a leaked table gives no way in. Revocation is a row update, effective at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, insert, select, update
+
+from services.conversation.store import tables as t
+
+MAX_FAILED_ATTEMPTS = 5
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+# OWASP's Argon2id floor: m=19 MiB, t=2, p=1.
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+class LoginFailed(Exception):
+    """Wrong email, wrong password or locked account: deliberately indistinguishable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user_id: str
+    tenant_id: str
+    role: str
+    expires_at: datetime
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_password_rules(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValueError(
+            f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+
+
+class Security:
+    def __init__(self, engine: Engine, session_ttl: timedelta = timedelta(hours=12)) -> None:
+        self.engine = engine
+        self.session_ttl = session_ttl
+
+    def set_password(self, tenant_id: str, user_id: str, password: str) -> None:
+        """Sets the password, unlocks the account and ends every session of the user."""
+        check_password_rules(password)
+        hashed = HASHER.hash(password)
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(t.credentials)
+                .where(t.credentials.c.user_id == user_id)
+                .values(password_hash=hashed, failed_attempts=0, locked=False)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    insert(t.credentials).values(
+                        user_id=user_id,
+                        tenant_id=tenant_id,
+                        password_hash=hashed,
+                        failed_attempts=0,
+                        locked=False,
+                    )
+                )
+            conn.execute(
+                update(t.sessions).where(t.sessions.c.user_id == user_id).values(revoked=True)
+            )
+
+    def login(self, email: str, password: str) -> tuple[str, Session]:
+        email = email.strip().lower()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(
+                    t.end_users.c.user_id,
+                    t.end_users.c.tenant_id,
+                    t.end_users.c.role,
+                    t.end_users.c.active,
+                    t.credentials.c.password_hash,
+                    t.credentials.c.failed_attempts,
+                    t.credentials.c.locked,
+                )
+                .join(t.credentials, t.credentials.c.user_id == t.end_users.c.user_id)
+                .where(t.end_users.c.email == email)
+            ).all()
+            # Emails are unique per tenant; one person in two tenants logs in where the password fits.
+            for row in rows:
+                if row.locked or not row.active or not row.password_hash:
+                    continue
+                if _verify(row.password_hash, password):
+                    conn.execute(
+                        update(t.credentials)
+                        .where(t.credentials.c.user_id == row.user_id)
+                        .values(failed_attempts=0)
+                    )
+                    return self._open_session(conn, row.user_id, row.tenant_id, row.role)
+            for row in rows:
+                attempts = row.failed_attempts + 1
+                conn.execute(
+                    update(t.credentials)
+                    .where(t.credentials.c.user_id == row.user_id)
+                    .values(
+                        failed_attempts=attempts,
+                        locked=row.locked or attempts >= MAX_FAILED_ATTEMPTS,
+                    )
+                )
+        if not rows:
+            HASHER.hash(
+                password
+            )  # same cost as a real check: no timing hint that the email is unknown
+        raise LoginFailed
+
+    def _open_session(self, conn, user_id: str, tenant_id: str, role: str) -> tuple[str, Session]:  # type: ignore[no-untyped-def]
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        session = Session(user_id, tenant_id, role, now + self.session_ttl)
+        conn.execute(
+            insert(t.sessions).values(
+                token_hash=token_hash(token),
+                user_id=user_id,
+                tenant_id=tenant_id,
+                role=role,
+                created_at=now,
+                expires_at=session.expires_at,
+                revoked=False,
+            )
+        )
+        return token, session
+
+    def session(self, token: str) -> Session | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.sessions).where(t.sessions.c.token_hash == token_hash(token))
+            ).first()
+        if row is None or row.revoked:
+            return None
+        expires_at = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+        if expires_at <= datetime.now(UTC):
+            return None
+        return Session(row.user_id, row.tenant_id, row.role, expires_at)
+
+    def logout(self, token: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.sessions)
+                .where(t.sessions.c.token_hash == token_hash(token))
+                .values(revoked=True)
+            )
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,87 @@
+"""Wiring of the conversation service: stores, applications, outboxes, consumers, API."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from services.conversation.application.conversations import Conversations
+from services.conversation.application.directory import Directory
+from services.conversation.application.eventstore import event_store_env
+from services.conversation.application.security import Security
+from services.conversation.outbox import OutboxRelay
+from services.conversation.settings import ConversationSettings
+from services.conversation.store.projection import Projector
+from services.conversation.store.tables import metadata
+from shared import topics
+from shared.kafka import ensure_topics, make_broker
+from shared.readmodel import make_engine, ping
+from shared.service import BackgroundTasks
+
+
+class ConversationService:
+    """Everything the service's entry points share; built once per process."""
+
+    def __init__(self, settings: ConversationSettings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.sqlalchemy_url("conversation"))
+        metadata.create_all(self.engine)
+        self.directory = Directory(
+            env=event_store_env(settings.database_url, settings.data_dir, "directory")
+        )
+        self.conversations = Conversations(
+            env=event_store_env(settings.database_url, settings.data_dir, "conversations")
+        )
+        self.security = Security(self.engine, timedelta(hours=settings.session_ttl_hours))
+        self.projector = Projector(self.engine, [self.directory, self.conversations])
+        self.broker = make_broker(settings, REGISTRY)
+        self.relays = [
+            OutboxRelay(self.directory, topics.DIRECTORY_EVENTS, self.engine, self.broker),
+            OutboxRelay(self.conversations, topics.CONVERSATION_EVENTS, self.engine, self.broker),
+        ]
+        self.tasks = BackgroundTasks()
+        self._changed = asyncio.Event()
+
+    def changed(self) -> None:
+        """Something was saved: wake the relays and the projector now rather than at their poll."""
+        self._changed.set()
+        for relay in self.relays:
+            relay.wake()
+
+    async def _project_forever(self) -> None:
+        while True:
+            await self.projector.catch_up()
+            self._changed.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=0.05)
+
+    async def ready(self) -> bool:
+        db_ok = await asyncio.to_thread(ping, self.engine)
+        try:
+            broker_ok = await self.broker.ping(timeout=2.0)
+        except Exception:
+            broker_ok = False
+        return db_ok and bool(broker_ok)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI):  # type: ignore[no-untyped-def]
+        await ensure_topics(self.settings)
+        await self.projector.catch_up()
+        await self.broker.start()
+        for relay in self.relays:
+            self.tasks.start(relay.name, relay.run)
+        self.tasks.start("projector", self._project_forever)
+        try:
+            yield
+        finally:
+            await self.broker.stop()  # finishes the batch in hand, commits
+            for relay in self.relays:
+                relay.stop()
+            await self.tasks.stop()
+            self.conversations.close()
+            self.directory.close()
+            self.engine.dispose()

@@ -1,0 +1,20 @@
+"""Durable positions in the event logs (for the projector and the outbox relay)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, insert, select, update
+
+from services.conversation.store.tables import log_positions
+
+
+def read_position(conn: Connection, name: str) -> int:
+    row = conn.execute(select(log_positions.c.position).where(log_positions.c.name == name)).first()
+    return int(row[0]) if row else 0
+
+
+def write_position(conn: Connection, name: str, position: int) -> None:
+    changed = conn.execute(
+        update(log_positions).where(log_positions.c.name == name).values(position=position)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(log_positions).values(name=name, position=position))

@@ -1,0 +1,124 @@
+"""The conversation service's SQL tables: the Portal's read model and its security store.
+
+Read-model tables are projections of the two event logs and can be dropped and rebuilt.
+``credentials`` and ``sessions`` are not events: they are secrets and short-lived state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from shared.readmodel import UtcDateTime
+
+metadata = MetaData()
+
+log_positions = Table(
+    "log_positions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("plan", String(10), nullable=False),
+    Column("sdk_option", Boolean, nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("default_language", String(16), nullable=False),
+    Column("routing_enabled", Boolean, nullable=False),
+)
+
+end_users = Table(
+    "end_users",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("first_name", String(100), nullable=False),
+    Column("last_name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("mother_tongue", String(16), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("presence", String(10), nullable=False),
+    UniqueConstraint("tenant_id", "email", name="uq_end_users_tenant_email"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("channel_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+    Column("channel_type", String(20), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("public_key", String(64), nullable=False, unique=True),
+    Column("connected", Boolean, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conversation_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("channel_id", String(36), nullable=False),
+    Column("channel_type", String(20), nullable=False),
+    Column("visitor_id", String(36), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("assignee_id", String(36)),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("last_message_at", UtcDateTime),
+    Column("message_count", Integer, nullable=False, default=0),
+    Column("preview", String(200)),
+    Index("ix_conversations_queue", "tenant_id", "assignee_id", "status"),
+    Index("ix_conversations_tenant_opened", "tenant_id", "opened_at"),
+    Index("ix_conversations_visitor", "visitor_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("conversation_id", String(36), nullable=False),
+    Column("tenant_id", String(36), nullable=False),
+    Column("direction", String(10), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_messages_conversation", "conversation_id", "at"),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("password_hash", String(200)),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked", Boolean, nullable=False, default=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)

@@ -1,0 +1,27 @@
+"""``python -m services.ingest``: channel adapters in, replies out."""
+
+from services.ingest import api, store
+from shared import topics
+from shared.consumer_service import ConsumerService, ConsumerServiceSettings
+from shared.service import serve
+
+
+class IngestSettings(ConsumerServiceSettings):
+    service_name: str = "ingest"
+    http_port: int = 8001
+
+
+def main() -> None:
+    settings = IngestSettings()
+    service = ConsumerService(settings, store.metadata)
+    service.consume(
+        topics.DIRECTORY_EVENTS,
+        group_id="ingest",
+        apply=store.apply,
+        wanted=lambda e: e.type in store.WANTED,
+    )
+    serve(service.create_app("Interact ingest", [api.router]), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Ingest's view of the connected channels, from the directory events."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, insert, select, update
+
+from shared import events as ev
+from shared.kafka import Delivery
+
+metadata = MetaData()
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("channel_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("channel_type", String(20), nullable=False),
+    Column("public_key", String(64), nullable=False, unique=True),
+    Column("connected", Boolean, nullable=False),
+)
+
+WANTED = {"ChannelConnected", "ChannelDisconnected"}
+
+
+def apply(conn: Connection, batch: list[Delivery]) -> None:
+    for d in batch:
+        p = d.payload
+        if isinstance(p, ev.ChannelConnected):
+            conn.execute(
+                insert(channels).values(
+                    channel_id=str(p.channel_id),
+                    tenant_id=str(d.envelope.tenant_id),
+                    channel_type=p.channel_type,
+                    public_key=p.public_key,
+                    connected=True,
+                )
+            )
+        elif isinstance(p, ev.ChannelDisconnected):
+            conn.execute(
+                update(channels)
+                .where(channels.c.channel_id == str(p.channel_id))
+                .values(connected=False)
+            )
+
+
+def channel_by_key(conn: Connection, public_key: str):  # type: ignore[no-untyped-def]
+    return conn.execute(
+        select(channels).where(channels.c.public_key == public_key, channels.c.connected.is_(True))
+    ).first()

@@ -1,0 +1,182 @@
+"""Routing's own tables: the state of each tenant, written per batch with optimistic versioning.
+
+Two instances must never both route one tenant. Partitions are split by the range
+assignor so one instance owns a tenant on both topics; and each batch bumps the tenant's
+``version`` only if it still holds the version it loaded, so a stale instance (during a
+rebalance) fails, reloads and retries instead of deciding on old state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import orjson
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from services.routing.application.state import TenantRouting, Tracked
+from services.routing.domain.choice import Agent, Need
+from shared.readmodel import UtcDateTime
+
+metadata = MetaData()
+
+tenants = Table(
+    "routing_tenants",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("routing_enabled", Boolean, nullable=False),
+    Column("default_capacity", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+agents = Table(
+    "routing_agents",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+    Column("role", String(20), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("presence", String(10), nullable=False),
+    Column("channel_ids", Text, nullable=False),
+    Column("languages", Text, nullable=False),
+    Column("competences", Text, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("load", Integer, nullable=False),
+    Column("idle_since", UtcDateTime),
+)
+conversations = Table(
+    "routing_conversations",
+    metadata,
+    Column("conversation_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+    Column("channel_id", String(36), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("competences", Text, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("assignee_id", String(36)),
+    Column("rounds", Integer, nullable=False),
+)
+
+
+class StaleState(Exception):
+    """Another instance changed this tenant's state since we loaded it: reload and retry."""
+
+
+def _json(items: frozenset) -> str:
+    return orjson.dumps(sorted(str(i) for i in items)).decode()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def load(conn: Connection, tenant_id: uuid.UUID) -> TenantRouting:
+    key = str(tenant_id)
+    row = conn.execute(select(tenants).where(tenants.c.tenant_id == key)).first()
+    state = TenantRouting(tenant_id)
+    if row is not None:
+        state.routing_enabled = row.routing_enabled
+        state.default_capacity = row.default_capacity
+        state.version = row.version
+    for a in conn.execute(select(agents).where(agents.c.tenant_id == key)):
+        state.agents[uuid.UUID(a.user_id)] = Agent(
+            user_id=uuid.UUID(a.user_id),
+            role=a.role,
+            active=a.active,
+            presence=a.presence,
+            channel_ids=frozenset(uuid.UUID(c) for c in orjson.loads(a.channel_ids)),
+            languages=frozenset(orjson.loads(a.languages)),
+            competences=frozenset(orjson.loads(a.competences)),
+            capacity=a.capacity,
+            load=a.load,
+            idle_since=_aware(a.idle_since),
+        )
+    for c in conn.execute(select(conversations).where(conversations.c.tenant_id == key)):
+        state.conversations[uuid.UUID(c.conversation_id)] = Tracked(
+            conversation_id=uuid.UUID(c.conversation_id),
+            need=Need(uuid.UUID(c.channel_id), c.language, frozenset(orjson.loads(c.competences))),
+            opened_at=_aware(c.opened_at),
+            status=c.status,
+            assignee_id=uuid.UUID(c.assignee_id) if c.assignee_id else None,
+            rounds=c.rounds,
+        )
+    return state
+
+
+def save(conn: Connection, state: TenantRouting) -> None:
+    """Write what changed, or raise :class:`StaleState` if someone else wrote first."""
+    key = str(state.tenant_id)
+    values = {
+        "routing_enabled": state.routing_enabled,
+        "default_capacity": state.default_capacity,
+        "version": state.version + 1,
+    }
+    if state.version == 0:
+        exists = conn.execute(select(tenants.c.version).where(tenants.c.tenant_id == key)).first()
+        if exists is not None:
+            raise StaleState(key)
+        conn.execute(insert(tenants).values(tenant_id=key, **values))
+    else:
+        bumped = conn.execute(
+            update(tenants)
+            .where(tenants.c.tenant_id == key, tenants.c.version == state.version)
+            .values(**values)
+        ).rowcount
+        if bumped != 1:
+            raise StaleState(key)
+    for user_id in state.dirty_agents:
+        a = state.agents[user_id]
+        conn.execute(delete(agents).where(agents.c.user_id == str(user_id)))
+        conn.execute(
+            insert(agents).values(
+                user_id=str(user_id),
+                tenant_id=key,
+                role=a.role,
+                active=a.active,
+                presence=a.presence,
+                channel_ids=_json(a.channel_ids),
+                languages=_json(a.languages),
+                competences=_json(a.competences),
+                capacity=a.capacity,
+                load=a.load,
+                idle_since=a.idle_since,
+            )
+        )
+    for conversation_id in state.dirty_conversations:
+        conn.execute(
+            delete(conversations).where(conversations.c.conversation_id == str(conversation_id))
+        )
+        c = state.conversations.get(conversation_id)
+        if c is not None:
+            conn.execute(
+                insert(conversations).values(
+                    conversation_id=str(conversation_id),
+                    tenant_id=key,
+                    channel_id=str(c.need.channel_id),
+                    language=c.need.language,
+                    competences=_json(c.need.competences),
+                    opened_at=c.opened_at,
+                    status=c.status,
+                    assignee_id=str(c.assignee_id) if c.assignee_id else None,
+                    rounds=c.rounds,
+                )
+            )
+    state.version += 1
+    state.dirty_agents.clear()
+    state.dirty_conversations.clear()
+    state.settings_dirty = False

@@ -1,0 +1,244 @@
+"""``python -m services.stack``: the whole Interact stack on one machine, on the embedded defaults.
+
+Starts the Kafka-protocol broker (Tansu, unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), the
+six services as processes with SQLite files under ``DATA_DIR``, seeds a demo tenant on
+the first run, prints the URLs and demo credentials, and stops everything on Ctrl-C.
+Data is kept between runs. The tests start the same :class:`Stack`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.local_broker import LocalBroker
+
+SERVICES: dict[str, int] = {
+    "conversation": 8000,
+    "ingest": 8001,
+    "routing": 8002,
+    "stats": 8003,
+    "billing": 8004,
+    "sla": 8005,
+}
+DEMO_OPERATOR_TOKEN = "demo-operator-token"
+DEMO_PASSWORD = "demo-password-1"
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    env: dict[str, str] = field(default_factory=dict)
+    database_urls: dict[str, str] = field(default_factory=dict)
+    broker: LocalBroker | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    bootstrap_servers: str = ""
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def start(self, timeout: float = 90.0) -> Stack:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.bootstrap_servers = self.env.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get(
+            "KAFKA_BOOTSTRAP_SERVERS", ""
+        )
+        if not self.bootstrap_servers:
+            self.broker = LocalBroker(log_file=self.data_dir / "broker.log").start()
+            self.bootstrap_servers = self.broker.bootstrap_servers
+        for name in SERVICES:
+            self.start_service(name)
+        self.wait_ready(timeout)
+        return self
+
+    def service_env(self, name: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "DATA_DIR": str(self.data_dir),
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(self.ports[name]),
+            "CONVERSATION_URL": self.url("conversation"),
+            "OPERATOR_TOKEN": os.environ.get("OPERATOR_TOKEN", DEMO_OPERATOR_TOKEN),
+            "PUBLIC_BASE_URL": self.url("conversation"),
+            **self.env,
+        }
+        if self.broker is not None:
+            env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # Tansu has no InitProducerId
+        if name in self.database_urls:
+            env["DATABASE_URL"] = self.database_urls[name]
+        return env
+
+    def start_service(self, name: str) -> None:
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            env=self.service_env(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def wait_ready(self, timeout: float = 90.0, names: list[str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        for name in names or list(SERVICES):
+            while True:
+                process = self.processes[name]
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {process.returncode}; see {self.data_dir / name}.log"
+                    )
+                try:
+                    if httpx.get(f"{self.url(name)}/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not ready; see {self.data_dir / name}.log")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            process = self.processes[name]
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name in list(self.processes):
+            self.stop_service(name)
+        if self.broker is not None:
+            self.broker.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def seed_demo(stack: Stack, operator_token: str = DEMO_OPERATOR_TOKEN) -> dict:
+    """The demo tenant: an Administrator, two Agents (languages, competences) and a website chat."""
+    marker = stack.data_dir / "demo-tenant.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    api = stack.url("conversation")
+    with httpx.Client(base_url=api, timeout=30) as http:
+        created = http.post(
+            "/v1/operator/tenants",
+            headers={"Authorization": f"Bearer {operator_token}"},
+            json={
+                "name": "Demo Bakery",
+                "plan": "bot",
+                "sdk_option": True,
+                "minimum_end_users": 3,
+                "default_language": "nl",
+                "first_end_user": {
+                    "first_name": "Ada",
+                    "last_name": "Admin",
+                    "email": "admin@demo.example",
+                    "language": "nl",
+                    "password": DEMO_PASSWORD,
+                },
+            },
+        )
+        created.raise_for_status()
+        admin = _login(http, "admin@demo.example")
+        channel = http.post(
+            "/v1/channels", headers=admin, json={"channel_type": "webchat", "name": "Website"}
+        )
+        channel.raise_for_status()
+        channel_id = channel.json()["channel_id"]
+        agents = [
+            ("Nora", "Nederlands", "nora@demo.example", ["nl", "fr"], ["orders"]),
+            ("Eric", "English", "eric@demo.example", ["en", "nl"], ["technical"]),
+        ]
+        for first, last, email, languages, competences in agents:
+            http.post(
+                "/v1/users",
+                headers=admin,
+                json={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": email,
+                    "role": "agent",
+                    "mother_tongue": languages[0],
+                    "languages": languages,
+                    "channel_ids": [channel_id],
+                    "competences": competences,
+                    "password": DEMO_PASSWORD,
+                },
+            ).raise_for_status()
+            http.put("/v1/me/presence", headers=_login(http, email), json={"presence": "online"})
+    demo = {
+        "tenant_id": created.json()["tenant_id"],
+        "channel_id": channel_id,
+        "webchat_key": channel.json()["public_key"],
+        "users": ["admin@demo.example"] + [a[2] for a in agents],
+        "password": DEMO_PASSWORD,
+    }
+    marker.write_text(json.dumps(demo, indent=2))
+    return demo
+
+
+def _login(http: httpx.Client, email: str) -> dict[str, str]:
+    response = http.post("/v1/auth/login", json={"email": email, "password": DEMO_PASSWORD})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def main() -> None:
+    stack = Stack(Path(os.environ.get("DATA_DIR", "data")).resolve())
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start()
+        demo = seed_demo(stack)
+        print("\nInteract is running (Ctrl-C stops it; data stays in", stack.data_dir, ")\n")
+        for name in SERVICES:
+            print(f"  {name:<13} {stack.url(name)}   (API docs: {stack.url(name)}/docs)")
+        print(f"\n  Kafka         {stack.bootstrap_servers}")
+        print(f"  Demo logins   {', '.join(demo['users'])}  password: {demo['password']}")
+        print(f"  Operator      Bearer {os.environ.get('OPERATOR_TOKEN', DEMO_OPERATOR_TOKEN)}")
+        print(
+            f"  Try it        curl -X POST {stack.url('ingest')}/v1/webchat/{demo['webchat_key']}"
+            "/messages -H 'content-type: application/json'"
+            ' -d \'{"visitor_id":"v1","text":"Hallo!"}\'\n',
+            flush=True,
+        )
+        while not stopping:
+            for name, process in stack.processes.items():
+                if process.poll() is not None:
+                    print(f"{name} stopped (code {process.returncode}); restarting", flush=True)
+                    stack.start_service(name)
+                    break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping…", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

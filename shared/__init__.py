@@ -1,0 +1,1 @@
+"""Contracts and plumbing every Interact service shares: events, topics, settings, Kafka, logs."""

@@ -1,0 +1,113 @@
+"""The shape every consuming service shares: a database, a broker, batch appliers, an HTTP API.
+
+A service declares its tables and, per topic, a function that applies a batch of new
+deliveries inside one transaction; this module does the rest: deduplication by
+``event_id`` in the same transaction, dead-lettering, probes, metrics, graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from prometheus_client import REGISTRY, Counter
+from sqlalchemy import Connection, MetaData
+
+from shared.auth import TokenChecker
+from shared.events import Envelope
+from shared.http import install_error_handlers, install_probes
+from shared.kafka import Delivery, ensure_topics, make_broker, subscribe_batches
+from shared.readmodel import applied_events_table, make_engine, mark_applied, only_new, ping
+from shared.service import BackgroundTasks
+from shared.settings import ServiceSettings
+
+Applier = Callable[[Connection, list[Delivery]], Any]
+
+APPLIED = Counter("interact_events_applied_total", "Events applied to a read model.", ["service"])
+DUPLICATES = Counter(
+    "interact_duplicate_events_total", "Redelivered events recognised and skipped.", ["service"]
+)
+
+
+class ConsumerServiceSettings(ServiceSettings):
+    conversation_url: str = "http://127.0.0.1:8000"
+    auth_cache_seconds: float = 5.0
+
+
+class ConsumerService:
+    def __init__(self, settings: ConsumerServiceSettings, metadata: MetaData) -> None:
+        self.settings = settings
+        self.metadata = metadata
+        self.applied = applied_events_table(metadata)
+        self.engine = make_engine(settings.sqlalchemy_url(settings.service_name))
+        metadata.create_all(self.engine)
+        self.broker = make_broker(settings, REGISTRY)
+        self.tasks = BackgroundTasks()
+        self.token_checker = TokenChecker(settings.conversation_url, settings.auth_cache_seconds)
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
+
+    def apply_batch_now(self, apply: Applier, deliveries: list[Delivery]) -> Any:
+        """Apply the never-seen deliveries and record them, in one transaction."""
+        with self.engine.begin() as conn:
+            fresh = only_new(conn, self.applied, deliveries, lambda d: d.envelope.event_id)
+            DUPLICATES.labels(self.settings.service_name).inc(len(deliveries) - len(fresh))
+            result = apply(conn, fresh) if fresh else None
+            mark_applied(conn, self.applied, (d.envelope.event_id for d in fresh))
+        APPLIED.labels(self.settings.service_name).inc(len(fresh))
+        return result
+
+    def consume(
+        self,
+        *topics: str,
+        group_id: str,
+        apply: Applier,
+        wanted: Callable[[Envelope], bool] = lambda _e: True,
+        **options: Any,
+    ) -> None:
+        async def handle(batch: list[Delivery]) -> None:
+            await asyncio.to_thread(self.apply_batch_now, apply, batch)
+
+        subscribe_batches(
+            self.broker,
+            self.settings,
+            *topics,
+            group_id=group_id,
+            handler=handle,
+            wanted=wanted,
+            **options,
+        )
+
+    async def ready(self) -> bool:
+        db_ok = await asyncio.to_thread(ping, self.engine)
+        try:
+            broker_ok = bool(await self.broker.ping(timeout=2.0))
+        except Exception:
+            broker_ok = False
+        return db_ok and broker_ok
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI):  # type: ignore[no-untyped-def]
+        await ensure_topics(self.settings)
+        for hook in self.on_start:
+            await hook()
+        await self.broker.start()
+        try:
+            yield
+        finally:
+            await self.broker.stop()
+            await self.tasks.stop()
+            await self.token_checker.close()
+            self.engine.dispose()
+
+    def create_app(self, title: str, routers: list[APIRouter], description: str = "") -> FastAPI:
+        app = FastAPI(title=title, version="1.0.0", description=description, lifespan=self.lifespan)
+        app.state.service = self
+        app.state.token_checker = self.token_checker
+        install_error_handlers(app)
+        install_probes(app, REGISTRY, self.ready)
+        for router in routers:
+            app.include_router(router)
+        return app

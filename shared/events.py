@@ -1,0 +1,255 @@
+"""The event envelope and the integration events: the versioned contract between services.
+
+Every message on Kafka is one :class:`Envelope`. Its ``type`` and ``schema_version``
+name the payload model in :data:`PAYLOADS`; a consumer looks the pair up, validates
+the payload, and sends anything it cannot read to the dead-letter topic instead of
+crashing. Adding an optional field is a compatible change (same version); anything
+else is a new ``schema_version`` registered beside the old one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+Role = Literal["administrator", "manager", "agent", "analyst"]
+Presence = Literal["online", "away", "offline"]
+ChannelType = Literal["messenger", "page_comments", "whatsapp", "webchat"]
+Plan = Literal["hub", "pro", "bot"]
+
+#: Roles that may take conversations and be given competences, channels and languages.
+HANDLING_ROLES: frozenset[str] = frozenset({"administrator", "manager", "agent"})
+
+
+class Payload(BaseModel):
+    """Base of every payload: unknown fields from a newer producer are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- inbound (ingest -> conversation) -------------------------------------------------
+
+
+class MessageContent(Payload):
+    kind: Literal["text", "attachment", "postback", "unsupported"] = "text"
+    text: str = ""
+    url: str | None = None
+
+
+class InboundMessageReceived(Payload):
+    """A visitor wrote on a channel; ingest has checked and normalised it."""
+
+    channel_id: uuid.UUID
+    channel_type: ChannelType
+    channel_message_id: str = Field(min_length=1, max_length=512)
+    visitor_external_id: str = Field(min_length=1, max_length=512)
+    visitor_name: str | None = None
+    locale: str | None = None
+    content: MessageContent
+    received_at: AwareDatetime
+
+
+# --- directory (conversation service's admin side -> everyone) ------------------------
+
+
+class TenantCreated(Payload):
+    name: str
+    plan: Plan
+    sdk_option: bool = False
+    minimum_end_users: int = 0
+    contract_start: datetime | None = None
+    time_zone: str = "Europe/Brussels"
+    default_language: str = "nl"
+    routing_enabled: bool = True
+    default_capacity: int = 5
+
+
+class EndUserCreated(Payload):
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str
+    role: Role
+    mother_tongue: str
+    languages: list[str] = []
+    channel_ids: list[uuid.UUID] = []
+    competences: list[str] = []
+    capacity: int | None = None
+
+
+class EndUserActivated(Payload):
+    user_id: uuid.UUID
+    at: AwareDatetime
+
+
+class EndUserDeactivated(Payload):
+    user_id: uuid.UUID
+    at: AwareDatetime
+
+
+class PresenceChanged(Payload):
+    user_id: uuid.UUID
+    presence: Presence
+    at: AwareDatetime
+
+
+class ChannelConnected(Payload):
+    channel_id: uuid.UUID
+    channel_type: ChannelType
+    name: str
+    public_key: str
+
+
+class ChannelDisconnected(Payload):
+    channel_id: uuid.UUID
+
+
+# --- conversations (conversation service -> routing, stats, ...) ----------------------
+
+
+class ConversationOpened(Payload):
+    conversation_id: uuid.UUID
+    channel_id: uuid.UUID
+    channel_type: ChannelType
+    visitor_id: uuid.UUID
+    language: str
+    required_competences: list[str] = []
+    opened_at: AwareDatetime
+
+
+class MessageReceived(Payload):
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    channel_message_id: str
+    content: MessageContent
+    received_at: AwareDatetime
+
+
+class ConversationAssigned(Payload):
+    conversation_id: uuid.UUID
+    assignee_id: uuid.UUID
+    assigned_by: Literal["routing", "dispatch", "agent"] = "routing"
+    at: AwareDatetime
+
+
+class ConversationQueued(Payload):
+    """Nobody eligible (or routing off): the conversation waits in the tenant's queue."""
+
+    conversation_id: uuid.UUID
+    at: AwareDatetime
+
+
+class ConversationClosed(Payload):
+    conversation_id: uuid.UUID
+    at: AwareDatetime
+
+
+# --- routing (routing -> conversation) ------------------------------------------------
+
+
+class CandidateVerdict(Payload):
+    user_id: uuid.UUID
+    excluded_by: list[str] = []
+    load: int = 0
+
+
+class ConversationRouted(Payload):
+    """Routing's decision with its reasons; ``assignee_id`` None means: wait in the queue."""
+
+    conversation_id: uuid.UUID
+    assignee_id: uuid.UUID | None
+    tie_break: str | None = None
+    candidates: list[CandidateVerdict] = []
+    decided_at: AwareDatetime
+
+
+#: (type, schema_version) -> payload model: the registry of the contract.
+PAYLOADS: dict[tuple[str, int], type[Payload]] = {
+    (model.__name__, 1): model
+    for model in (
+        InboundMessageReceived,
+        TenantCreated,
+        EndUserCreated,
+        EndUserActivated,
+        EndUserDeactivated,
+        PresenceChanged,
+        ChannelConnected,
+        ChannelDisconnected,
+        ConversationOpened,
+        MessageReceived,
+        ConversationAssigned,
+        ConversationQueued,
+        ConversationClosed,
+        ConversationRouted,
+    )
+}
+
+
+class Envelope(BaseModel):
+    """What travels on every topic. ``event_id`` is what consumers deduplicate on."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str = Field(min_length=1, max_length=200)
+    schema_version: int = Field(default=1, ge=1)
+    tenant_id: uuid.UUID
+    occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: uuid.UUID | None = None
+    causation_id: uuid.UUID | None = None
+    payload: dict[str, Any]
+
+    @classmethod
+    def wrap(
+        cls,
+        payload: Payload,
+        *,
+        tenant_id: uuid.UUID,
+        event_id: uuid.UUID | None = None,
+        occurred_at: datetime | None = None,
+        correlation_id: uuid.UUID | None = None,
+        causation_id: uuid.UUID | None = None,
+    ) -> Envelope:
+        return cls(
+            event_id=event_id or uuid.uuid4(),
+            type=type(payload).__name__,
+            tenant_id=tenant_id,
+            occurred_at=occurred_at or datetime.now(UTC),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            payload=payload.model_dump(mode="json"),
+        )
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key: the tenant, so one tenant's events keep their order."""
+        return str(self.tenant_id).encode()
+
+    def parsed(self) -> Payload:
+        """The typed payload; raises :class:`UnreadableEvent` if it is not ours to read."""
+        model = PAYLOADS.get((self.type, self.schema_version))
+        if model is None:
+            raise UnreadableEvent(f"unknown event type {self.type} v{self.schema_version}")
+        try:
+            return model.model_validate(self.payload)
+        except ValidationError as exc:
+            raise UnreadableEvent(f"malformed {self.type}: {exc.errors()[:3]}") from exc
+
+
+class UnreadableEvent(ValueError):
+    """A message that no retry will make readable: it goes to the dead-letter topic."""
+
+
+def decode(raw: bytes) -> tuple[Envelope, Payload]:
+    """Bytes from Kafka -> envelope and typed payload, or :class:`UnreadableEvent`."""
+    try:
+        envelope = Envelope.model_validate_json(raw)
+    except ValidationError as exc:
+        raise UnreadableEvent(f"not an event envelope: {exc.errors()[:3]}") from exc
+    return envelope, envelope.parsed()

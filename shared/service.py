@@ -1,0 +1,75 @@
+"""Running a service: JSON logs, uvicorn, graceful shutdown on SIGTERM/SIGINT.
+
+Uvicorn turns SIGTERM into the app's lifespan shutdown, where each service stops its
+consumers (FastStream finishes the batch in hand and commits), its background tasks
+and its database pools, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.observability import configure_logging
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    configure_logging(settings.service_name, settings.log_level)
+    log.info(
+        "starting",
+        extra={
+            "http": f"{settings.http_host}:{settings.http_port}",
+            "kafka": settings.kafka_bootstrap_servers,
+        },
+    )
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        lifespan="on",
+    )
+
+
+class BackgroundTasks:
+    """Long-running loops of a service (relays, projectors, timers), cancelled on shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def start(self, name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        task = asyncio.create_task(self._guard(name, factory), name=name)
+        self._tasks.append(task)
+
+    async def _guard(self, name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        # A loop that dies is restarted: a relay must never stop silently.
+        while True:
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task failed; restarting", extra={"task": name})
+                await asyncio.sleep(1.0)
+
+    async def stop(self, before: Callable[[], Awaitable[None]] | None = None) -> None:
+        if before is not None:
+            await before()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()

@@ -1,0 +1,573 @@
+"""Deployment manifests: deploy/k8s (Kubernetes + Strimzi), docker-compose.yml, Dockerfile.
+
+Static checks only: no cluster, no Docker. Core Kubernetes resources are validated
+against the official schemas (kubernetes-validate, strict: unknown fields fail); the
+Strimzi KafkaTopic custom resources, which it has no schema for, are checked here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import kubernetes_validate
+import pytest
+import yaml
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from shared import topics
+from shared.http import install_probes
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S_DIR = ROOT / "deploy" / "k8s"
+KUSTOMIZATION = K8S_DIR / "kustomization.yaml"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+POSTGRES_INIT = ROOT / "deploy" / "postgres" / "init.sql"
+DOCKERFILE = ROOT / "Dockerfile"
+
+K8S_VERSION = "1.31.0"
+NAMESPACE = "interact"
+IMAGE = "interact"
+RUN_AS_USER = 10001
+
+SERVICE_PORTS = {
+    "conversation": 8000,
+    "ingest": 8001,
+    "routing": 8002,
+    "stats": 8003,
+    "billing": 8004,
+    "sla": 8005,
+}
+SERVICE_DATABASES = {name: f"interact_{name}" for name in SERVICE_PORTS}
+AUTOSCALED = {"conversation", "routing"}
+LIVENESS_PATH = "/health"
+READINESS_PATH = "/ready"
+
+PARTITIONS = 6
+TOPIC_REPLICAS = 3
+KEPT_FOREVER = {topics.CONVERSATION_EVENTS, topics.DIRECTORY_EVENTS}
+
+STRIMZI_API = "kafka.strimzi.io/v1beta2"
+STRIMZI_CLUSTER_LABEL = "strimzi.io/cluster"
+# Custom resources kubernetes-validate has no schema for; checked structurally below.
+CUSTOM_KINDS = {(STRIMZI_API, "KafkaTopic")}
+KAFKA_TOPIC_SPEC_KEYS = {"partitions", "replicas", "config", "topicName"}
+
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+TOPIC_NAME_RE = re.compile(r"interact\.[a-z0-9-]+\.v\d+")
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def _manifest_files() -> list[Path]:
+    return sorted(
+        p for p in K8S_DIR.iterdir() if p.suffix in {".yaml", ".yml"} and p != KUSTOMIZATION
+    )
+
+
+def _load_documents() -> list[tuple[str, dict[str, Any]]]:
+    docs: list[tuple[str, dict[str, Any]]] = []
+    for path in _manifest_files():
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc is None:  # empty document, e.g. a trailing "---"
+                continue
+            assert isinstance(doc, dict), f"{path.name}: a document is not a mapping"
+            docs.append((path.name, doc))
+    return docs
+
+
+DOCUMENTS = _load_documents()
+
+
+def _doc_id(item: tuple[str, dict[str, Any]]) -> str:
+    filename, doc = item
+    name = (doc.get("metadata") or {}).get("name", "?")
+    return f"{filename}:{doc.get('kind', '?')}/{name}"
+
+
+def _of_kind(kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in DOCUMENTS if doc.get("kind") == kind]
+
+
+def _one(kind: str, name: str) -> dict[str, Any]:
+    found = [doc for doc in _of_kind(kind) if doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected exactly one {kind} named {name!r}, found {len(found)}"
+    return found[0]
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, "each service pod runs one container"
+    return containers[0]
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+def _resolve_port(container: dict[str, Any], port: int | str) -> int:
+    """The containerPort a probe or Service targetPort refers to (by name or number)."""
+    declared = container.get("ports", [])
+    for entry in declared:
+        if port in (entry.get("name"), entry["containerPort"]):
+            return entry["containerPort"]
+    raise AssertionError(f"port {port!r} is not a declared port of container {container['name']}")
+
+
+def _config_map() -> dict[str, str]:
+    (config,) = _of_kind("ConfigMap")
+    return config["data"]
+
+
+def _secret() -> dict[str, str]:
+    (secret,) = _of_kind("Secret")
+    return secret.get("stringData", {})
+
+
+def _load_compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+# --- kustomization ---------------------------------------------------------------------
+
+
+def test_kustomization_lists_every_manifest_and_nothing_else() -> None:
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
+    resources = kustomization["resources"]
+    assert len(resources) == len(set(resources)), "a resource is listed twice"
+    for entry in resources:
+        assert (K8S_DIR / entry).is_file(), f"kustomization lists missing file {entry}"
+    assert set(resources) == {p.name for p in _manifest_files()}
+
+
+def test_kustomization_sets_namespace_and_image() -> None:
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
+    assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
+    assert kustomization["kind"] == "Kustomization"
+    assert kustomization["namespace"] == NAMESPACE
+    assert IMAGE in [entry["name"] for entry in kustomization["images"]]
+
+
+# --- every document --------------------------------------------------------------------
+
+
+def test_manifests_found() -> None:
+    kinds = {doc["kind"] for _, doc in DOCUMENTS}
+    assert {"Deployment", "Service", "ConfigMap", "Secret", "HorizontalPodAutoscaler"} <= kinds
+    assert "KafkaTopic" in kinds
+
+
+@pytest.mark.parametrize("item", DOCUMENTS, ids=_doc_id)
+def test_document_is_named_and_namespaced_by_kustomize(item: tuple[str, dict[str, Any]]) -> None:
+    _, doc = item
+    assert doc.get("apiVersion") and doc.get("kind")
+    name = doc["metadata"]["name"]
+    assert DNS_SUBDOMAIN.match(name) and len(name) <= 253, f"invalid name {name!r}"
+    # Namespaces come from kustomization.yaml; a hard-coded other one would escape it.
+    assert doc["metadata"].get("namespace", NAMESPACE) == NAMESPACE
+
+
+@pytest.mark.parametrize(
+    "item",
+    [item for item in DOCUMENTS if (item[1]["apiVersion"], item[1]["kind"]) not in CUSTOM_KINDS],
+    ids=_doc_id,
+)
+def test_core_resource_matches_kubernetes_schema(item: tuple[str, dict[str, Any]]) -> None:
+    filename, doc = item
+    try:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(part) for part in exc.path)
+        pytest.fail(f"{_doc_id(item)} does not validate at {path}: {exc.message}")
+    except kubernetes_validate.SchemaNotFoundError as exc:
+        pytest.fail(f"{filename}: {exc.message} (a custom resource must be in CUSTOM_KINDS)")
+
+
+def test_names_are_unique_per_kind() -> None:
+    seen: set[tuple[str, str]] = set()
+    for _, doc in DOCUMENTS:
+        key = (doc["kind"], doc["metadata"]["name"])
+        assert key not in seen, f"duplicate {key}"
+        seen.add(key)
+
+
+# --- Strimzi KafkaTopic ----------------------------------------------------------------
+
+
+def _kafka_topics() -> list[dict[str, Any]]:
+    return _of_kind("KafkaTopic")
+
+
+def _topic_name(doc: dict[str, Any]) -> str:
+    return doc["spec"].get("topicName", doc["metadata"]["name"])
+
+
+def test_custom_resources_are_only_kafka_topics() -> None:
+    for filename, doc in DOCUMENTS:
+        group = doc["apiVersion"].rpartition("/")[0]
+        if "." in group and not group.endswith(".k8s.io"):
+            assert (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS, _doc_id((filename, doc))
+
+
+@pytest.mark.parametrize("doc", _kafka_topics(), ids=lambda d: d["metadata"]["name"])
+def test_kafka_topic_structure(doc: dict[str, Any]) -> None:
+    assert doc["apiVersion"] == STRIMZI_API
+    assert doc["kind"] == "KafkaTopic"
+    assert set(doc) <= {"apiVersion", "kind", "metadata", "spec"}
+    assert doc["metadata"]["labels"][STRIMZI_CLUSTER_LABEL]
+    spec = doc["spec"]
+    assert set(spec) <= KAFKA_TOPIC_SPEC_KEYS, (
+        f"unknown spec keys {set(spec) - KAFKA_TOPIC_SPEC_KEYS}"
+    )
+    for key in ("partitions", "replicas"):
+        assert type(spec[key]) is int, f"spec.{key} must be an integer"
+    assert spec["partitions"] == PARTITIONS
+    assert spec["replicas"] == TOPIC_REPLICAS
+    config = spec["config"]
+    assert isinstance(config, dict)
+    for key, value in config.items():
+        assert isinstance(value, str | int | float | bool), f"config {key} is not a scalar"
+    # Messages are keyed by tenant id: compaction would keep one event per tenant.
+    assert "compact" not in str(config.get("cleanup.policy", "delete"))
+    retention = config["retention.ms"]
+    assert type(retention) is int and (retention == -1 or retention > 0)
+    min_isr = config.get("min.insync.replicas", 1)
+    assert 1 <= min_isr < spec["replicas"], "min.insync.replicas must leave room for a failure"
+
+
+def test_kafka_topics_are_exactly_the_service_topics() -> None:
+    names = [_topic_name(doc) for doc in _kafka_topics()]
+    assert len(names) == len(set(names)), "a topic is declared twice"
+    assert set(names) == set(topics.ALL)
+    assert len(names) == 6
+
+
+def test_event_topics_are_kept_forever() -> None:
+    retention = {_topic_name(d): d["spec"]["config"]["retention.ms"] for d in _kafka_topics()}
+    for name in KEPT_FOREVER:
+        assert retention[name] == -1, f"{name} must never expire"
+
+
+def test_kafka_topics_belong_to_the_cluster_services_connect_to() -> None:
+    clusters = {doc["metadata"]["labels"][STRIMZI_CLUSTER_LABEL] for doc in _kafka_topics()}
+    assert len(clusters) == 1, f"topics spread over clusters {clusters}"
+    (cluster,) = clusters
+    bootstrap_hosts = [
+        entry.split(":")[0] for entry in _config_map()["KAFKA_BOOTSTRAP_SERVERS"].split(",")
+    ]
+    # Strimzi names the bootstrap Service "<cluster>-kafka-bootstrap".
+    assert all(host.startswith(f"{cluster}-kafka-bootstrap") for host in bootstrap_hosts)
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+def test_shared_config_for_kubernetes() -> None:
+    data = _config_map()
+    assert all(isinstance(value, str) for value in data.values()), "ConfigMap values are strings"
+    assert data["KAFKA_CREATE_TOPICS"] == "false", "Strimzi KafkaTopics create the topics"
+    assert data["KAFKA_ENABLE_IDEMPOTENCE"] == "true"
+    assert data["KAFKA_PARTITIONS"] == str(PARTITIONS)
+    assert data["DATA_DIR"] == "/data"
+    assert data["HTTP_HOST"] == "0.0.0.0"
+    url = urlsplit(data["CONVERSATION_URL"])
+    conversation = _one("Service", "conversation")
+    assert url.hostname == conversation["metadata"]["name"]
+    assert url.port in [p["port"] for p in conversation["spec"]["ports"]]
+
+
+def test_secret_holds_placeholders_and_one_database_per_service() -> None:
+    secret = _secret()
+    assert all("REPLACE-ME" in value for value in secret.values()), "only placeholders in git"
+    databases = set()
+    for name in SERVICE_PORTS:
+        url = urlsplit(secret[f"{name.upper()}_DATABASE_URL"])
+        assert url.scheme == "postgresql+psycopg"
+        databases.add(url.path.lstrip("/"))
+    assert databases == set(SERVICE_DATABASES.values())
+    assert "OPERATOR_TOKEN" in secret
+
+
+def test_env_references_resolve() -> None:
+    config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in _of_kind("ConfigMap")}
+    secrets = {
+        d["metadata"]["name"]: {**d.get("data", {}), **d.get("stringData", {})}
+        for d in _of_kind("Secret")
+    }
+    for deployment in _of_kind("Deployment"):
+        container = _container(deployment)
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                assert source["configMapRef"]["name"] in config_maps
+            if "secretRef" in source:
+                assert source["secretRef"]["name"] in secrets
+        for item in container.get("env", []):
+            ref = item.get("valueFrom", {})
+            if "secretKeyRef" in ref:
+                assert ref["secretKeyRef"]["key"] in secrets[ref["secretKeyRef"]["name"]]
+            if "configMapKeyRef" in ref:
+                assert ref["configMapKeyRef"]["key"] in config_maps[ref["configMapKeyRef"]["name"]]
+
+
+# --- Deployments and Services -------------------------------------------------------------
+
+
+def test_one_deployment_and_service_per_service() -> None:
+    assert {d["metadata"]["name"] for d in _of_kind("Deployment")} == set(SERVICE_PORTS)
+    assert {s["metadata"]["name"] for s in _of_kind("Service")} == set(SERVICE_PORTS)
+    for name in SERVICE_PORTS:
+        kinds = {
+            doc["kind"]
+            for filename, doc in DOCUMENTS
+            if filename in {f"{name}.yaml", f"{name}.yml"}
+        }
+        assert kinds == {"Deployment", "Service"}, f"{name}.yaml should hold both"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+def test_deployment_runs_the_service_on_its_port(name: str) -> None:
+    container = _container(_one("Deployment", name))
+    assert container["image"] == IMAGE, "kustomization.yaml images: rewrites this name"
+    assert container["command"] == ["python", "-m", f"services.{name}"]
+    ports = [p["containerPort"] for p in container["ports"]]
+    assert ports == [SERVICE_PORTS[name]]
+    env = _env(container)
+    assert env["HTTP_PORT"]["value"] == str(SERVICE_PORTS[name])
+    secret_ref = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert secret_ref["key"] == f"{name.upper()}_DATABASE_URL"
+    if name == "conversation":
+        assert "secretKeyRef" in env["OPERATOR_TOKEN"]["valueFrom"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+def test_probes_hit_health_and_ready_on_the_container_port(name: str) -> None:
+    container = _container(_one("Deployment", name))
+    port = SERVICE_PORTS[name]
+    liveness = container["livenessProbe"]["httpGet"]
+    readiness = container["readinessProbe"]["httpGet"]
+    assert liveness["path"] == LIVENESS_PATH
+    assert readiness["path"] == READINESS_PATH
+    assert _resolve_port(container, liveness["port"]) == port
+    assert _resolve_port(container, readiness["port"]) == port
+    if "startupProbe" in container:
+        startup = container["startupProbe"]["httpGet"]
+        assert startup["path"] == LIVENESS_PATH
+        assert _resolve_port(container, startup["port"]) == port
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+def test_service_targets_the_container_port(name: str) -> None:
+    deployment = _one("Deployment", name)
+    service = _one("Service", name)
+    container = _container(deployment)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = service["spec"]["selector"]
+    assert selector and selector.items() <= pod_labels.items(), "Service selects no pod"
+    match_labels = deployment["spec"]["selector"]["matchLabels"]
+    assert match_labels.items() <= pod_labels.items()
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == SERVICE_PORTS[name]
+    assert _resolve_port(container, port.get("targetPort", port["port"])) == SERVICE_PORTS[name]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+def test_pod_is_locked_down(name: str) -> None:
+    pod = _one("Deployment", name)["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 30
+    pod_security = pod["securityContext"]
+    assert pod_security["runAsNonRoot"] is True
+    assert pod_security["runAsUser"] == RUN_AS_USER
+    assert pod_security["seccompProfile"]["type"] == "RuntimeDefault"
+
+    container = _container(_one("Deployment", name))
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security.get("runAsUser", RUN_AS_USER) == RUN_AS_USER
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert not security["capabilities"].get("add")
+    assert security["seccompProfile"]["type"] == "RuntimeDefault"
+
+    # A read-only root needs writable scratch space for DATA_DIR and /tmp.
+    empty_dirs = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    for path in ("/data", "/tmp"):
+        assert mounts.get(path) in empty_dirs, f"{path} is not an emptyDir"
+
+    resources = container["resources"]
+    for bound in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(resources[bound]), f"{bound} must set cpu and memory"
+
+
+def test_autoscalers_for_conversation_and_routing() -> None:
+    autoscalers = _of_kind("HorizontalPodAutoscaler")
+    assert all(a["apiVersion"] == "autoscaling/v2" for a in autoscalers)
+    targets = {a["spec"]["scaleTargetRef"]["name"]: a for a in autoscalers}
+    assert set(targets) == AUTOSCALED
+    for name, autoscaler in targets.items():
+        ref = autoscaler["spec"]["scaleTargetRef"]
+        assert (ref["apiVersion"], ref["kind"]) == ("apps/v1", "Deployment")
+        deployment = _one("Deployment", name)
+        # A fixed replica count would fight the autoscaler on every apply.
+        assert "replicas" not in deployment["spec"], f"{name}: replicas is the HPA's job"
+        spec = autoscaler["spec"]
+        assert 1 <= spec.get("minReplicas", 1) <= spec["maxReplicas"] <= PARTITIONS
+        # Utilization targets are relative to the container's CPU request.
+        assert "cpu" in _container(deployment)["resources"]["requests"]
+
+
+def test_disruption_budgets_select_a_deployment() -> None:
+    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in _of_kind("Deployment")]
+    for budget in _of_kind("PodDisruptionBudget"):
+        selector = budget["spec"]["selector"]["matchLabels"]
+        assert any(selector.items() <= labels.items() for labels in pod_labels), budget
+
+
+# --- the probe paths exist in the services ---------------------------------------------
+
+
+@pytest.mark.parametrize(("ready", "status"), [(True, 200), (False, 503)])
+async def test_probe_paths_are_served_by_install_probes(ready: bool, status: int) -> None:
+    async def check() -> bool:
+        return ready
+
+    app = FastAPI()
+    install_probes(app, CollectorRegistry(), check)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        assert (await client.get(LIVENESS_PATH)).status_code == 200
+        assert (await client.get(READINESS_PATH)).status_code == status
+        assert (await client.get("/metrics")).status_code == 200
+
+
+# --- docker-compose.yml -------------------------------------------------------------------
+
+
+def _compose_env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def _healthcheck_command(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return test if isinstance(test, str) else " ".join(test)
+
+
+def _short_ports(service: dict[str, Any]) -> Iterator[tuple[int, int]]:
+    for entry in service.get("ports", []):
+        host, _, container = str(entry).rpartition(":")
+        yield int(host.rpartition(":")[2]), int(container.split("/")[0])
+
+
+def test_compose_has_the_stack() -> None:
+    compose = _load_compose()
+    services = compose["services"]
+    assert set(SERVICE_PORTS) | {"kafka", "kafka-init", "postgres"} <= set(services)
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in (compose.get("volumes") or {}), f"{name}: undeclared {source}"
+    assert {"kafka-data", "postgres-data"} <= set(compose["volumes"])
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+def test_compose_service(name: str) -> None:
+    service = _load_compose()["services"][name]
+    port = SERVICE_PORTS[name]
+    assert service["build"]["context"] == "."
+    assert service["command"] == ["python", "-m", f"services.{name}"]
+    env = _compose_env(service)
+    assert env["HTTP_PORT"] == str(port)
+    assert env["HTTP_HOST"] == "0.0.0.0"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert env["KAFKA_ENABLE_IDEMPOTENCE"] == "true"
+    assert env["CONVERSATION_URL"] == f"http://conversation:{SERVICE_PORTS['conversation']}"
+    database = urlsplit(env["DATABASE_URL"])
+    assert (database.scheme, database.hostname) == ("postgresql+psycopg", "postgres")
+    assert database.path == f"/{SERVICE_DATABASES[name]}"
+    assert (port, port) in set(_short_ports(service))
+    assert service["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    if name == "conversation":
+        assert env["OPERATOR_TOKEN"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+def test_compose_healthcheck_targets_health(name: str) -> None:
+    command = _healthcheck_command(_load_compose()["services"][name])
+    urls = re.findall(r"https?://[^\s'\"]+", command)
+    assert len(urls) == 1, command
+    url = urlsplit(urls[0])
+    assert url.path == LIVENESS_PATH
+    assert url.port == SERVICE_PORTS[name]
+    assert "curl" not in command and "wget" not in command, "python:3.11-slim has neither"
+
+
+def test_compose_kafka_is_a_kraft_node_reachable_as_kafka_9092() -> None:
+    kafka = _load_compose()["services"]["kafka"]
+    env = _compose_env(kafka)
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["CLUSTER_ID"]
+    assert "KAFKA_ZOOKEEPER_CONNECT" not in env
+    # name -> host:port
+    listeners = dict(entry.split("://", 1) for entry in env["KAFKA_LISTENERS"].split(","))
+    protocol_map = env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    protocols = dict(entry.split(":", 1) for entry in protocol_map)
+    assert set(listeners) <= set(protocols), "every listener needs a security protocol"
+    controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert controller in listeners
+    voter_id, _, voter_address = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].partition("@")
+    assert voter_id == env["KAFKA_NODE_ID"]
+    assert voter_address.split(":")[1] == listeners[controller].rpartition(":")[2]
+    advertised_list = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    advertised = dict(entry.split("://", 1) for entry in advertised_list)
+    assert controller not in advertised
+    assert "kafka:9092" in advertised.values()
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    assert any(str(v).endswith(f":{env['KAFKA_LOG_DIRS']}") for v in kafka["volumes"])
+
+
+def test_compose_kafka_init_creates_exactly_the_topics() -> None:
+    init = _load_compose()["services"]["kafka-init"]
+    parts = [init.get("entrypoint") or [], init.get("command") or []]
+    script = " ".join(" ".join([p] if isinstance(p, str) else p) for p in parts)
+    assert "/opt/kafka/bin/kafka-topics.sh" in script
+    assert f"--partitions {PARTITIONS}" in script
+    assert set(TOPIC_NAME_RE.findall(script)) == set(topics.ALL)
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_compose_postgres_creates_the_service_databases() -> None:
+    compose = _load_compose()
+    postgres = compose["services"]["postgres"]
+    assert str(postgres["image"]).startswith("postgres:15")
+    mounts = [str(v).split(":") for v in postgres["volumes"]]
+    init_mounts = [m for m in mounts if m[1].startswith("/docker-entrypoint-initdb.d")]
+    assert len(init_mounts) == 1
+    assert (ROOT / init_mounts[0][0]).resolve() == POSTGRES_INIT.resolve()
+    created = set(re.findall(r"CREATE\s+DATABASE\s+(\w+)", POSTGRES_INIT.read_text(), re.I))
+    assert created == set(SERVICE_DATABASES.values())
+    assert "healthcheck" in postgres
+
+
+# --- Dockerfile ---------------------------------------------------------------------------
+
+
+def test_dockerfile_runs_non_root_on_slim_python() -> None:
+    text = DOCKERFILE.read_text()
+    instructions = [line.strip() for line in text.splitlines() if line.strip()]
+    assert any("python:3.11-slim" in line for line in instructions)
+    users = [line.split()[1] for line in instructions if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] == str(RUN_AS_USER)
+    assert "pip install ." in text and "[test]" not in text
+    assert instructions[-1] == 'CMD ["python", "-m", "services.conversation"]'
