@@ -68,6 +68,8 @@ def make_engine(url: str) -> Engine:
 
 
 def applied_events_table(metadata: MetaData) -> Table:
+    if "applied_events" in metadata.tables:
+        return metadata.tables["applied_events"]
     return Table(
         "applied_events",
         metadata,

@@ -1,0 +1,45 @@
+"""Real parts for the tests: the Kafka-protocol broker and a throw-away PostgreSQL cluster.
+
+``KAFKA_BOOTSTRAP_SERVERS`` / ``TEST_DATABASE_URL`` point the suite at existing ones;
+otherwise the embedded Tansu broker and a local PostgreSQL cluster are started. A missing
+part fails the run with what to install; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from shared.local_broker import LocalBroker
+from shared.settings import ServiceSettings
+from tests.support.postgres import postgres_from_env_or_local
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    with LocalBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def postgres():  # type: ignore[no-untyped-def]
+    server = postgres_from_env_or_local().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def settings_for(bootstrap: str, **overrides: object) -> ServiceSettings:
+    """Settings of a service under test on the given broker (Tansu has no idempotent producer)."""
+    return ServiceSettings(
+        kafka_bootstrap_servers=bootstrap,
+        kafka_enable_idempotence=bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
+        **overrides,  # type: ignore[arg-type]
+    )
