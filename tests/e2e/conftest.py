@@ -46,7 +46,8 @@ def make_stack(tmp_path, kafka_bootstrap, request) -> Iterator[Callable[[str], S
 
 def login(stack: Stack, email: str) -> dict[str, str]:
     response = httpx.post(
-        f"{stack.url('conversation')}/v1/auth/login", json={"email": email, "password": DEMO_PASSWORD}
+        f"{stack.url('conversation')}/v1/auth/login",
+        json={"email": email, "password": DEMO_PASSWORD},
     )
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['token']}"}

@@ -33,9 +33,14 @@ def test_killing_each_service_loses_and_doubles_nothing(make_stack):
             f"{stack.url('conversation')}/v1/users",
             headers=admin,
             json={
-                "first_name": f"Extra{n}", "last_name": "Agent", "email": f"extra{n}@demo.example",
-                "role": "agent", "mother_tongue": "nl", "languages": ["nl"],
-                "channel_ids": [demo["channel_id"]], "capacity": 500,
+                "first_name": f"Extra{n}",
+                "last_name": "Agent",
+                "email": f"extra{n}@demo.example",
+                "role": "agent",
+                "mother_tongue": "nl",
+                "languages": ["nl"],
+                "channel_ids": [demo["channel_id"]],
+                "capacity": 500,
                 "password": "demo-password-1",
             },
         ).raise_for_status()
@@ -50,7 +55,11 @@ def test_killing_each_service_loses_and_doubles_nothing(make_stack):
     def send_all() -> None:
         with httpx.Client(timeout=10) as http:
             for n in range(VISITORS):
-                body = {"visitor_id": f"visitor-{n}", "text": f"message {n}", "message_id": f"m-{n}"}
+                body = {
+                    "visitor_id": f"visitor-{n}",
+                    "text": f"message {n}",
+                    "message_id": f"m-{n}",
+                }
                 while True:  # retry until accepted, like the widget
                     try:
                         response = http.post(

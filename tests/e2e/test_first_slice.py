@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from services.stack import seed_demo
+from services.stack import DEMO_OPERATOR_TOKEN, seed_demo
 from tests.e2e.conftest import login
 
 
@@ -58,8 +58,12 @@ def test_message_is_routed_by_language_and_counted(make_stack, store):
     conversation_id = nora_queue[0]["conversation_id"]
     detail = wait_for(
         lambda: (
-            d := httpx.get(f"{api}/v1/conversations/{conversation_id}", headers=nora).json()
-        )["message_count"] == 2 and d
+            (d := httpx.get(f"{api}/v1/conversations/{conversation_id}", headers=nora).json())[
+                "message_count"
+            ]
+            == 2
+            and d
+        )
     )
     assert [m["text"] for m in detail["messages"]] == ["Bonjour, ma commande?", "Numéro 42"]
 
@@ -68,14 +72,33 @@ def test_message_is_routed_by_language_and_counted(make_stack, store):
     assert other.status_code == 200  # same tenant: agents may open colleagues' conversations
     stats_url = f"{stack.url('stats')}/v1/stats/conversations/per-channel"
     stats = wait_for(
-        lambda: (s := httpx.get(stats_url, headers=admin).json())["channels"]
-        and s["channels"][0]["assigned"] == 2
-        and s
+        lambda: (
+            (s := httpx.get(stats_url, headers=admin).json())["channels"]
+            and s["channels"][0]["assigned"] == 2
+            and s
+        )
     )
     assert stats["total"] == 2
     assert stats["channels"] == [{"channel_type": "webchat", "conversations": 2, "assigned": 2}]
     # Agents are not allowed on the dashboard.
     assert httpx.get(stats_url, headers=nora).status_code == 403
+
+    # The event feed replays the log from position 0 (operator only), page by page.
+    feed_url = f"{api}/v1/feed/conversations"
+    assert httpx.get(feed_url).status_code == 401
+    operator = {"Authorization": f"Bearer {DEMO_OPERATOR_TOKEN}"}
+    events, after = [], 0
+    while True:
+        page = httpx.get(feed_url, params={"after": after, "limit": 2}, headers=operator).json()
+        if page["next_after"] == after:  # a page may hold only internal events: go on
+            break
+        events += [item["event"] for item in page["items"]]
+        after = page["next_after"]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("ConversationOpened") == 2
+    assert kinds.count("MessageReceived") == 3
+    assert kinds.count("ConversationAssigned") == 2
+    assert len({e["event_id"] for e in events}) == len(events)
 
 
 def test_unknown_channel_and_bad_input_get_clear_errors(make_stack):

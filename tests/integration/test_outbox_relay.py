@@ -20,7 +20,9 @@ from shared.readmodel import make_engine
 from tests.conftest import settings_for
 
 
-async def _read_all(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[Envelope]:
+async def _read_all(
+    bootstrap: str, topic: str, expected: int, timeout: float = 60
+) -> list[Envelope]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=5
     )

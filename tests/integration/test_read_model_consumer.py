@@ -15,7 +15,7 @@ from services.stats import consumers
 from services.stats.store import conversation_facts, metadata
 from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
-from shared.events import ConversationOpened, Envelope, MessageReceived, MessageContent
+from shared.events import ConversationOpened, Envelope, MessageContent, MessageReceived
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -45,22 +45,33 @@ async def test_duplicates_are_applied_once_and_garbage_is_dead_lettered(
     conversation = uuid.uuid4()
     opened = Envelope.wrap(
         ConversationOpened(
-            conversation_id=conversation, channel_id=uuid.uuid4(), channel_type="webchat",
-            visitor_id=uuid.uuid4(), language="nl", opened_at=datetime.now(UTC),
+            conversation_id=conversation,
+            channel_id=uuid.uuid4(),
+            channel_type="webchat",
+            visitor_id=uuid.uuid4(),
+            language="nl",
+            opened_at=datetime.now(UTC),
         ),
         tenant_id=tenant,
     )
     message = Envelope.wrap(
         MessageReceived(
-            conversation_id=conversation, message_id=uuid.uuid4(), channel_message_id="m1",
-            content=MessageContent(text="hoi"), received_at=datetime.now(UTC),
+            conversation_id=conversation,
+            message_id=uuid.uuid4(),
+            channel_message_id="m1",
+            content=MessageContent(text="hoi"),
+            received_at=datetime.now(UTC),
         ),
         tenant_id=tenant,
     )
-    unknown = Envelope(type="SomethingFromTheFuture", schema_version=7, tenant_id=tenant, payload={})
+    unknown = Envelope(
+        type="SomethingFromTheFuture", schema_version=7, tenant_id=tenant, payload={}
+    )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     dead_letters = AIOKafkaConsumer(
-        topics.DEAD_LETTERS, bootstrap_servers=kafka_bootstrap, auto_offset_reset="latest",
+        topics.DEAD_LETTERS,
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="latest",
         fetch_max_wait_ms=5,
     )
     async with service.lifespan(FastAPI()):
