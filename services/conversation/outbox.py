@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 
 from eventsourcing.application import Application
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from services.conversation.application.contracts import to_envelopes
 from services.conversation.store.positions import read_position, write_position
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 RELAYED = Counter("interact_outbox_relayed_total", "Integration events relayed.", ["log"])
 LAG = Gauge("interact_outbox_lag", "Notifications not yet relayed.", ["log"])
 PAGE = 500
+PUBLISH_TIMEOUT_S = 20.0
 
 
 class OutboxRelay:
@@ -71,12 +73,42 @@ class OutboxRelay:
             for note in notes
             for envelope in to_envelopes(self.app.mapper.to_domain_event(note))
         ]
-        await publish(self.broker, self.topic, envelopes)
+        # Bounded: a wedged connection must end in a retry, not in a relay that waits forever.
+        await asyncio.wait_for(publish(self.broker, self.topic, envelopes), PUBLISH_TIMEOUT_S)
         await asyncio.to_thread(self._save_position, notes[-1].id)
         RELAYED.labels(self.app.name).inc(len(envelopes))
         return len(notes)
 
+    def _try_lead(self) -> object | None:
+        """On PostgreSQL only one replica relays: the one holding the advisory lock.
+
+        The lock belongs to a connection kept open while leading; if the replica dies the
+        connection closes, the lock is freed and a standby takes over. (SQLite is one
+        process by nature.)
+        """
+        if self.engine.dialect.name != "postgresql":
+            return True
+        conn = self.engine.connect()
+        key = zlib.crc32(self.name.encode())
+        if conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+            conn.commit()
+            return conn
+        conn.close()
+        return None
+
     async def run(self) -> None:
+        leadership = None
+        while leadership is None and not self._stopping:
+            leadership = await asyncio.to_thread(self._try_lead)
+            if leadership is None:
+                await asyncio.sleep(self.retry_interval)
+        try:
+            await self._relay_forever()
+        finally:
+            if leadership is not None and leadership is not True:
+                leadership.close()  # type: ignore[attr-defined]
+
+    async def _relay_forever(self) -> None:
         while not self._stopping:
             try:
                 relayed = await self.relay_once()
