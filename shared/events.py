@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 Role = Literal["administrator", "manager", "agent", "analyst"]
@@ -249,7 +250,14 @@ class UnreadableEvent(ValueError):
 def decode(raw: bytes) -> tuple[Envelope, Payload]:
     """Bytes from Kafka -> envelope and typed payload, or :class:`UnreadableEvent`."""
     try:
-        envelope = Envelope.model_validate_json(raw)
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UnreadableEvent(f"not an event envelope: {exc}") from exc
+    # The producer's event_id is required, never made up: deduplication depends on it.
+    if not isinstance(data, dict) or "event_id" not in data:
+        raise UnreadableEvent("not an event envelope: no event_id")
+    try:
+        envelope = Envelope.model_validate(data)
     except ValidationError as exc:
         raise UnreadableEvent(f"not an event envelope: {exc.errors()[:3]}") from exc
     return envelope, envelope.parsed()

@@ -85,15 +85,18 @@ class TenantRouting:
             return []  # everyone takes from the shared queue
         return [self._route(tracked, p.opened_at)]
 
-    def _on_ConversationAssigned(self, _e: Envelope, p: ev.ConversationAssigned) -> None:
+    def _on_ConversationAssigned(self, _e: Envelope, p: ev.ConversationAssigned) -> list[Envelope]:
         tracked = self.conversations.get(p.conversation_id)
         if tracked is None:
-            return
+            return []
+        freed = None
         if tracked.assignee_id != p.assignee_id:
-            self._release(tracked)
+            freed = self._release(tracked, p.at)
             self._hold(tracked, p.assignee_id, p.at)
         tracked.status = "assigned"
         self.dirty_conversations.add(tracked.conversation_id)
+        # Whoever routing had chosen may now have room for a waiting conversation.
+        return self._offer_waiting(freed, p.at) if freed else []
 
     def _on_ConversationClosed(self, _e: Envelope, p: ev.ConversationClosed) -> list[Envelope]:
         tracked = self.conversations.pop(p.conversation_id, None)
