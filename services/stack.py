@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.local_broker import LocalBroker
+from shared.local_broker import LocalBroker, free_port
 
 SERVICES: dict[str, int] = {
     "conversation": 8000,
@@ -42,6 +42,8 @@ class Stack:
     broker: LocalBroker | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     bootstrap_servers: str = ""
+    smtp_port: int = 0
+    mail_sink: subprocess.Popen[bytes] | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -54,10 +56,32 @@ class Stack:
         if not self.bootstrap_servers:
             self.broker = LocalBroker(log_file=self.data_dir / "broker.log").start()
             self.bootstrap_servers = self.broker.bootstrap_servers
+        self.start_mail_sink()
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready(timeout)
         return self
+
+    def start_mail_sink(self) -> None:
+        """A local SMTP server keeping every mail (password links) in ``DATA_DIR/mailbox``."""
+        if "SMTP_HOST" in self.env or "SMTP_HOST" in os.environ:
+            return
+        self.smtp_port = free_port()
+        self.mail_sink = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{self.smtp_port}",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(self.data_dir / "mailbox"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def service_env(self, name: str) -> dict[str, str]:
         env = {
@@ -69,6 +93,11 @@ class Stack:
             "CONVERSATION_URL": self.url("conversation"),
             "OPERATOR_TOKEN": os.environ.get("OPERATOR_TOKEN", DEMO_OPERATOR_TOKEN),
             "PUBLIC_BASE_URL": self.url("conversation"),
+            **(
+                {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp_port)}
+                if self.smtp_port
+                else {}
+            ),
             **self.env,
         }
         if self.broker is not None:
@@ -124,6 +153,9 @@ class Stack:
             self.stop_service(name)
         if self.broker is not None:
             self.broker.stop()
+        if self.mail_sink is not None:
+            self.mail_sink.terminate()
+            self.mail_sink.wait(10)
 
     def __enter__(self) -> Stack:
         return self.start()
@@ -159,14 +191,23 @@ def seed_demo(stack: Stack, operator_token: str = DEMO_OPERATOR_TOKEN) -> dict:
         )
         created.raise_for_status()
         admin = _login(http, "admin@demo.example")
+        http.put(
+            "/v1/settings/general",
+            headers=admin,
+            json={"routing_enabled": True, "languages": ["nl", "fr", "en"], "default_capacity": 5},
+        ).raise_for_status()
         channel = http.post(
             "/v1/channels", headers=admin, json={"channel_type": "webchat", "name": "Website"}
         )
         channel.raise_for_status()
         channel_id = channel.json()["channel_id"]
+        competence = {
+            name: http.post("/v1/competences", headers=admin, json={"name": name}).json()["id"]
+            for name in ("Orders", "Technical")
+        }
         agents = [
-            ("Nora", "Nederlands", "nora@demo.example", ["nl", "fr"], ["orders"]),
-            ("Eric", "English", "eric@demo.example", ["en", "nl"], ["technical"]),
+            ("Nora", "Nederlands", "nora@demo.example", ["nl", "fr"], ["Orders"]),
+            ("Eric", "English", "eric@demo.example", ["en", "nl"], ["Technical"]),
         ]
         for first, last, email, languages, competences in agents:
             http.post(
@@ -180,7 +221,7 @@ def seed_demo(stack: Stack, operator_token: str = DEMO_OPERATOR_TOKEN) -> dict:
                     "mother_tongue": languages[0],
                     "languages": languages,
                     "channel_ids": [channel_id],
-                    "competences": competences,
+                    "competences": [competence[c] for c in competences],
                     "password": DEMO_PASSWORD,
                 },
             ).raise_for_status()
@@ -219,6 +260,7 @@ def main() -> None:
             print(f"  {name:<13} {stack.url(name)}   (API docs: {stack.url(name)}/docs)")
         print(f"\n  Kafka         {stack.bootstrap_servers}")
         print(f"  Demo logins   {', '.join(demo['users'])}  password: {demo['password']}")
+        print(f"  Mail          {stack.data_dir / 'mailbox'} (password links land here)")
         print(f"  Operator      Bearer {os.environ.get('OPERATOR_TOKEN', DEMO_OPERATOR_TOKEN)}")
         print(
             f"  Try it        curl -X POST {stack.url('ingest')}/v1/webchat/{demo['webchat_key']}"

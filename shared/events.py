@@ -81,6 +81,59 @@ class EndUserCreated(Payload):
     capacity: int | None = None
 
 
+class TenantSettingsChanged(Payload):
+    routing_enabled: bool
+    languages: list[str]
+    default_capacity: int
+
+
+class OfficeHoursSet(Payload):
+    """The tenant's opening hours; ``office_hours`` is ``shared.office_hours.OfficeHours`` as JSON."""
+
+    office_hours: dict[str, Any]
+
+
+class ContractEnded(Payload):
+    contract_end: AwareDatetime
+
+
+class EndUserUpdated(Payload):
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str
+    role: Role
+    mother_tongue: str
+    languages: list[str] = []
+    channel_ids: list[uuid.UUID] = []
+    competences: list[str] = []
+    capacity: int | None = None
+
+
+class EndUserDeleted(Payload):
+    user_id: uuid.UUID
+    at: AwareDatetime
+
+
+class LabelChanged(Payload):
+    """A competence or topic was created or changed (``kind`` says which)."""
+
+    kind: Literal["competence", "topic"]
+    label_id: uuid.UUID
+    name: str
+    description: str = ""
+
+
+class LabelDeleted(Payload):
+    kind: Literal["competence", "topic"]
+    label_id: uuid.UUID
+
+
+class ChannelOutOfOfficeSet(Payload):
+    channel_id: uuid.UUID
+    message: str | None
+
+
 class EndUserActivated(Payload):
     user_id: uuid.UUID
     at: AwareDatetime
@@ -102,6 +155,9 @@ class ChannelConnected(Payload):
     channel_type: ChannelType
     name: str
     public_key: str
+    external_id: str | None = None
+    #: The channel's credentials, encrypted with ``CHANNEL_SECRETS_KEY`` (see shared.secrets).
+    sealed_credentials: str | None = None
 
 
 class ChannelDisconnected(Payload):
@@ -162,6 +218,9 @@ class ConversationRouted(Payload):
 
     conversation_id: uuid.UUID
     assignee_id: uuid.UUID | None
+    #: Set when the conversation is taken away from someone (deactivated, offline, ...):
+    #: the decision applies only if that person still has it.
+    replaces_assignee_id: uuid.UUID | None = None
     tie_break: str | None = None
     candidates: list[CandidateVerdict] = []
     decided_at: AwareDatetime
@@ -173,7 +232,15 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
     for model in (
         InboundMessageReceived,
         TenantCreated,
+        TenantSettingsChanged,
+        OfficeHoursSet,
+        ContractEnded,
         EndUserCreated,
+        EndUserUpdated,
+        EndUserDeleted,
+        LabelChanged,
+        LabelDeleted,
+        ChannelOutOfOfficeSet,
         EndUserActivated,
         EndUserDeactivated,
         PresenceChanged,

@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from fastapi import FastAPI
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.conversation.application.conversations import Conversations
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
+from services.conversation.application.mail import Mailer
+from services.conversation.application.ratelimit import RateLimiter
 from services.conversation.application.security import Security
 from services.conversation.outbox import OutboxRelay
 from services.conversation.settings import ConversationSettings
@@ -26,7 +28,9 @@ from shared.service import BackgroundTasks
 class ConversationService:
     """Everything the service's entry points share; built once per process."""
 
-    def __init__(self, settings: ConversationSettings) -> None:
+    def __init__(
+        self, settings: ConversationSettings, registry: CollectorRegistry = REGISTRY
+    ) -> None:
         self.settings = settings
         self.engine = make_engine(settings.sqlalchemy_url("conversation"))
         metadata.create_all(self.engine)
@@ -36,9 +40,26 @@ class ConversationService:
         self.conversations = Conversations(
             env=event_store_env(settings.database_url, settings.data_dir, "conversations")
         )
-        self.security = Security(self.engine, timedelta(hours=settings.session_ttl_hours))
+        self.security = Security(
+            self.engine,
+            session_ttl=timedelta(hours=settings.session_ttl_hours),
+            reset_ttl=timedelta(minutes=settings.reset_link_minutes),
+        )
+        self.mailer = Mailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            settings.public_base_url,
+            settings.smtp_username,
+            settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            settings.smtp_starttls,
+        )
+        self.login_per_account = RateLimiter(settings.login_attempts_per_account_per_minute, 60)
+        self.login_per_address = RateLimiter(settings.login_attempts_per_address_per_minute, 60)
+        self.admin_lock = asyncio.Lock()  # check-then-create of unique names, one at a time
         self.projector = Projector(self.engine, [self.directory, self.conversations])
-        self.broker = make_broker(settings, REGISTRY)
+        self.registry = registry
+        self.broker = make_broker(settings, registry)
         self.relays = [
             OutboxRelay(self.directory, topics.DIRECTORY_EVENTS, self.engine, self.broker),
             OutboxRelay(self.conversations, topics.CONVERSATION_EVENTS, self.engine, self.broker),
@@ -51,6 +72,16 @@ class ConversationService:
         self._changed.set()
         for relay in self.relays:
             relay.wake()
+
+    async def after_change(self) -> None:
+        """After a command from the API: wake the relays, and read-your-writes in the views."""
+        self.changed()
+        await self.projector.catch_up()
+
+    async def send_first_password_link(self, email: str) -> None:
+        issued = await asyncio.to_thread(self.security.issue_reset_token, email)
+        if issued is not None:
+            await self.mailer.send_password_link(email, issued[1], first_time=True)
 
     async def _project_forever(self) -> None:
         while True:

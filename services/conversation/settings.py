@@ -13,4 +13,16 @@ class ConversationSettings(ServiceSettings):
     #: Bearer token of the operator API (tenant onboarding) and the event feed.
     operator_token: SecretStr = SecretStr("change-me-operator-token")
     session_ttl_hours: int = 12
+    #: The Portal's public address: password links are built from it, never from a request.
     public_base_url: str = "http://127.0.0.1:8000"
+    reset_link_minutes: int = 60
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_from: str = "Interact <no-reply@interact.invalid>"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    #: Key that seals channel credentials (ingest needs the same one to open them).
+    channel_secrets_key: SecretStr = SecretStr("change-me-channel-secrets-key")
+    login_attempts_per_account_per_minute: int = 10
+    login_attempts_per_address_per_minute: int = 30

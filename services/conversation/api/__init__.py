@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from prometheus_client import REGISTRY
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from services.conversation.api import auth, conversations, directory, feed, operator
+from services.conversation.api import (
+    auth,
+    channels,
+    conversations,
+    faq,
+    feed,
+    labels,
+    me,
+    operator,
+    settings,
+    users,
+)
 from services.conversation.bootstrap import ConversationService
-from shared.http import install_error_handlers, install_probes
+from shared.http import error_body, install_error_handlers, install_probes
 
 
 def create_app(svc: ConversationService) -> FastAPI:
@@ -19,7 +30,28 @@ def create_app(svc: ConversationService) -> FastAPI:
     )
     app.state.service = svc
     install_error_handlers(app)
-    install_probes(app, REGISTRY, svc.ready)
-    for module in (auth, operator, directory, conversations, feed):
-        app.include_router(module.router)
+
+    @app.exception_handler(LookupError)
+    async def _missing(_request: Request, exc: LookupError) -> JSONResponse:
+        # Another tenant's id is answered exactly like an unknown one: existence does not leak.
+        return JSONResponse(
+            error_body("not_found", f"No such {exc.args[0] if exc.args else 'thing'}."), 404
+        )
+
+    install_probes(app, svc.registry, svc.ready)
+    routers = [
+        auth.router,
+        operator.router,
+        users.router,
+        labels.competences_router,
+        labels.topics_router,
+        channels.router,
+        settings.router,
+        faq.router,
+        me.router,
+        conversations.router,
+        feed.router,
+    ]
+    for router in routers:
+        app.include_router(router)
     return app

@@ -1,30 +1,52 @@
-"""Login, logout and session introspection (the other services check tokens here)."""
+"""Login, logout, password links and session introspection (SPEC §3.1.1).
+
+Failures of login look alike (wrong email, wrong password, locked account, ended
+contract): same status, same body. "Forgot password" answers the same whether or not
+the email exists.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from services.conversation.api.deps import Caller, caller, service
-from services.conversation.api.schemas import LoginRequest, LoginResponse, SessionInfo
-from services.conversation.application.security import LoginFailed
+from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.schemas import (
+    ForgotPassword,
+    LoginRequest,
+    LoginResponse,
+    ResetPassword,
+    SessionInfo,
+)
+from services.conversation.application.security import InvalidResetToken, LoginFailed
 from services.conversation.bootstrap import ConversationService
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1/auth", tags=["login"])
+self_service = allowed("self")
+LOGIN_FAILED = ApiError(401, "login_failed", "The email or password is not right.")
 
 
 @router.post(
     "/login",
     response_model=LoginResponse,
-    responses={401: {"description": "Wrong email or password, or the account is locked"}},
+    responses={
+        401: {"description": "Wrong email or password, locked account or ended contract"},
+        429: {"description": "Too many attempts; try again in a minute"},
+    },
 )
-async def login(body: LoginRequest, svc: ConversationService = Depends(service)) -> LoginResponse:
+async def login(
+    body: LoginRequest, request: Request, svc: ConversationService = Depends(service)
+) -> LoginResponse:
+    email = str(body.email).lower()
+    address = request.client.host if request.client else "unknown"
+    if not (svc.login_per_account.allow(email) and svc.login_per_address.allow(address)):
+        raise ApiError(429, "rate_limited", "Too many login attempts; try again in a minute.")
     try:
-        token, session = await asyncio.to_thread(svc.security.login, body.email, body.password)
+        token, session = await asyncio.to_thread(svc.security.login, email, body.password)
     except LoginFailed:
-        raise ApiError(401, "login_failed", "The email or password is not right.") from None
+        raise LOGIN_FAILED from None
     return LoginResponse(
         token=token,
         user_id=session.user_id,
@@ -36,20 +58,44 @@ async def login(body: LoginRequest, svc: ConversationService = Depends(service))
 
 @router.post("/logout", status_code=204)
 async def logout(
-    who: Caller = Depends(caller), svc: ConversationService = Depends(service)
+    who: Caller = Depends(self_service), svc: ConversationService = Depends(service)
 ) -> Response:
     await asyncio.to_thread(svc.security.logout, who.token)
     return Response(status_code=204)
 
 
 @router.get(
-    "/session", response_model=SessionInfo, summary="Who this token belongs to (for other services)"
+    "/session", response_model=SessionInfo, summary="Who this token belongs to (other services)"
 )
 async def session(
-    who: Caller = Depends(caller), svc: ConversationService = Depends(service)
+    who: Caller = Depends(self_service), svc: ConversationService = Depends(service)
 ) -> SessionInfo:
     current = svc.security.session(who.token)
-    assert current is not None
+    if current is None:
+        raise ApiError(401, "unauthorized", "Log in first: a valid session token is required.")
     return SessionInfo(
         user_id=who.user_id, tenant_id=who.tenant_id, role=who.role, expires_at=current.expires_at
     )
+
+
+@router.post("/forgot-password", status_code=202, summary="Email a password link")
+async def forgot_password(
+    body: ForgotPassword, svc: ConversationService = Depends(service)
+) -> dict[str, str]:
+    issued = await asyncio.to_thread(svc.security.issue_reset_token, str(body.email))
+    if issued is not None:
+        await svc.mailer.send_password_link(str(body.email).lower(), issued[1], first_time=False)
+    return {"status": "If the address is known, a link is on its way."}
+
+
+@router.post("/reset-password", status_code=204, summary="Set a new password with an emailed link")
+async def reset_password(
+    body: ResetPassword, svc: ConversationService = Depends(service)
+) -> Response:
+    try:
+        await asyncio.to_thread(svc.security.reset_password, body.token, body.password)
+    except InvalidResetToken:
+        raise ApiError(
+            400, "invalid_reset_token", "This link is unknown, used or expired; ask a new one."
+        ) from None
+    return Response(status_code=204)

@@ -7,14 +7,14 @@ import uuid
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import and_, func, or_, select
 
-from services.conversation.api.deps import Caller, role_in, service
+from services.conversation.api.deps import Caller, allowed, service
 from services.conversation.api.schemas import ConversationDetail, ConversationOut, MessageOut, Page
 from services.conversation.bootstrap import ConversationService
 from services.conversation.store import tables as t
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
-handler = role_in("administrator", "manager", "agent")
+handler = allowed("conversations")
 
 
 @router.get("/queue", response_model=Page[ConversationOut], summary="My queue")

@@ -1,4 +1,8 @@
-"""Who is calling: a tenant user's session or the operator. The tenant always comes from the session."""
+"""Who is calling and what they may do. The tenant always comes from the session.
+
+``allowed(function)`` enforces the access table of ``shared.access``; the role-matrix
+test finds every endpoint's function through the dependency's ``function`` attribute.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.conversation.bootstrap import ConversationService
+from shared.access import ACCESS, PLAN_FUNCTIONS
 from shared.http import ApiError
 
 bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/auth/login")
@@ -48,13 +53,32 @@ async def caller(
     )
 
 
-def role_in(*roles: str):  # type: ignore[no-untyped-def]
-    async def check(who: Caller = Depends(caller)) -> Caller:
-        if who.role not in roles:
-            raise ApiError(403, "forbidden_for_role", f"A {who.role} may not do this.")
+class Allowed:
+    """Dependency: the caller's role may use ``function`` (403 otherwise)."""
+
+    def __init__(self, function: str) -> None:
+        if function not in ACCESS:
+            raise KeyError(function)
+        self.function = function
+
+    async def __call__(self, who: Caller = Depends(caller)) -> Caller:
+        if who.role not in ACCESS[self.function]:
+            raise ApiError(403, "forbidden_for_role", f"A {who.role} may not use {self.function}.")
         return who
 
-    return check
+
+def allowed(function: str) -> Allowed:
+    return Allowed(function)
+
+
+def require_plan(svc: ConversationService, tenant_id: uuid.UUID, function: str) -> None:
+    """403 with the plan needed, when the tenant's plan lacks the function (SPEC §2)."""
+    plans = PLAN_FUNCTIONS[function]
+    if svc.directory.tenant(tenant_id).plan not in plans:
+        needed = " or ".join(sorted(plans))
+        raise ApiError(
+            403, "plan_required", f"This needs the {needed} plan.", {"plans": sorted(plans)}
+        )
 
 
 async def operator(

@@ -1,13 +1,20 @@
-"""The operator's API: onboarding a tenant from an order (SPEC §5)."""
+"""The operator's API: onboarding a tenant from an order (SPEC §5), termination, the FAQ."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from services.conversation.api.deps import operator, service
-from services.conversation.api.schemas import TenantCreatedResponse, TenantOrder
+from services.conversation.api.schemas import (
+    FaqIn,
+    FaqOut,
+    TenantCreatedResponse,
+    TenantOrder,
+    Termination,
+)
 from services.conversation.bootstrap import ConversationService
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"], dependencies=[Depends(operator)])
@@ -17,6 +24,8 @@ router = APIRouter(prefix="/v1/operator", tags=["operator"], dependencies=[Depen
 async def create_tenant(
     order: TenantOrder, svc: ConversationService = Depends(service)
 ) -> TenantCreatedResponse:
+    """Creates the tenant and its first end user, an Administrator, who gets a password email."""
+
     def onboard() -> TenantCreatedResponse:
         tenant_id = svc.directory.create_tenant(
             name=order.name,
@@ -44,6 +53,40 @@ async def create_tenant(
         return TenantCreatedResponse(tenant_id=tenant_id, administrator_id=admin_id)
 
     created = await asyncio.to_thread(onboard)
-    svc.changed()
-    await svc.projector.catch_up()
+    await svc.after_change()
+    if not order.first_end_user.password:
+        await svc.send_first_password_link(str(order.first_end_user.email))
     return created
+
+
+@router.post("/tenants/{tenant_id}/termination", status_code=204)
+async def end_contract(
+    tenant_id: uuid.UUID, body: Termination, svc: ConversationService = Depends(service)
+) -> Response:
+    """From ``contract_end`` on, the tenant's users can no longer log in."""
+    await asyncio.to_thread(svc.directory.end_contract, tenant_id, body.contract_end)
+    await svc.after_change()
+    return Response(status_code=204)
+
+
+@router.post("/faq", status_code=201, response_model=FaqOut, tags=["FAQ"])
+async def create_faq(body: FaqIn, svc: ConversationService = Depends(service)) -> FaqOut:
+    entry_id = await asyncio.to_thread(svc.directory.create_faq, body.question, body.answer)
+    await svc.after_change()
+    return FaqOut(id=entry_id, question=body.question, answer=body.answer)
+
+
+@router.put("/faq/{entry_id}", response_model=FaqOut, tags=["FAQ"])
+async def update_faq(
+    entry_id: uuid.UUID, body: FaqIn, svc: ConversationService = Depends(service)
+) -> FaqOut:
+    await asyncio.to_thread(svc.directory.update_faq, entry_id, body.question, body.answer)
+    await svc.after_change()
+    return FaqOut(id=entry_id, question=body.question, answer=body.answer)
+
+
+@router.delete("/faq/{entry_id}", status_code=204, tags=["FAQ"])
+async def delete_faq(entry_id: uuid.UUID, svc: ConversationService = Depends(service)) -> Response:
+    await asyncio.to_thread(svc.directory.delete_faq, entry_id)
+    await svc.after_change()
+    return Response(status_code=204)

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from shared.events import ChannelType, Plan, Presence, Role
 
 Name = Field(min_length=1, max_length=100)
-LanguageCode = Field(min_length=2, max_length=16, pattern=r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$")
+LANGUAGE = r"^[a-z]{2,3}([_-][A-Za-z]{2,4})?$"
+LanguageCode = Field(min_length=2, max_length=16, pattern=LANGUAGE)
+LanguageCodeOptional = Field(default=None, min_length=2, max_length=16, pattern=LANGUAGE)
 
 
 class Strict(BaseModel):
@@ -74,9 +76,23 @@ class NewEndUser(Strict):
     mother_tongue: str = LanguageCode
     languages: list[str] = Field(default_factory=list, max_length=50)
     channel_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    competences: list[str] = Field(default_factory=list, max_length=100)
+    competences: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     capacity: int | None = Field(default=None, ge=1, le=1000)
     password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
+class EndUserUpdate(Strict):
+    """Only the fields given change."""
+
+    first_name: str | None = Field(default=None, min_length=1, max_length=100)
+    last_name: str | None = Field(default=None, min_length=1, max_length=100)
+    email: EmailStr | None = None
+    role: Role | None = None
+    mother_tongue: str | None = LanguageCodeOptional
+    languages: list[str] | None = Field(default=None, max_length=50)
+    channel_ids: list[uuid.UUID] | None = Field(default=None, max_length=50)
+    competences: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    capacity: int | None = Field(default=None, ge=1, le=1000)
 
 
 class EndUserOut(BaseModel):
@@ -88,11 +104,77 @@ class EndUserOut(BaseModel):
     mother_tongue: str
     active: bool
     presence: Presence
+    languages: list[str]
+    channel_ids: list[uuid.UUID]
+    competences: list[uuid.UUID]
+    capacity: int | None
+
+
+class ForgotPassword(Strict):
+    email: EmailStr
+
+
+class ResetPassword(Strict):
+    token: str = Field(min_length=10, max_length=200)
+    password: str = Field(min_length=8, max_length=256)
+
+
+class LabelIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=1000)
+
+
+class LabelOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+
+
+class AssignedUsers(Strict):
+    user_ids: list[uuid.UUID] = Field(max_length=10_000)
+
+
+class GeneralSettings(Strict):
+    routing_enabled: bool
+    languages: list[str] = Field(min_length=1, max_length=100)
+    default_capacity: int = Field(default=5, ge=1, le=1000)
+
+
+class Termination(Strict):
+    contract_end: datetime
+
+
+class FaqIn(Strict):
+    question: str = Field(min_length=1, max_length=500)
+    answer: str = Field(min_length=1, max_length=10_000)
+
+
+class FaqOut(BaseModel):
+    id: uuid.UUID
+    question: str
+    answer: str
+
+
+class ChannelCredentials(Strict):
+    """Meta credentials; stored sealed and never returned."""
+
+    app_secret: str = Field(min_length=8, max_length=200)
+    access_token: str = Field(min_length=8, max_length=1000)
+    verify_token: str = Field(min_length=8, max_length=200)
 
 
 class NewChannel(Strict):
     channel_type: ChannelType
     name: str = Field(min_length=1, max_length=200)
+    external_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[0-9]+$",
+        description="Facebook page id or WhatsApp phone number id (Meta channels)",
+    )
+    credentials: ChannelCredentials | None = None
+    out_of_office_message: str | None = Field(default=None, max_length=1000)
 
 
 class ChannelOut(BaseModel):
@@ -100,7 +182,20 @@ class ChannelOut(BaseModel):
     channel_type: ChannelType
     name: str
     public_key: str
+    external_id: str | None
+    out_of_office_message: str | None
     connected: bool
+
+
+class ChannelTypeOut(BaseModel):
+    channel_type: ChannelType
+    name: str
+    needs_credentials: bool
+    needs_option: str | None
+
+
+class OutOfOffice(Strict):
+    message: str | None = Field(max_length=1000)
 
 
 class PresenceUpdate(Strict):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from eventsourcing.domain import DomainEvent
 
 from services.conversation.domain.conversation import Conversation
-from services.conversation.domain.directory import Channel, EndUser, Tenant
+from services.conversation.domain.directory import Channel, Competence, EndUser, Tenant, Topic
 from shared import events as contract
 from shared.events import Envelope, Payload
 
@@ -57,9 +57,69 @@ def _end_user_created(e: DomainEvent) -> list[Payload]:
     ]
 
 
+def _end_user_updated(e: DomainEvent) -> list[Payload]:
+    return [
+        contract.EndUserUpdated(
+            user_id=e.originator_id,
+            first_name=e.first_name,
+            last_name=e.last_name,
+            email=e.email,
+            role=e.role,
+            mother_tongue=e.mother_tongue,
+            languages=e.languages,
+            channel_ids=e.channel_ids,
+            competences=e.competences,
+            capacity=e.capacity,
+        )
+    ]
+
+
+def _end_user_deleted(e: DomainEvent) -> list[Payload]:
+    deleted = [contract.EndUserDeleted(user_id=e.originator_id, at=e.at)]
+    if e.was_active:  # billing counts activation periods: deletion ends one
+        return [contract.EndUserDeactivated(user_id=e.originator_id, at=e.at), *deleted]
+    return deleted
+
+
+def _label(kind: str) -> dict[type[DomainEvent], Translate]:
+    aggregate = {"competence": Competence, "topic": Topic}[kind]
+
+    def changed(e: DomainEvent) -> list[Payload]:
+        return [
+            contract.LabelChanged(
+                kind=kind, label_id=e.originator_id, name=e.name, description=e.description
+            )
+        ]
+
+    return {
+        aggregate.Created: changed,
+        aggregate.Updated: changed,
+        aggregate.Deleted: lambda e: [contract.LabelDeleted(kind=kind, label_id=e.originator_id)],
+    }
+
+
 TRANSLATIONS: dict[type[DomainEvent], Translate] = {
+    **_label("competence"),
+    **_label("topic"),
     Tenant.Created: _tenant_created,
+    Tenant.SettingsChanged: lambda e: [
+        contract.TenantSettingsChanged(
+            routing_enabled=e.routing_enabled,
+            languages=e.languages,
+            default_capacity=e.default_capacity,
+        )
+    ],
+    Tenant.OfficeHoursSet: lambda e: [contract.OfficeHoursSet(office_hours=e.office_hours)],
+    Tenant.ContractEnded: lambda e: [contract.ContractEnded(contract_end=e.contract_end)],
     EndUser.Created: _end_user_created,
+    EndUser.Updated: _end_user_updated,
+    EndUser.Deactivated: lambda e: [contract.EndUserDeactivated(user_id=e.originator_id, at=e.at)],
+    EndUser.Reactivated: lambda e: [contract.EndUserActivated(user_id=e.originator_id, at=e.at)],
+    EndUser.Deleted: _end_user_deleted,
+    Channel.OutOfOfficeSet: lambda e: [
+        contract.ChannelOutOfOfficeSet(channel_id=e.originator_id, message=e.message)
+    ],
+    Channel.Disconnected: lambda e: [contract.ChannelDisconnected(channel_id=e.originator_id)],
     EndUser.PresenceChanged: lambda e: [
         contract.PresenceChanged(user_id=e.originator_id, presence=e.presence, at=e.at)
     ],
@@ -69,6 +129,8 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
             channel_type=e.channel_type,
             name=e.name,
             public_key=e.public_key,
+            external_id=e.external_id,
+            sealed_credentials=e.sealed_credentials,
         )
     ],
     Conversation.Opened: lambda e: [

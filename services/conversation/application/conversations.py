@@ -132,7 +132,11 @@ class Conversations(Application):
                 or conversation.tenant_id != item.tenant_id
             ):
                 continue
-            if conversation.accept_routing(item.decision.assignee_id, item.decision.decided_at):
+            if conversation.accept_routing(
+                item.decision.assignee_id,
+                item.decision.decided_at,
+                item.decision.replaces_assignee_id,
+            ):
                 work.touch(conversation)
                 changed += 1
         work.save()

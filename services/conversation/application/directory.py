@@ -1,21 +1,63 @@
-"""Use cases of the directory: onboarding a tenant, its end users, channels and presence."""
+"""Use cases of the directory: onboarding, settings, end users, competences, topics, channels, FAQ.
+
+Each method loads, calls the aggregate, saves. Another tenant's aggregate is reported as
+missing (``LookupError``), exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 from datetime import UTC, datetime
-from functools import lru_cache
+from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 
-from services.conversation.domain.directory import Channel, EndUser, Tenant
+from services.conversation.domain.directory import (
+    Channel,
+    Competence,
+    EndUser,
+    FaqEntry,
+    Tenant,
+    Topic,
+)
+
+A = TypeVar("A", bound=Aggregate)
+LABELS: dict[str, type[Competence] | type[Topic]] = {"competence": Competence, "topic": Topic}
 
 
 class Directory(Application):
     """The tenants' configuration log. Its notification log is the outbox of ``directory-events``."""
 
     name = "directory"
+
+    # --- loading, always scoped by tenant ---------------------------------------------
+
+    def _get(self, kind: type[A], aggregate_id: uuid.UUID, tenant_id: uuid.UUID | None) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise LookupError(kind.__name__) from None
+        if not isinstance(aggregate, kind) or getattr(aggregate, "deleted", False):
+            raise LookupError(kind.__name__)
+        if tenant_id is not None and getattr(aggregate, "tenant_id", None) != tenant_id:
+            raise LookupError(kind.__name__)
+        return aggregate
+
+    def tenant(self, tenant_id: uuid.UUID) -> Tenant:
+        return self._get(Tenant, tenant_id, None)
+
+    def end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> EndUser:
+        return self._get(EndUser, user_id, tenant_id)
+
+    def channel(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
+        return self._get(Channel, channel_id, tenant_id)
+
+    def default_language(self, tenant_id: uuid.UUID) -> str:
+        return self.tenant(tenant_id).default_language
+
+    # --- tenant -----------------------------------------------------------------------
 
     def create_tenant(
         self,
@@ -43,17 +85,28 @@ class Directory(Application):
         self.save(tenant)
         return tenant.id
 
-    def tenant(self, tenant_id: uuid.UUID) -> Tenant:
-        try:
-            tenant = self.repository.get(tenant_id)
-        except AggregateNotFoundError:
-            raise LookupError("tenant") from None
-        if not isinstance(tenant, Tenant):
-            raise LookupError("tenant")
-        return tenant
+    def change_settings(
+        self,
+        tenant_id: uuid.UUID,
+        routing_enabled: bool,
+        languages: list[str],
+        default_capacity: int,
+    ) -> None:
+        tenant = self.tenant(tenant_id)
+        tenant.change_settings(routing_enabled, languages, default_capacity)
+        self.save(tenant)
 
-    def default_language(self, tenant_id: uuid.UUID) -> str:
-        return _cached_language(self, tenant_id)
+    def set_office_hours(self, tenant_id: uuid.UUID, office_hours: dict[str, Any]) -> None:
+        tenant = self.tenant(tenant_id)
+        tenant.set_office_hours(office_hours)
+        self.save(tenant)
+
+    def end_contract(self, tenant_id: uuid.UUID, contract_end: datetime) -> None:
+        tenant = self.tenant(tenant_id)
+        tenant.end_contract(contract_end)
+        self.save(tenant)
+
+    # --- end users --------------------------------------------------------------------
 
     def create_end_user(
         self,
@@ -85,42 +138,140 @@ class Directory(Application):
         self.save(user)
         return user.id
 
-    def end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> EndUser:
-        try:
-            user = self.repository.get(user_id)
-        except AggregateNotFoundError:
-            raise LookupError("end user") from None
-        if not isinstance(user, EndUser) or user.tenant_id != tenant_id:
-            raise LookupError("end user")
-        return user
+    def update_end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID, **changes: Any) -> None:
+        user = self.end_user(tenant_id, user_id)
+        if "email" in changes:
+            changes["email"] = changes["email"].strip().lower()
+        if user.update(**changes):
+            self.save(user)
+
+    def deactivate_end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        user = self.end_user(tenant_id, user_id)
+        if user.deactivate(datetime.now(UTC)):
+            self.save(user)
+
+    def reactivate_end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        user = self.end_user(tenant_id, user_id)
+        if user.reactivate(datetime.now(UTC)):
+            self.save(user)
+
+    def delete_end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        user = self.end_user(tenant_id, user_id)
+        user.delete(datetime.now(UTC))
+        self.save(user)
 
     def set_presence(self, tenant_id: uuid.UUID, user_id: uuid.UUID, presence: str) -> None:
         user = self.end_user(tenant_id, user_id)
         if user.set_presence(presence, datetime.now(UTC)):
             self.save(user)
 
-    def connect_channel(self, tenant_id: uuid.UUID, channel_type: str, name: str) -> uuid.UUID:
+    # --- competences and topics -------------------------------------------------------
+
+    def create_label(
+        self, kind: str, tenant_id: uuid.UUID, name: str, description: str
+    ) -> uuid.UUID:
+        self.tenant(tenant_id)
+        label = LABELS[kind](tenant_id=tenant_id, name=name, description=description)
+        self.save(label)
+        return label.id
+
+    def update_label(
+        self, kind: str, tenant_id: uuid.UUID, label_id: uuid.UUID, name: str, description: str
+    ) -> None:
+        label = self._get(LABELS[kind], label_id, tenant_id)
+        label.update(tenant_id, name, description)
+        self.save(label)
+
+    def delete_label(
+        self,
+        kind: str,
+        tenant_id: uuid.UUID,
+        label_id: uuid.UUID,
+        holders: set[uuid.UUID] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
+        """Deletes it; a deleted competence is also taken from everyone who had it."""
+        label = self._get(LABELS[kind], label_id, tenant_id)
+        label.delete(tenant_id)
+        changed: list[Aggregate] = [label]
+        if kind == "competence":
+            changed += self._set_holders(tenant_id, str(label_id), set(), set(holders))
+        self.save(*changed)
+
+    def assign_competence(
+        self,
+        tenant_id: uuid.UUID,
+        competence_id: uuid.UUID,
+        user_ids: set[uuid.UUID],
+        current_holders: set[uuid.UUID],
+    ) -> None:
+        self._get(Competence, competence_id, tenant_id)
+        users = self._set_holders(tenant_id, str(competence_id), user_ids, current_holders)
+        if users:
+            self.save(*users)
+
+    def _set_holders(
+        self, tenant_id: uuid.UUID, competence: str, wanted: set[uuid.UUID], current: set[uuid.UUID]
+    ) -> list[EndUser]:
+        changed = []
+        for user_id in wanted | current:
+            user = self.end_user(tenant_id, user_id)
+            has = competence in user.competences
+            if user_id in wanted and not has:
+                user.update(competences=[*user.competences, competence])
+            elif user_id not in wanted and has:
+                user.update(competences=[c for c in user.competences if c != competence])
+            else:
+                continue
+            changed.append(user)
+        return changed
+
+    # --- channels ---------------------------------------------------------------------
+
+    def connect_channel(
+        self,
+        tenant_id: uuid.UUID,
+        channel_type: str,
+        name: str,
+        external_id: str | None = None,
+        sealed_credentials: str | None = None,
+    ) -> uuid.UUID:
         self.tenant(tenant_id)
         channel = Channel(
             tenant_id=tenant_id,
             channel_type=channel_type,
             name=name,
             public_key=secrets.token_urlsafe(24),
+            external_id=external_id,
+            sealed_credentials=sealed_credentials,
         )
         self.save(channel)
         return channel.id
 
-    def channel(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> Channel:
-        try:
-            channel = self.repository.get(channel_id)
-        except AggregateNotFoundError:
-            raise LookupError("channel") from None
-        if not isinstance(channel, Channel) or channel.tenant_id != tenant_id:
-            raise LookupError("channel")
-        return channel
+    def set_out_of_office(
+        self, tenant_id: uuid.UUID, channel_id: uuid.UUID, message: str | None
+    ) -> None:
+        channel = self.channel(tenant_id, channel_id)
+        channel.set_out_of_office(tenant_id, message)
+        self.save(channel)
 
+    def disconnect_channel(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        channel = self.channel(tenant_id, channel_id)
+        channel.disconnect()
+        self.save(channel)
 
-@lru_cache(maxsize=10_000)
-def _cached_language(directory: Directory, tenant_id: uuid.UUID) -> str:
-    # The default language only changes through general settings (a later issue drops the cache).
-    return directory.tenant(tenant_id).default_language
+    # --- FAQ (operator) ---------------------------------------------------------------
+
+    def create_faq(self, question: str, answer: str) -> uuid.UUID:
+        entry = FaqEntry(question=question, answer=answer)
+        self.save(entry)
+        return entry.id
+
+    def update_faq(self, entry_id: uuid.UUID, question: str, answer: str) -> None:
+        entry = self._get(FaqEntry, entry_id, None)
+        entry.update(question, answer)
+        self.save(entry)
+
+    def delete_faq(self, entry_id: uuid.UUID) -> None:
+        entry = self._get(FaqEntry, entry_id, None)
+        entry.delete()
+        self.save(entry)

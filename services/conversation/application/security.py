@@ -24,6 +24,10 @@ MAX_PASSWORD_LENGTH = 256
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
+class InvalidResetToken(Exception):
+    """Unknown, used or expired reset link."""
+
+
 class LoginFailed(Exception):
     """Wrong email, wrong password or locked account: deliberately indistinguishable."""
 
@@ -48,9 +52,15 @@ def check_password_rules(password: str) -> None:
 
 
 class Security:
-    def __init__(self, engine: Engine, session_ttl: timedelta = timedelta(hours=12)) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        session_ttl: timedelta = timedelta(hours=12),
+        reset_ttl: timedelta = timedelta(hours=1),
+    ) -> None:
         self.engine = engine
         self.session_ttl = session_ttl
+        self.reset_ttl = reset_ttl
 
     def set_password(self, tenant_id: str, user_id: str, password: str) -> None:
         """Sets the password, unlocks the account and ends every session of the user."""
@@ -77,29 +87,38 @@ class Security:
             )
 
     def login(self, email: str, password: str) -> tuple[str, Session]:
+        """A session for the right password of an unlocked, active account of a live contract.
+
+        Every failure raises the same :class:`LoginFailed`, after the same hashing cost.
+        """
         email = email.strip().lower()
+        now = datetime.now(UTC)
+        c, u = t.credentials.c, t.end_users.c
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(
-                    t.end_users.c.user_id,
-                    t.end_users.c.tenant_id,
-                    t.end_users.c.role,
-                    t.end_users.c.active,
-                    t.credentials.c.password_hash,
-                    t.credentials.c.failed_attempts,
-                    t.credentials.c.locked,
+                    u.user_id,
+                    u.tenant_id,
+                    u.role,
+                    u.active,
+                    c.password_hash,
+                    c.failed_attempts,
+                    c.locked,
+                    t.tenants.c.contract_end,
                 )
-                .join(t.credentials, t.credentials.c.user_id == t.end_users.c.user_id)
-                .where(t.end_users.c.email == email)
+                .join(t.credentials, c.user_id == u.user_id)
+                .join(t.tenants, t.tenants.c.tenant_id == u.tenant_id)
+                .where(u.email == email)
             ).all()
-            # Emails are unique per tenant; one person in two tenants logs in where the password fits.
+            rows = [r for r in rows if r.contract_end is None or r.contract_end > now]
+            # Emails are unique per tenant; one person in two tenants gets the one that fits.
             for row in rows:
                 if row.locked or not row.active or not row.password_hash:
                     continue
                 if _verify(row.password_hash, password):
                     conn.execute(
                         update(t.credentials)
-                        .where(t.credentials.c.user_id == row.user_id)
+                        .where(c.user_id == row.user_id)
                         .values(failed_attempts=0)
                     )
                     return self._open_session(conn, row.user_id, row.tenant_id, row.role)
@@ -107,16 +126,14 @@ class Security:
                 attempts = row.failed_attempts + 1
                 conn.execute(
                     update(t.credentials)
-                    .where(t.credentials.c.user_id == row.user_id)
+                    .where(c.user_id == row.user_id)
                     .values(
                         failed_attempts=attempts,
                         locked=row.locked or attempts >= MAX_FAILED_ATTEMPTS,
                     )
                 )
         if not rows:
-            HASHER.hash(
-                password
-            )  # same cost as a real check: no timing hint that the email is unknown
+            HASHER.hash(password)  # the same cost as a real check: no hint the email is unknown
         raise LoginFailed
 
     def _open_session(self, conn, user_id: str, tenant_id: str, role: str) -> tuple[str, Session]:  # type: ignore[no-untyped-def]
@@ -137,16 +154,92 @@ class Security:
         return token, session
 
     def session(self, token: str) -> Session | None:
+        """The live session of this token; ended by logout, deactivation, a new password,
+        the contract's end, or time. The role is read fresh, so a role change applies at once."""
+        now = datetime.now(UTC)
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(t.sessions).where(t.sessions.c.token_hash == token_hash(token))
+                select(
+                    t.sessions.c.user_id,
+                    t.sessions.c.tenant_id,
+                    t.sessions.c.expires_at,
+                    t.sessions.c.revoked,
+                    t.end_users.c.role,
+                    t.end_users.c.active,
+                    t.tenants.c.contract_end,
+                )
+                .join(t.end_users, t.end_users.c.user_id == t.sessions.c.user_id)
+                .join(t.tenants, t.tenants.c.tenant_id == t.sessions.c.tenant_id)
+                .where(t.sessions.c.token_hash == token_hash(token))
             ).first()
-        if row is None or row.revoked:
+        if row is None or row.revoked or not row.active or row.expires_at <= now:
             return None
-        expires_at = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-        if expires_at <= datetime.now(UTC):
+        if row.contract_end is not None and row.contract_end <= now:
             return None
-        return Session(row.user_id, row.tenant_id, row.role, expires_at)
+        return Session(row.user_id, row.tenant_id, row.role, row.expires_at)
+
+    def revoke_user(self, user_id: str) -> None:
+        """Ends every session of the user at once (deactivation, deletion)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.sessions).where(t.sessions.c.user_id == user_id).values(revoked=True)
+            )
+
+    # --- password reset -------------------------------------------------------------------
+
+    def issue_reset_token(self, email: str) -> tuple[str, str] | None:
+        """A single-use token for the (active) user with this email, or None if there is none.
+
+        Returns (user_id, token); only the token's hash is stored.
+        """
+        email = email.strip().lower()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(t.end_users.c.user_id)
+                .join(t.tenants, t.tenants.c.tenant_id == t.end_users.c.tenant_id)
+                .where(
+                    t.end_users.c.email == email,
+                    t.end_users.c.active.is_(True),
+                    (t.tenants.c.contract_end.is_(None))
+                    | (t.tenants.c.contract_end > datetime.now(UTC)),
+                )
+            ).all()
+            if not rows:
+                return None
+            user_id = rows[0].user_id  # one person in several tenants: the oldest account
+            token = secrets.token_urlsafe(32)
+            conn.execute(
+                insert(t.reset_tokens).values(
+                    token_hash=token_hash(token),
+                    user_id=user_id,
+                    expires_at=datetime.now(UTC) + self.reset_ttl,
+                    used=False,
+                )
+            )
+        return user_id, token
+
+    def reset_password(self, token: str, password: str) -> str:
+        """Sets the password through a reset token; returns the user id. Unlocks the account."""
+        check_password_rules(password)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(t.reset_tokens, t.end_users.c.tenant_id)
+                .join(t.end_users, t.end_users.c.user_id == t.reset_tokens.c.user_id)
+                .where(t.reset_tokens.c.token_hash == token_hash(token))
+            ).first()
+            if row is None or row.used or row.expires_at <= datetime.now(UTC):
+                raise InvalidResetToken
+            used = conn.execute(
+                update(t.reset_tokens)
+                .where(
+                    t.reset_tokens.c.token_hash == row.token_hash, t.reset_tokens.c.used.is_(False)
+                )
+                .values(used=True)
+            ).rowcount
+            if used != 1:
+                raise InvalidResetToken
+        self.set_password(row.tenant_id, row.user_id, password)
+        return row.user_id
 
     def logout(self, token: str) -> None:
         with self.engine.begin() as conn:

@@ -133,9 +133,21 @@ class Conversation(Aggregate):
     ) -> None:
         self.channel_message_ids.add(channel_message_id)
 
-    def accept_routing(self, assignee_id: uuid.UUID | None, at: datetime) -> bool:
-        """Apply routing's decision unless a person has decided since; True if it changed us."""
-        if self.status != "waiting" or self.dispatched:
+    def accept_routing(
+        self,
+        assignee_id: uuid.UUID | None,
+        at: datetime,
+        replaces_assignee_id: uuid.UUID | None = None,
+    ) -> bool:
+        """Apply routing's decision unless a person has decided since; True if it changed us.
+
+        A decision that takes the conversation from someone (``replaces_assignee_id``)
+        applies only while that person still has it.
+        """
+        if replaces_assignee_id is not None:
+            if not self.is_open or self.assignee_id != replaces_assignee_id:
+                return False
+        elif self.status != "waiting" or self.dispatched:
             return False
         if assignee_id is None:
             self._queued(self.tenant_id, at)
@@ -146,6 +158,9 @@ class Conversation(Aggregate):
     @event("Queued")
     def _queued(self, tenant_id: uuid.UUID, at: datetime) -> None:
         self.queued_at = at
+        self.status = "waiting"
+        self.assignee_id = None
+        self.dispatched = False
 
     @event("Assigned")
     def _assigned(

@@ -1,13 +1,17 @@
-"""The tenant's directory: the tenant itself, its end users and its channels (SPEC §2, §3.1.2, §3.1.5).
+"""The tenant's directory (SPEC §2, §3.1.2-§3.1.7): the tenant and its settings, end users,
+competences, topics and channels.
 
 Presence lives on the end user because routing must hear about it in order with the
-user's other changes.
+user's other changes. Every event carries ``tenant_id`` so the outbox keys it without a
+lookup. Rules that need more than one aggregate (unique names, known ids) are checked by
+the application against the views before these methods are called.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -37,14 +41,33 @@ class Tenant(Aggregate):
         self.sdk_option = sdk_option
         self.minimum_end_users = minimum_end_users
         self.contract_start = contract_start
+        self.contract_end: datetime | None = None
         self.time_zone = time_zone
         self.default_language = default_language
         self.routing_enabled = routing_enabled
         self.default_capacity = default_capacity
+        self.languages: list[str] = [default_language]
+        self.office_hours: dict[str, Any] | None = None
 
     @property
     def tenant_id(self) -> uuid.UUID:
         return self.id
+
+    @event("SettingsChanged")
+    def change_settings(
+        self, routing_enabled: bool, languages: list[str], default_capacity: int
+    ) -> None:
+        self.routing_enabled = routing_enabled
+        self.languages = list(languages)
+        self.default_capacity = default_capacity
+
+    @event("OfficeHoursSet")
+    def set_office_hours(self, office_hours: dict[str, Any]) -> None:
+        self.office_hours = office_hours
+
+    @event("ContractEnded")
+    def end_contract(self, contract_end: datetime) -> None:
+        self.contract_end = contract_end
 
 
 class EndUser(Aggregate):
@@ -63,8 +86,7 @@ class EndUser(Aggregate):
         capacity: int | None,
         activated_at: datetime,
     ) -> None:
-        if role not in HANDLING_ROLES and (languages or channel_ids or competences):
-            raise DirectoryError("only administrators, managers and agents get skills")
+        _check_skills(role, languages, channel_ids, competences)
         self.tenant_id = tenant_id
         self.first_name = first_name
         self.last_name = last_name
@@ -76,12 +98,91 @@ class EndUser(Aggregate):
         self.competences = list(competences)
         self.capacity = capacity
         self.active = True
+        self.deleted = False
+        self.presence = "offline"
+
+    def update(self, **changes: Any) -> bool:
+        """Apply profile changes; returns False when nothing changes (no event)."""
+        self._check_alive()
+        current = self.profile()
+        merged = current | changes
+        _check_skills(
+            merged["role"], merged["languages"], merged["channel_ids"], merged["competences"]
+        )
+        if merged == current:
+            return False
+        self._updated(self.tenant_id, **merged)
+        return True
+
+    def profile(self) -> dict[str, Any]:
+        return {
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "email": self.email,
+            "role": self.role,
+            "mother_tongue": self.mother_tongue,
+            "languages": list(self.languages),
+            "channel_ids": list(self.channel_ids),
+            "competences": list(self.competences),
+            "capacity": self.capacity,
+        }
+
+    @event("Updated")
+    def _updated(
+        self,
+        tenant_id: uuid.UUID,
+        first_name: str,
+        last_name: str,
+        email: str,
+        role: str,
+        mother_tongue: str,
+        languages: list[str],
+        channel_ids: list[uuid.UUID],
+        competences: list[str],
+        capacity: int | None,
+    ) -> None:
+        self.first_name, self.last_name, self.email = first_name, last_name, email
+        self.role, self.mother_tongue = role, mother_tongue
+        self.languages, self.channel_ids = list(languages), list(channel_ids)
+        self.competences, self.capacity = list(competences), capacity
+
+    def deactivate(self, at: datetime) -> bool:
+        self._check_alive()
+        if not self.active:
+            return False
+        self._deactivated(self.tenant_id, at)
+        return True
+
+    @event("Deactivated")
+    def _deactivated(self, tenant_id: uuid.UUID, at: datetime) -> None:
+        self.active = False
+        self.presence = "offline"
+
+    def reactivate(self, at: datetime) -> bool:
+        self._check_alive()
+        if self.active:
+            return False
+        self._reactivated(self.tenant_id, at)
+        return True
+
+    @event("Reactivated")
+    def _reactivated(self, tenant_id: uuid.UUID, at: datetime) -> None:
+        self.active = True
+
+    def delete(self, at: datetime) -> None:
+        self._check_alive()
+        self._deleted(self.tenant_id, at, self.active)
+
+    @event("Deleted")
+    def _deleted(self, tenant_id: uuid.UUID, at: datetime, was_active: bool) -> None:
+        self.deleted = True
+        self.active = False
         self.presence = "offline"
 
     def set_presence(self, presence: str, at: datetime) -> bool:
         if presence == self.presence:
             return False
-        if not self.active:
+        if not self.active or self.deleted:
             raise DirectoryError("a deactivated user has no presence")
         self._presence_changed(self.tenant_id, presence, at)
         return True
@@ -90,12 +191,99 @@ class EndUser(Aggregate):
     def _presence_changed(self, tenant_id: uuid.UUID, presence: str, at: datetime) -> None:
         self.presence = presence
 
+    def _check_alive(self) -> None:
+        if self.deleted:
+            raise LookupError("end user")
+
+
+def _check_skills(role: str, languages: list, channel_ids: list, competences: list) -> None:
+    if role not in HANDLING_ROLES and (languages or channel_ids or competences):
+        raise DirectoryError(
+            "only administrators, managers and agents get competences, channels and languages"
+        )
+
+
+class Competence(Aggregate):
+    """A skill conversations can require (SPEC §3.1.3)."""
+
+    @event("Created")
+    def __init__(self, tenant_id: uuid.UUID, name: str, description: str) -> None:
+        self.tenant_id, self.name, self.description = tenant_id, name, description
+        self.deleted = False
+
+    @event("Updated")
+    def update(self, tenant_id: uuid.UUID, name: str, description: str) -> None:
+        self.name, self.description = name, description
+
+    @event("Deleted")
+    def delete(self, tenant_id: uuid.UUID) -> None:
+        self.deleted = True
+
+
+class Topic(Aggregate):
+    """A label a conversation is archived with (SPEC §3.1.4)."""
+
+    @event("Created")
+    def __init__(self, tenant_id: uuid.UUID, name: str, description: str) -> None:
+        self.tenant_id, self.name, self.description = tenant_id, name, description
+        self.deleted = False
+
+    @event("Updated")
+    def update(self, tenant_id: uuid.UUID, name: str, description: str) -> None:
+        self.name, self.description = name, description
+
+    @event("Deleted")
+    def delete(self, tenant_id: uuid.UUID) -> None:
+        self.deleted = True
+
 
 class Channel(Aggregate):
+    """A connected channel account (SPEC §3.1.5). Credentials are stored encrypted."""
+
     @event("Connected")
-    def __init__(self, tenant_id: uuid.UUID, channel_type: str, name: str, public_key: str) -> None:
+    def __init__(
+        self,
+        tenant_id: uuid.UUID,
+        channel_type: str,
+        name: str,
+        public_key: str,
+        external_id: str | None = None,
+        sealed_credentials: str | None = None,
+    ) -> None:
         self.tenant_id = tenant_id
         self.channel_type = channel_type
         self.name = name
         self.public_key = public_key
+        self.external_id = external_id
+        self.sealed_credentials = sealed_credentials
+        self.out_of_office_message: str | None = None
         self.connected = True
+
+    @event("OutOfOfficeSet")
+    def set_out_of_office(self, tenant_id: uuid.UUID, message: str | None) -> None:
+        self.out_of_office_message = message
+
+    def disconnect(self) -> None:
+        if not self.connected:
+            raise DirectoryError("channel is already disconnected")
+        self._disconnected(self.tenant_id)
+
+    @event("Disconnected")
+    def _disconnected(self, tenant_id: uuid.UUID) -> None:
+        self.connected = False
+
+
+class FaqEntry(Aggregate):
+    """A question and answer on how the service works (SPEC §3.1.12), kept by the operator."""
+
+    @event("Created")
+    def __init__(self, question: str, answer: str) -> None:
+        self.question, self.answer, self.deleted = question, answer, False
+
+    @event("Updated")
+    def update(self, question: str, answer: str) -> None:
+        self.question, self.answer = question, answer
+
+    @event("Deleted")
+    def delete(self) -> None:
+        self.deleted = True

@@ -8,14 +8,22 @@ from collections.abc import Callable
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, Table, delete, insert, update
 
 from services.conversation.domain.conversation import Conversation
-from services.conversation.domain.directory import Channel, EndUser, Tenant
+from services.conversation.domain.directory import (
+    Channel,
+    Competence,
+    EndUser,
+    FaqEntry,
+    Tenant,
+    Topic,
+)
 from services.conversation.store import tables as t
 from services.conversation.store.positions import read_position, write_position
 
 log = logging.getLogger(__name__)
+Projection = Callable[[Connection, DomainEvent], None]
 PAGE = 1000
 
 
@@ -33,6 +41,9 @@ def _tenant_created(conn: Connection, e: DomainEvent) -> None:
             time_zone=e.time_zone,
             default_language=e.default_language,
             routing_enabled=e.routing_enabled,
+            default_capacity=e.default_capacity,
+            minimum_end_users=e.minimum_end_users,
+            languages=[e.default_language],
         )
     )
 
@@ -49,6 +60,10 @@ def _end_user_created(conn: Connection, e: DomainEvent) -> None:
             mother_tongue=e.mother_tongue,
             active=True,
             presence="offline",
+            languages=e.languages,
+            channel_ids=[str(c) for c in e.channel_ids],
+            competences=e.competences,
+            capacity=e.capacity,
         )
     )
 
@@ -69,6 +84,7 @@ def _channel_connected(conn: Connection, e: DomainEvent) -> None:
             channel_type=e.channel_type,
             name=e.name,
             public_key=e.public_key,
+            external_id=e.external_id,
             connected=True,
         )
     )
@@ -115,31 +131,112 @@ def _message_received(conn: Connection, e: DomainEvent) -> None:
     )
 
 
-def _set_conversation(
-    **values: Callable[[DomainEvent], object],
-) -> Callable[[Connection, DomainEvent], None]:
+def _set(table: Table, key: str, **values: Callable[[DomainEvent], object]) -> Projection:
+    """A projection that updates one row, keyed by the event's originator, with derived values."""
+
     def apply(conn: Connection, e: DomainEvent) -> None:
         conn.execute(
-            update(t.conversations)
-            .where(t.conversations.c.conversation_id == str(e.originator_id))
+            update(table)
+            .where(table.c[key] == str(e.originator_id))
             .values(**{name: get(e) for name, get in values.items()})
         )
 
     return apply
 
 
-PROJECTIONS: dict[type[DomainEvent], Callable[[Connection, DomainEvent], None]] = {
+def _label_created(kind: str) -> Projection:
+    def apply(conn: Connection, e: DomainEvent) -> None:
+        conn.execute(
+            insert(t.labels).values(
+                label_id=str(e.originator_id),
+                tenant_id=str(e.tenant_id),
+                kind=kind,
+                name=e.name,
+                description=e.description,
+            )
+        )
+
+    return apply
+
+
+def _delete(table: Table, key: str) -> Projection:
+    def apply(conn: Connection, e: DomainEvent) -> None:
+        conn.execute(delete(table).where(table.c[key] == str(e.originator_id)))
+
+    return apply
+
+
+def _faq_created(conn: Connection, e: DomainEvent) -> None:
+    conn.execute(
+        insert(t.faq).values(entry_id=str(e.originator_id), question=e.question, answer=e.answer)
+    )
+
+
+def _labels(kind: str, aggregate: type) -> dict[type[DomainEvent], Projection]:
+    return {
+        aggregate.Created: _label_created(kind),
+        aggregate.Updated: _set(
+            t.labels, "label_id", name=lambda e: e.name, description=lambda e: e.description
+        ),
+        aggregate.Deleted: _delete(t.labels, "label_id"),
+    }
+
+
+PROJECTIONS: dict[type[DomainEvent], Projection] = {
+    **_labels("competence", Competence),
+    **_labels("topic", Topic),
+    FaqEntry.Created: _faq_created,
+    FaqEntry.Updated: _set(
+        t.faq, "entry_id", question=lambda e: e.question, answer=lambda e: e.answer
+    ),
+    FaqEntry.Deleted: _delete(t.faq, "entry_id"),
     Tenant.Created: _tenant_created,
+    Tenant.SettingsChanged: _set(
+        t.tenants,
+        "tenant_id",
+        routing_enabled=lambda e: e.routing_enabled,
+        languages=lambda e: e.languages,
+        default_capacity=lambda e: e.default_capacity,
+    ),
+    Tenant.OfficeHoursSet: _set(t.tenants, "tenant_id", office_hours=lambda e: e.office_hours),
+    Tenant.ContractEnded: _set(t.tenants, "tenant_id", contract_end=lambda e: e.contract_end),
     EndUser.Created: _end_user_created,
+    EndUser.Updated: _set(
+        t.end_users,
+        "user_id",
+        first_name=lambda e: e.first_name,
+        last_name=lambda e: e.last_name,
+        email=lambda e: e.email,
+        role=lambda e: e.role,
+        mother_tongue=lambda e: e.mother_tongue,
+        languages=lambda e: e.languages,
+        channel_ids=lambda e: [str(c) for c in e.channel_ids],
+        competences=lambda e: e.competences,
+        capacity=lambda e: e.capacity,
+    ),
+    EndUser.Deactivated: _set(
+        t.end_users, "user_id", active=lambda e: False, presence=lambda e: "offline"
+    ),
+    EndUser.Reactivated: _set(t.end_users, "user_id", active=lambda e: True),
+    EndUser.Deleted: _delete(t.end_users, "user_id"),
+    Channel.OutOfOfficeSet: _set(
+        t.channels, "channel_id", out_of_office_message=lambda e: e.message
+    ),
+    Channel.Disconnected: _set(t.channels, "channel_id", connected=lambda e: False),
     EndUser.PresenceChanged: _presence_changed,
     Channel.Connected: _channel_connected,
     Conversation.Opened: _conversation_opened,
     Conversation.MessageReceived: _message_received,
-    Conversation.Assigned: _set_conversation(
-        status=lambda e: "assigned", assignee_id=lambda e: _s(e.assignee_id)
+    Conversation.Assigned: _set(
+        t.conversations,
+        "conversation_id",
+        status=lambda e: "assigned",
+        assignee_id=lambda e: _s(e.assignee_id),
     ),
-    Conversation.Queued: _set_conversation(status=lambda e: "waiting", assignee_id=lambda e: None),
-    Conversation.Closed: _set_conversation(status=lambda e: "closed"),
+    Conversation.Queued: _set(
+        t.conversations, "conversation_id", status=lambda e: "waiting", assignee_id=lambda e: None
+    ),
+    Conversation.Closed: _set(t.conversations, "conversation_id", status=lambda e: "closed"),
 }
 
 

@@ -7,6 +7,7 @@ Read-model tables are projections of the two event logs and can be dropped and r
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -16,7 +17,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 from shared.readmodel import UtcDateTime
@@ -40,6 +40,11 @@ tenants = Table(
     Column("time_zone", String(64), nullable=False),
     Column("default_language", String(16), nullable=False),
     Column("routing_enabled", Boolean, nullable=False),
+    Column("default_capacity", Integer, nullable=False, default=5),
+    Column("minimum_end_users", Integer, nullable=False, default=0),
+    Column("languages", JSON, nullable=False, default=list),
+    Column("office_hours", JSON),
+    Column("contract_end", UtcDateTime),
 )
 
 end_users = Table(
@@ -54,7 +59,39 @@ end_users = Table(
     Column("mother_tongue", String(16), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("presence", String(10), nullable=False),
-    UniqueConstraint("tenant_id", "email", name="uq_end_users_tenant_email"),
+    Column("languages", JSON, nullable=False, default=list),
+    Column("channel_ids", JSON, nullable=False, default=list),
+    Column("competences", JSON, nullable=False, default=list),
+    Column("capacity", Integer),
+    Index("ix_end_users_tenant_email", "tenant_id", "email"),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("label_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("kind", String(12), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("description", String(1000), nullable=False),
+    Index("ix_labels_tenant_kind_name", "tenant_id", "kind", "name"),
+)
+
+faq = Table(
+    "faq",
+    metadata,
+    Column("entry_id", String(36), primary_key=True),
+    Column("question", String(500), nullable=False),
+    Column("answer", Text, nullable=False),
+)
+
+reset_tokens = Table(
+    "reset_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used", Boolean, nullable=False, default=False),
 )
 
 channels = Table(
@@ -65,6 +102,8 @@ channels = Table(
     Column("channel_type", String(20), nullable=False),
     Column("name", String(200), nullable=False),
     Column("public_key", String(64), nullable=False, unique=True),
+    Column("external_id", String(100)),
+    Column("out_of_office_message", String(1000)),
     Column("connected", Boolean, nullable=False),
 )
 

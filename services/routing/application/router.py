@@ -24,7 +24,12 @@ Publish = Callable[[list[Envelope]], Coroutine[Any, Any, None]]
 
 WANTED = {
     "TenantCreated",
+    "TenantSettingsChanged",
     "EndUserCreated",
+    "EndUserUpdated",
+    "EndUserActivated",
+    "EndUserDeactivated",
+    "EndUserDeleted",
     "PresenceChanged",
     "ConversationOpened",
     "ConversationAssigned",

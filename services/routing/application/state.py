@@ -61,6 +61,56 @@ class TenantRouting:
         )
         self.dirty_agents.add(p.user_id)
 
+    def _on_TenantSettingsChanged(self, e: Envelope, p: ev.TenantSettingsChanged) -> list[Envelope]:
+        was_enabled = self.routing_enabled
+        self.routing_enabled, self.default_capacity = p.routing_enabled, p.default_capacity
+        self.settings_dirty = True
+        if was_enabled or not self.routing_enabled:
+            return []
+        out = []  # routing switched on: the shared queue is routed, oldest first
+        for tracked in self._waiting():
+            out.append(self._route(tracked, e.occurred_at))
+        return out
+
+    def _on_EndUserUpdated(self, e: Envelope, p: ev.EndUserUpdated) -> list[Envelope]:
+        agent = self.agents.get(p.user_id)
+        if agent is None:
+            return []
+        agent.role = p.role
+        agent.channel_ids = frozenset(p.channel_ids)
+        agent.languages = frozenset(p.languages)
+        agent.competences = frozenset(p.competences)
+        agent.capacity = p.capacity or self.default_capacity
+        self.dirty_agents.add(agent.user_id)
+        return self._offer_waiting(agent, e.occurred_at)  # a new skill may fit a waiting one
+
+    def _on_EndUserDeactivated(self, _e: Envelope, p: ev.EndUserDeactivated) -> list[Envelope]:
+        return self._withdraw(p.user_id, p.at, active=False)
+
+    def _on_EndUserDeleted(self, _e: Envelope, p: ev.EndUserDeleted) -> list[Envelope]:
+        return self._withdraw(p.user_id, p.at, active=False)
+
+    def _on_EndUserActivated(self, _e: Envelope, p: ev.EndUserActivated) -> None:
+        agent = self.agents.get(p.user_id)
+        if agent is not None and not agent.active:
+            agent.active = True
+            self.dirty_agents.add(agent.user_id)
+
+    def _withdraw(self, user_id: uuid.UUID, at: datetime, active: bool) -> list[Envelope]:
+        """The agent can no longer hold conversations: each of theirs is routed again."""
+        agent = self.agents.get(user_id)
+        if agent is None:
+            return []
+        agent.active, agent.presence = active, "offline"
+        self.dirty_agents.add(user_id)
+        out = []
+        for tracked in sorted(self.conversations.values(), key=_by_arrival):
+            if tracked.assignee_id == user_id:
+                self._release(tracked, at)
+                tracked.status = "waiting"
+                out.append(self._route(tracked, at, replaces=user_id))
+        return out
+
     def _on_PresenceChanged(self, _e: Envelope, p: ev.PresenceChanged) -> list[Envelope]:
         agent = self.agents.get(p.user_id)
         if agent is None:
@@ -108,20 +158,24 @@ class TenantRouting:
 
     # --- deciding --------------------------------------------------------------------
 
-    def _route(self, tracked: Tracked, at: datetime) -> Envelope:
-        decision = choose_assignee(tracked.need, sorted(self.agents.values(), key=_by_id))
+    def _route(self, tracked: Tracked, at: datetime, replaces: uuid.UUID | None = None) -> Envelope:
+        if not self.routing_enabled:
+            decision = Decision(None, None)
+        else:
+            decision = choose_assignee(tracked.need, sorted(self.agents.values(), key=_by_id))
         if decision.assignee_id is not None:
             self._hold(tracked, decision.assignee_id, at)
-        return self._decision_event(tracked, decision, at)
+        return self._decision_event(tracked, decision, at, replaces)
+
+    def _waiting(self) -> list[Tracked]:
+        return sorted(
+            (c for c in self.conversations.values() if c.status == "waiting"), key=_by_arrival
+        )
 
     def _offer_waiting(self, agent: Agent, at: datetime) -> list[Envelope]:
         """Give a newly available agent the oldest waiting conversations they can take."""
         out = []
-        waiting = sorted(
-            (c for c in self.conversations.values() if c.status == "waiting"),
-            key=lambda c: (c.opened_at, str(c.conversation_id)),
-        )
-        for tracked in waiting:
+        for tracked in self._waiting():
             if (
                 not self.routing_enabled
                 or agent.load >= agent.capacity
@@ -150,12 +204,15 @@ class TenantRouting:
         tracked.assignee_id = None
         return agent
 
-    def _decision_event(self, tracked: Tracked, decision: Decision, at: datetime) -> Envelope:
+    def _decision_event(
+        self, tracked: Tracked, decision: Decision, at: datetime, replaces: uuid.UUID | None = None
+    ) -> Envelope:
         tracked.rounds += 1
         self.dirty_conversations.add(tracked.conversation_id)
         payload = ConversationRouted(
             conversation_id=tracked.conversation_id,
             assignee_id=decision.assignee_id,
+            replaces_assignee_id=replaces,
             tie_break=decision.tie_break,
             candidates=[
                 CandidateVerdict(user_id=v.user_id, excluded_by=list(v.excluded_by), load=v.load)
@@ -174,3 +231,7 @@ class TenantRouting:
 
 def _by_id(agent: Agent) -> str:
     return str(agent.user_id)
+
+
+def _by_arrival(tracked: Tracked) -> tuple[datetime, str]:
+    return tracked.opened_at, str(tracked.conversation_id)

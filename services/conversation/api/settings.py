@@ -1,0 +1,80 @@
+"""General settings (SPEC §3.1.6) and office hours (§3.1.7)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+
+from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.schemas import GeneralSettings
+from services.conversation.bootstrap import ConversationService
+from services.conversation.store import tables as t
+from shared.http import ApiError
+from shared.office_hours import OfficeHours
+
+router = APIRouter(prefix="/v1/settings", tags=["settings"])
+administration = allowed("administration")
+
+
+def _tenant_row(svc: ConversationService, who: Caller):  # type: ignore[no-untyped-def]
+    with svc.engine.connect() as conn:
+        return conn.execute(
+            select(t.tenants).where(t.tenants.c.tenant_id == str(who.tenant_id))
+        ).one()
+
+
+@router.get("/general", response_model=GeneralSettings)
+async def get_general(
+    who: Caller = Depends(administration), svc: ConversationService = Depends(service)
+) -> GeneralSettings:
+    row = _tenant_row(svc, who)
+    return GeneralSettings(
+        routing_enabled=row.routing_enabled,
+        languages=row.languages,
+        default_capacity=row.default_capacity,
+    )
+
+
+@router.put("/general", response_model=GeneralSettings)
+async def put_general(
+    body: GeneralSettings,
+    who: Caller = Depends(administration),
+    svc: ConversationService = Depends(service),
+) -> GeneralSettings:
+    """Routing on or off; the languages offered for user profiles; the default capacity."""
+    if len(set(body.languages)) != len(body.languages):
+        raise ApiError(422, "duplicate_language", "A language is listed twice.")
+    await asyncio.to_thread(
+        svc.directory.change_settings,
+        who.tenant_id,
+        body.routing_enabled,
+        body.languages,
+        body.default_capacity,
+    )
+    await svc.after_change()
+    return body
+
+
+@router.get("/office-hours", response_model=OfficeHours)
+async def get_office_hours(
+    who: Caller = Depends(administration), svc: ConversationService = Depends(service)
+) -> OfficeHours:
+    row = _tenant_row(svc, who)
+    if row.office_hours is None:  # never configured: open around the clock
+        return OfficeHours(time_zone=row.time_zone, always_open=True)
+    return OfficeHours.model_validate(row.office_hours)
+
+
+@router.put("/office-hours", response_model=OfficeHours)
+async def put_office_hours(
+    body: OfficeHours,
+    who: Caller = Depends(administration),
+    svc: ConversationService = Depends(service),
+) -> OfficeHours:
+    await asyncio.to_thread(
+        svc.directory.set_office_hours, who.tenant_id, body.model_dump(mode="json")
+    )
+    await svc.after_change()
+    return body

@@ -1,0 +1,37 @@
+"""Who may do what (SPEC §3): the access table, one data structure for every service.
+
+Endpoints name the function they belong to; enforcement and the role-matrix test both
+read this table, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ADMINISTRATOR, MANAGER, AGENT, ANALYST = "administrator", "manager", "agent", "analyst"
+ROLES: Final = (ADMINISTRATOR, MANAGER, AGENT, ANALYST)
+
+ACCESS: Final[dict[str, frozenset[str]]] = {
+    # users, competences, topics, channels, general settings, office hours, chatbot settings
+    "administration": frozenset({ADMINISTRATOR}),
+    # take from own queue, chat, assign, competences, visitor profile, notes, archive
+    "conversations": frozenset({ADMINISTRATOR, MANAGER, AGENT}),
+    "dispatch": frozenset({ADMINISTRATOR, MANAGER}),
+    "history": frozenset({ADMINISTRATOR, MANAGER}),
+    "statistics": frozenset({ADMINISTRATOR, MANAGER, ANALYST}),
+    "statistics.per_end_user": frozenset({ADMINISTRATOR, MANAGER}),
+    "faq": frozenset(ROLES),
+    "chatbot.handover": frozenset({ADMINISTRATOR, MANAGER, AGENT}),
+    # one's own session and profile
+    "self": frozenset(ROLES),
+}
+
+#: Functions a plan must include (SPEC §2); anything not listed is in every plan.
+PLAN_FUNCTIONS: Final[dict[str, frozenset[str]]] = {
+    "chatbot": frozenset({"bot"}),
+    "service_levels": frozenset({"pro", "bot"}),
+}
+
+
+def may(role: str, function: str) -> bool:
+    return role in ACCESS[function]
