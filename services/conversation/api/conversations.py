@@ -19,7 +19,7 @@ handler = allowed("conversations")
 
 @router.get("/queue", response_model=Page[ConversationOut], summary="My queue")
 async def my_queue(
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
     limit: int = Query(50, ge=1, le=200),
     who: Caller = Depends(handler),
     svc: ConversationService = Depends(service),

@@ -22,7 +22,9 @@ router = APIRouter(prefix="/v1/feed", tags=["event feed"], dependencies=[Depends
 @router.get("/{log}", response_model=FeedPage)
 async def read_feed(
     log: Literal["directory", "conversations"],
-    after: int = Query(0, ge=0, description="Last position already read (0 = from the start)"),
+    after: int = Query(
+        0, ge=0, le=2**62, description="Last position already read (0 = from the start)"
+    ),
     limit: int = Query(500, ge=1, le=5000),
     svc: ConversationService = Depends(service),
 ) -> FeedPage:
