@@ -57,8 +57,38 @@ TARGET_P99_AT_RATE = 1000.0  # ... at 1,000 msgs/s
 BENCH_PASSWORD = "bench-password-1"
 AGENT_CAPACITY = 1000  # the API's maximum
 CONVERSATION_EVENTS = "interact.conversation-events.v1"
+ROUTING_DECISIONS = "interact.routing-decisions.v1"  # watched too, for the per-stage breakdown
+PROCESS_TREES = frozenset({"postgres"})  # CPU groups that include their children
 SERVICE_NAMES = ("conversation", "ingest", "routing", "stats", "billing", "sla")
 DEFAULT_TEXT = "Hallo, ik heb een vraag over mijn bestelling van gisteren."
+
+
+def run_async(coroutine: Any) -> Any:
+    """uvloop when installed (the services run on it too): less CPU for the bench itself."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured, and which service files differed from it (read-only git)."""
+
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", "--no-optional-locks", *cmd], cwd=ROOT, capture_output=True,
+                text=True, timeout=20, check=False,
+            ).stdout  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    dirty = git("status", "--porcelain", "--", "services", "shared")
+    return {
+        "head": git("rev-parse", "HEAD").strip(),
+        "uncommitted_service_files": [line[3:] for line in dirty.splitlines()],
+    }
 
 
 def log(message: str) -> None:
@@ -71,21 +101,26 @@ def log(message: str) -> None:
 # time.monotonic() is CLOCK_MONOTONIC, shared by all processes of the machine.
 # --------------------------------------------------------------------------------------
 
-WATCHED_TYPES = {b"ConversationAssigned": "assigned", b"ConversationQueued": "queued"}
+WATCHED_TYPES = {
+    b"ConversationOpened": "opened",  # conversation service -> conversation-events
+    b"ConversationRouted": "routed",  # routing -> routing-decisions
+    b"ConversationAssigned": "assigned",  # conversation service -> conversation-events
+    b"ConversationQueued": "queued",
+}
 
 
 def watcher_main(
-    bootstrap: str, topic: str, expected: list[str], out: Any, ready: Any, stop: Any
+    bootstrap: str, topics: list[str], expected: list[str], out: Any, ready: Any, stop: Any
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     try:
-        asyncio.run(_watch(bootstrap, topic, set(expected), out, ready, stop))
+        run_async(_watch(bootstrap, topics, set(expected), out, ready, stop))
     except Exception as exc:  # report, so the parent does not wait forever
         out.put(("error", repr(exc)))
 
 
 async def _watch(
-    bootstrap: str, topic: str, expected: set[str], out: Any, ready: Any, stop: Any
+    bootstrap: str, topics: list[str], expected: set[str], out: Any, ready: Any, stop: Any
 ) -> None:
     import orjson
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -100,16 +135,18 @@ async def _watch(
     )
     await consumer.start()
     try:
-        partitions: set[int] = set()
-        for _ in range(200):
-            await consumer.topics()  # refreshes metadata
-            partitions = consumer.partitions_for_topic(topic) or set()
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-        if not partitions:
-            raise RuntimeError(f"topic {topic} has no partitions")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = []
+        for topic in topics:
+            partitions: set[int] = set()
+            for _ in range(200):
+                await consumer.topics()  # refreshes metadata
+                partitions = consumer.partitions_for_topic(topic) or set()
+                if partitions:
+                    break
+                await asyncio.sleep(0.1)
+            if not partitions:
+                raise RuntimeError(f"topic {topic} has no partitions")
+            tps.extend(TopicPartition(topic, p) for p in sorted(partitions))
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
@@ -143,6 +180,8 @@ async def _watch(
 class Seen:
     assigned: dict[str, tuple[float, str | None]] = field(default_factory=dict)  # first seen
     queued: dict[str, float] = field(default_factory=dict)
+    opened: dict[str, float] = field(default_factory=dict)
+    routed: dict[str, float] = field(default_factory=dict)
     duplicates: int = 0
     error: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -159,7 +198,14 @@ class Watcher:
         self.seen = Seen()
         self.process = ctx.Process(
             target=watcher_main,
-            args=(bootstrap, CONVERSATION_EVENTS, expected, self.out, self.ready, self.stop_event),
+            args=(
+                bootstrap,
+                [CONVERSATION_EVENTS, ROUTING_DECISIONS],
+                expected,
+                self.out,
+                self.ready,
+                self.stop_event,
+            ),
             name="bench-watcher",
             daemon=True,
         )
@@ -193,7 +239,7 @@ class Watcher:
                             else:
                                 self.seen.assigned[conversation_id] = (at, assignee)
                         else:
-                            self.seen.queued.setdefault(conversation_id, at)
+                            getattr(self.seen, what).setdefault(conversation_id, at)
                 elif kind == "error":
                     self.seen.error = data
 
@@ -258,42 +304,62 @@ def system_cpu() -> tuple[float, float]:
 
 
 class CpuMeter:
-    def __init__(self, groups: dict[str, list[int]]) -> None:
+    """CPU seconds per group of processes; groups named in ``trees`` include the children
+    alive at each sample (PostgreSQL backends come and go: a backend born during the window
+    counts whole, one that ended in it is missed)."""
+
+    def __init__(self, groups: dict[str, list[int]], trees: frozenset[str] = frozenset()) -> None:
         self.groups = groups
-        self.start_values: dict[str, float] = {}
+        self.trees = trees
+        self.start_values: dict[str, dict[int, float]] = {}
         self.start_system = (0.0, 0.0)
         self.started = 0.0
 
-    def _sample(self) -> dict[str, float]:
-        sample = {}
+    def _sample_pids(self) -> dict[str, dict[int, float]]:
+        sample: dict[str, dict[int, float]] = {}
         for name, pids in self.groups.items():
-            values = [process_cpu_seconds(pid) for pid in pids]
-            sample[name] = sum(v for v in values if v is not None)
+            members = list(pids)
+            if name in self.trees:
+                for pid in pids:
+                    members.extend(children_of(pid))
+            values = {pid: process_cpu_seconds(pid) for pid in members}
+            sample[name] = {pid: v for pid, v in values.items() if v is not None}
         return sample
 
+    def _sample(self) -> dict[str, float]:
+        end = self._sample_pids()
+        return {
+            name: sum(v - self.start_values.get(name, {}).get(pid, 0.0) for pid, v in pids.items())
+            for name, pids in end.items()
+        }
+
     def start(self) -> None:
-        self.start_values = self._sample()
+        self.start_values = self._sample_pids()
         self.start_system = system_cpu()
         self.started = time.monotonic()
 
     def stop(self) -> dict[str, Any]:
         wall = time.monotonic() - self.started
-        end = self._sample()
+        used = self._sample()
         busy, total = system_cpu()
         per = {
             name: {
-                "cpu_s": round(end[name] - self.start_values.get(name, 0.0), 2),
-                "cores": round((end[name] - self.start_values.get(name, 0.0)) / wall, 2)
-                if wall > 0
-                else None,
+                "cpu_s": round(used[name], 2),
+                "cores": round(used[name] / wall, 2) if wall > 0 else None,
             }
-            for name in end
+            for name in used
         }
         d_total = total - self.start_system[1]
+        cores = os.cpu_count() or 1
+        machine_busy = (busy - self.start_system[0]) / d_total if d_total else 0.0
+        ours = sum(v["cores"] or 0.0 for v in per.values())
         return {
             "wall_s": round(wall, 2),
-            "machine_cores": os.cpu_count(),
-            "machine_busy": round((busy - self.start_system[0]) / d_total, 3) if d_total else None,
+            "machine_cores": cores,
+            "machine_busy": round(machine_busy, 3),
+            "ours_cores": round(ours, 2),
+            # whatever else ran on the machine meanwhile (other users' tests, builds...)
+            "others_cores": round(max(0.0, machine_busy * cores - ours), 2),
             "processes": per,
         }
 
@@ -304,8 +370,11 @@ class CpuMeter:
 
 
 class Profilers:
-    def __init__(self, targets: dict[str, int], out_dir: Path, stamp: str, rate: int) -> None:
+    def __init__(
+        self, targets: dict[str, int], out_dir: Path, stamp: str, rate: int, idle: bool = False
+    ) -> None:
         self.targets, self.out_dir, self.stamp, self.rate = targets, out_dir, stamp, rate
+        self.idle = idle
         self.running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
 
     def start(self) -> None:
@@ -319,6 +388,7 @@ class Profilers:
                 [
                     py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate",
                     str(self.rate), "--nonblocking", "--threads", "-o", str(path),
+                    *(["--idle"] if self.idle else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -531,15 +601,25 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
     watcher.start(timeout=min(60.0, max(5.0, deadline.left())))
     target.pids["bench-watcher"] = [watcher.process.pid]  # type: ignore[list-item]
 
-    limits = httpx.Limits(
-        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
-    )
+    # httpx's connection pool costs O(connections) CPU per request (64 connections in one
+    # pool: ~3x the client CPU of 64 one-connection pools), so the connections are spread
+    # over several clients.
+    per_client = max(1, min(args.connections_per_client, args.concurrency))
+    n_clients = math.ceil(args.concurrency / per_client)
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
     timeout = httpx.Timeout(30.0, pool=None)
     path = f"{target.ingest_url}/v1/webchat/{target.webchat_key}/messages"
     headers = {"content-type": "application/json"}
     text = args.text
 
-    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
+    async with contextlib.AsyncExitStack() as clients_stack:
+        clients = [
+            await clients_stack.enter_async_context(
+                httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers)
+            )
+            for _ in range(n_clients)
+        ]
+        client = clients[0]
         # -- warm-up: one conversation at a time until a bench agent gets one, which shows
         #    that ingest knows the channel and routing knows the bench agents are online.
         warm_used = 0
@@ -572,50 +652,79 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
             )
         result["warmup_conversations"] = warm_used
         await asyncio.sleep(0.5)  # let the warm-up's tail (stats, relays) settle
+        if args.idle_sample > 0:
+            idle = CpuMeter(target.pids, PROCESS_TREES)
+            idle.start()
+            await asyncio.sleep(args.idle_sample)
+            result["cpu_idle"] = idle.stop()
 
         # -- load --
         send_at = [0.0] * n  # when the request was started (open loop: scheduled time)
         started_at = [0.0] * n
         accepted_at: list[float | None] = [None] * n
         failures: Counter[str] = Counter()
-        meter = CpuMeter(target.pids)
+        meter = CpuMeter(target.pids, PROCESS_TREES)
         profilers = Profilers(
             {s: target.pids[s][0] for s in args.profile if s in target.pids},
-            args.results_dir, stamp, args.profile_rate,
+            args.results_dir, stamp, args.profile_rate, args.profile_idle,
         )  # fmt: skip
         cleanup.push("profilers", profilers.stop)
 
-        async def send(i: int, scheduled: float | None = None) -> None:
-            visitor = visitors[i // mpv]
-            body = orjson.dumps(
-                {"visitor_id": visitor, "text": text, "message_id": f"{run_id}-m{i}"}
-            )
-            started_at[i] = time.monotonic()
-            send_at[i] = scheduled if scheduled is not None else started_at[i]
+        retries: Counter[str] = Counter()
+        # Open loop: a request waits here (cheap) for a free connection rather than in
+        # httpx's pool, whose cost grows with the requests queued in it.
+        free: asyncio.Queue[Any] = asyncio.Queue()
+        for c in clients:
+            for _ in range(per_client):
+                free.put_nowait(c)
+
+        async def send(i: int, scheduled: float | None = None, client: Any = None) -> None:
+            owned = client is None
+            if owned:
+                client = await free.get()
             try:
-                response = await client.post(path, content=body)
-            except Exception as exc:
-                failures[type(exc).__name__] += 1
-                return
-            now = time.monotonic()
-            if response.status_code == 202:
-                accepted_at[i] = now
-            else:
-                failures[f"http {response.status_code}"] += 1
+                visitor = visitors[i // mpv]
+                body = orjson.dumps(
+                    {"visitor_id": visitor, "text": text, "message_id": f"{run_id}-m{i}"}
+                )
+                started_at[i] = time.monotonic()
+                send_at[i] = scheduled if scheduled is not None else started_at[i]
+                for attempt in range(args.retries + 1):
+                    try:
+                        response = await client.post(path, content=body)
+                        break
+                    except httpx.TransportError as exc:
+                        # e.g. a keep-alive connection the server closed just then; the same
+                        # message_id makes a retry safe (the conversation service dedups).
+                        if attempt == args.retries:
+                            failures[type(exc).__name__] += 1
+                            return
+                        retries[type(exc).__name__] += 1
+                    except Exception as exc:
+                        failures[type(exc).__name__] += 1
+                        return
+                now = time.monotonic()
+                if response.status_code == 202:
+                    accepted_at[i] = now
+                else:
+                    failures[f"http {response.status_code}"] += 1
+            finally:
+                if owned:
+                    free.put_nowait(client)
 
         sent = 0
 
         async def closed_loop() -> None:
             nonlocal sent
 
-            async def worker() -> None:
+            async def worker(k: int) -> None:
                 nonlocal sent
                 while sent < n:
                     i = sent
                     sent += 1
-                    await send(i)
+                    await send(i, client=clients[k % n_clients])
 
-            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+            await asyncio.gather(*(worker(k) for k in range(args.concurrency)))
 
         async def open_loop() -> None:
             nonlocal sent
@@ -637,12 +746,25 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
             f"closed loop, {args.concurrency} in flight"
         )  # fmt: skip
         log(f"sending {n} messages from {len(visitors)} visitors ({mode})")
+        loop_lag: list[float] = []
+
+        async def watch_loop_lag() -> None:
+            # how late this process's event loop wakes up: if it is late, so are our clocks
+            while True:
+                before = time.monotonic()
+                await asyncio.sleep(0.01)
+                loop_lag.append(time.monotonic() - before - 0.01)
+
+        lag_task = asyncio.create_task(watch_loop_lag())
         meter.start()
         profilers.start()
         load_started = time.monotonic()
         try:
+            # keep some of the time limit for the pipeline to drain what was accepted
+            reserve = min(60.0, 0.2 * args.timeout)
             await asyncio.wait_for(
-                open_loop() if args.rate else closed_loop(), timeout=max(1.0, deadline.left())
+                open_loop() if args.rate else closed_loop(),
+                timeout=max(1.0, deadline.left() - reserve),
             )
         except TimeoutError:
             result["timed_out"] = True
@@ -681,8 +803,15 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
             result["timed_out"] = True
             log("timed out waiting for assignments")
         assign_phase_ended = time.monotonic()
+        lag_task.cancel()
         written = profilers.stop()
         cpu = meter.stop()
+        done = max(1, watcher.assigned_count(wanted))
+        for figures in cpu["processes"].values():
+            figures["cpu_ms_per_conversation"] = round(figures["cpu_s"] * 1000 / done, 2)
+        cpu["cpu_ms_per_conversation_ours"] = round(
+            sum(f["cpu_s"] for f in cpu["processes"].values()) * 1000 / done, 2
+        )
 
     # -- stats catching up --
     stats_reached_at = None
@@ -719,9 +848,21 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
     for c, seen in assigned_seen.items():
         if seen is not None:
             from_send.append(seen[0] - first_send_of[c])
+    with watcher.seen.lock:
+        opened_at = dict(watcher.seen.opened)
+        routed_at = dict(watcher.seen.routed)
+    stages: dict[str, list[float]] = {"accept_to_opened": [], "opened_to_routed": [],
+                                      "routed_to_assigned": []}  # fmt: skip
+    for c, seen in assigned_seen.items():
+        if seen is None or c not in opened_at or c not in routed_at:
+            continue
+        stages["accept_to_opened"].append(opened_at[c] - first_accept[c])
+        stages["opened_to_routed"].append(routed_at[c] - opened_at[c])
+        stages["routed_to_assigned"].append(seen[0] - routed_at[c])
     accept_latency = [
         t - send_at[i] for i, t in enumerate(accepted_at) if t is not None and i < sent
     ]
+    # open loop: from the scheduled send time until a connection was free to send it on
     schedule_lag = [started_at[i] - send_at[i] for i in range(sent)] if args.rate else []
     first_send = min(send_at[:sent]) if sent else load_started
     last_accept = max(accepted) if accepted else None
@@ -747,8 +888,10 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
                 "requested": n,
                 "sent": sent,
                 "accepted": len(accepted),
-                "failed": sent - len(accepted),
+                "failed": sum(failures.values()),
+                "unfinished_at_deadline": sent - len(accepted) - sum(failures.values()),
                 "failures": dict(failures),
+                "retried": dict(retries),
             },
             "conversations": {
                 "with_accepted_message": len(wanted),
@@ -780,6 +923,13 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
                 "send_to_assigned": distribution_ms(from_send),
                 "send_to_accept_http": distribution_ms(accept_latency),
                 "open_loop_schedule_lag": distribution_ms(schedule_lag) if schedule_lag else None,
+                # lateness of the bench's event loop (10 ms ticks): a measurement-quality check
+                "bench_event_loop_lag": distribution_ms(loop_lag),
+                # where the time goes, as seen on Kafka by the watcher:
+                # 202 -> ConversationOpened (conversation service: inbound consumer, event
+                # store, outbox relay), -> ConversationRouted (routing), -> ConversationAssigned
+                # (conversation service: decisions consumer, event store, outbox relay)
+                "stages": {k: distribution_ms(v) for k, v in stages.items()},
             },
             "stats": {
                 "target_assigned": stats_target,
@@ -838,7 +988,13 @@ def print_report(result: dict[str, Any]) -> None:
         f"{cfg['messages']} msgs, {cfg['messages_per_visitor']} msg/visitor"
         + ("  [TIMED OUT]" if result["timed_out"] else ""),
         f"  messages   sent {m['sent']}   accepted (202) {m['accepted']}   failed {m['failed']}"
-        + (f"  {m['failures']}" if m["failures"] else ""),
+        + (f"  {m['failures']}" if m["failures"] else "")
+        + (f"  retried {m['retried']}" if m.get("retried") else "")
+        + (
+            f"  unfinished at the deadline {m['unfinished_at_deadline']}"
+            if m.get("unfinished_at_deadline")
+            else ""
+        ),
         f"  conversations  {c['with_accepted_message']}   assigned (seen on Kafka) "
         f"{c['assigned_seen']}   not assigned {c['not_assigned']}   queued first {c['queued_first']}",
         f"  ingest acceptance throughput   {t['ingest_accepted']:8.1f} msgs/s   "
@@ -850,9 +1006,20 @@ def print_report(result: dict[str, Any]) -> None:
         f"  latency send -> 202 (ms)       p50 {ms(lat['send_to_accept_http']['p50'])}   "
         f"p99 {ms(lat['send_to_accept_http']['p99'])}   max {ms(lat['send_to_accept_http']['max'])}",
     ]
+    for stage, dist in (lat.get("stages") or {}).items():
+        lines.append(
+            f"    stage {stage.replace('_', ' '):<22}  p50 {ms(dist['p50'])}   p95 {ms(dist['p95'])}"
+            f"   p99 {ms(dist['p99'])}   max {ms(dist['max'])}"
+        )
+    if lat.get("bench_event_loop_lag", {}).get("count"):
+        lag = lat["bench_event_loop_lag"]
+        lines.append(
+            f"  bench event-loop lag (ms)      p50 {ms(lag['p50'])}   p99 {ms(lag['p99'])}   "
+            f"max {ms(lag['max'])}   (high values inflate the latencies above)"
+        )
     if lat.get("open_loop_schedule_lag"):
         lag = lat["open_loop_schedule_lag"]
-        lines.append(f"  client schedule lag (ms)       p50 {ms(lag['p50'])}   p99 {ms(lag['p99'])}   "
+        lines.append(f"  wait for a free connection (ms) p50 {ms(lag['p50'])}   p99 {ms(lag['p99'])}   "
                      f"max {ms(lag['max'])}")  # fmt: skip
     lines.append(
         "  stats caught up                "
@@ -869,14 +1036,28 @@ def print_report(result: dict[str, Any]) -> None:
         + (f"{tg['p99_ratio']:.2f}x" if tg["p99_ratio"] is not None else "-")
         + ("" if tg["p99_target_applies"] else "  (p99 target is defined at 1,000 msgs/s)")
     )
+    idle = result.get("cpu_idle") or {}
+    if idle.get("processes"):
+        parts = sorted(idle["processes"].items(), key=lambda kv: -kv[1]["cpu_s"])
+        lines.append(
+            f"  CPU of the idle stack ({idle['wall_s']} s before the load; ours "
+            f"{idle['ours_cores']:.2f}, others {idle['others_cores']:.2f} cores): "
+            + ", ".join(f"{k} {v['cores']:.2f}" for k, v in parts)
+        )
     cpu = result.get("cpu") or {}
     if cpu.get("processes"):
         parts = sorted(cpu["processes"].items(), key=lambda kv: -kv[1]["cpu_s"])
         lines.append(
             f"  CPU during load+assignment ({cpu['wall_s']} s wall, {cpu['machine_cores']} cores, "
-            f"machine {cpu['machine_busy']:.0%} busy): "
+            f"machine {cpu['machine_busy']:.0%} busy; ours {cpu['ours_cores']:.2f}, "
+            f"others {cpu['others_cores']:.2f} cores): "
             + ", ".join(f"{k} {v['cores']:.2f}" for k, v in parts)
-            + " cores"
+        )
+    if cpu.get("processes"):
+        parts = sorted(cpu["processes"].items(), key=lambda kv: -kv[1]["cpu_s"])
+        lines.append(
+            f"  CPU ms per assigned conversation: total {cpu['cpu_ms_per_conversation_ours']:.1f}"
+            " = " + ", ".join(f"{k} {v['cpu_ms_per_conversation']:.1f}" for k, v in parts)
         )
     for name, path in (result.get("profiles") or {}).items():
         lines.append(f"  profile {name}: {path}")
@@ -920,6 +1101,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=20,
         help="max warm-up conversations before the measurement (20)",
+    )
+    parser.add_argument(
+        "--connections-per-client",
+        type=int,
+        default=1,
+        help="HTTP connections per httpx.AsyncClient; --concurrency connections are spread "
+        "over ceil(concurrency / this) clients (1: cheapest for the client's CPU)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="retries of a request after a transport error (same message_id; 1)",
+    )
+    parser.add_argument(
+        "--no-uvloop", action="store_true", help="plain asyncio loop in the bench processes"
     )
     parser.add_argument("--text", default=DEFAULT_TEXT, help="message text")
     parser.add_argument(
@@ -974,21 +1171,50 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "e.g. conversation,routing (raw collapsed stacks in the results dir)",
     )
     parser.add_argument("--profile-rate", type=int, default=97, help="py-spy samples/s (97)")
+    parser.add_argument(
+        "--profile-idle",
+        action="store_true",
+        help="py-spy --idle: also sample waiting threads (lock waits, I/O)",
+    )
+    parser.add_argument(
+        "--idle-sample",
+        type=float,
+        default=3.0,
+        help="seconds of CPU sampling of the idle stack before the load (3; 0: skip)",
+    )
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the services of a fresh stack (repeatable), "
+        "e.g. KAFKA_FETCH_MAX_WAIT_MS=100",
+    )
+    parser.add_argument(
+        "--default-ports",
+        action="store_true",
+        help="fresh stack on ports 8000-8005 (default: free ports, so concurrent stacks coexist)",
+    )
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--no-json", action="store_true", help="do not write the JSON file")
+    parser.add_argument("--label", default="", help="free text stored with the results")
     args = parser.parse_args(argv)
     args.profile = [p.strip() for p in args.profile.split(",") if p.strip()]
     if args.attach and not (args.webchat_key and args.bootstrap):
         parser.error("--attach needs --webchat-key and --bootstrap (or KAFKA_BOOTSTRAP_SERVERS)")
     if args.attach and args.postgres:
         parser.error("--postgres starts its own stack; it cannot be combined with --attach")
+    for item in args.service_env:
+        if "=" not in item:
+            parser.error(f"--service-env wants KEY=VALUE, not {item!r}")
     if args.messages < 1 or args.concurrency < 1 or args.rate < 0:
         parser.error("-n and --concurrency must be >= 1, --rate >= 0")
     return args
 
 
 def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) -> Target:
-    from services.stack import Stack, seed_demo
+    from services.stack import SERVICES, Stack, seed_demo
+    from shared.local_broker import free_port
 
     if args.data_dir:
         data_dir = args.data_dir.resolve()
@@ -1014,10 +1240,20 @@ def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) 
             db = f"bench_{name}_{suffix}"
             pg.create_database(db)
             database_urls[name] = pg.url(db)
-    stack = Stack(data_dir, database_urls=database_urls)
+    ports = dict(SERVICES) if args.default_ports else {name: free_port() for name in SERVICES}
+    env = dict(item.split("=", 1) for item in args.service_env)
+    stack = Stack(data_dir, ports=ports, env=env, database_urls=database_urls)
     cleanup.push("stack", stack.stop)
     log(f"starting the stack in {data_dir}")
-    stack.start(timeout=max(10.0, min(120.0, deadline.left())))
+    try:
+        stack.start(timeout=max(10.0, min(120.0, deadline.left())))
+    except Exception:
+        for log_file in sorted(data_dir.glob("*.log")):
+            lines = log_file.read_text(errors="replace").splitlines()
+            bad = [line for line in lines if '"level":"error"' in line or "Error" in line]
+            for line in bad[-3:]:
+                log(f"{log_file.name}: {line[:400]}")
+        raise
     demo = seed_demo(stack)
     pids: dict[str, list[int]] = {name: [p.pid] for name, p in stack.processes.items()}
     if stack.broker is not None and stack.broker.process is not None:
@@ -1026,7 +1262,7 @@ def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) 
     if pg is not None and getattr(pg, "data_dir", None):
         with contextlib.suppress(OSError, ValueError, IndexError):
             postmaster = int((pg.data_dir / "postmaster.pid").read_text().splitlines()[0])
-            pids["postgres"] = [postmaster, *children_of(postmaster)]
+            pids["postgres"] = [postmaster]  # + its backends, found at each sample
     return Target(
         conversation_url=stack.url("conversation"),
         ingest_url=stack.url("ingest"),
@@ -1071,11 +1307,15 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             target = start_stack(args, cleanup, deadline)
-        result = asyncio.run(run_bench(args, target, deadline, cleanup, stamp))
+        runner = asyncio.run if args.no_uvloop else run_async
+        result = runner(run_bench(args, target, deadline, cleanup, stamp))
         result["config"] = {
             "messages": args.messages,
             "rate": args.rate,
             "concurrency": args.concurrency,
+            "connections_per_client": args.connections_per_client,
+            "retries": args.retries,
+            "uvloop": not args.no_uvloop,
             "messages_per_visitor": args.messages_per_visitor,
             "database": target.database,
             "attach": args.attach,
@@ -1084,6 +1324,10 @@ def main(argv: list[str] | None = None) -> int:
             "host": platform.node(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "label": args.label,
+            "service_env": args.service_env,
+            "code": code_version(),
+            "load_average_at_end": os.getloadavg(),
         }
         print_report(result)
         if not args.no_json:

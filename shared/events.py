@@ -134,6 +134,20 @@ class ChannelOutOfOfficeSet(Payload):
     message: str | None
 
 
+class ChatbotConnected(Payload):
+    """A bot answers first on this channel (SPEC §3.2.1, Bot plan)."""
+
+    channel_id: uuid.UUID
+    platform: Literal["webhook", "rasa"]
+    url: str
+    #: The bot's bearer token, sealed like channel credentials (None: no token).
+    sealed_token: str | None = None
+
+
+class ChatbotDisconnected(Payload):
+    channel_id: uuid.UUID
+
+
 class EndUserActivated(Payload):
     user_id: uuid.UUID
     at: AwareDatetime
@@ -241,6 +255,8 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         LabelChanged,
         LabelDeleted,
         ChannelOutOfOfficeSet,
+        ChatbotConnected,
+        ChatbotDisconnected,
         EndUserActivated,
         EndUserDeactivated,
         PresenceChanged,

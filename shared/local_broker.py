@@ -8,6 +8,7 @@ hold every event (the outboxes and the HTTP feed can replay them).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -70,6 +71,15 @@ class LocalBroker:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"Tansu broker did not listen on {self.bootstrap_servers}")
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): unreachable, but its memory is kept, like a hung host."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

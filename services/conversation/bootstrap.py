@@ -20,7 +20,7 @@ from services.conversation.settings import ConversationSettings
 from services.conversation.store.projection import Projector
 from services.conversation.store.tables import metadata
 from shared import topics
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.readmodel import make_engine, ping
 from shared.service import BackgroundTasks
 
@@ -61,8 +61,17 @@ class ConversationService:
         self.registry = registry
         self.broker = make_broker(settings, registry)
         self.relays = [
-            OutboxRelay(self.directory, topics.DIRECTORY_EVENTS, self.engine, self.broker),
-            OutboxRelay(self.conversations, topics.CONVERSATION_EVENTS, self.engine, self.broker),
+            OutboxRelay(
+                app,
+                topic,
+                self.engine,
+                lambda: make_producer(settings),
+                ensure_topics=lambda: ensure_topics(settings),
+            )
+            for app, topic in (
+                (self.directory, topics.DIRECTORY_EVENTS),
+                (self.conversations, topics.CONVERSATION_EVENTS),
+            )
         ]
         self.tasks = BackgroundTasks()
         self._changed = asyncio.Event()

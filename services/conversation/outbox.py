@@ -13,22 +13,24 @@ import asyncio
 import contextlib
 import logging
 import zlib
+from collections.abc import Awaitable, Callable
 
+from aiokafka import AIOKafkaProducer
 from eventsourcing.application import Application
-from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine, text
 
 from services.conversation.application.contracts import to_envelopes
 from services.conversation.store.positions import read_position, write_position
-from shared.kafka import publish
+from shared.kafka import send_all
 
 log = logging.getLogger(__name__)
 
 RELAYED = Counter("interact_outbox_relayed_total", "Integration events relayed.", ["log"])
 LAG = Gauge("interact_outbox_lag", "Notifications not yet relayed.", ["log"])
+RELAY_FAILURES = Counter("interact_outbox_failures_total", "Failed relay attempts.", ["log"])
 PAGE = 500
-PUBLISH_TIMEOUT_S = 20.0
+PUBLISH_TIMEOUT_S = 10.0
 
 
 class OutboxRelay:
@@ -37,14 +39,19 @@ class OutboxRelay:
         app: Application,
         topic: str,
         engine: Engine,
-        broker: KafkaBroker,
+        new_producer: Callable[[], AIOKafkaProducer],
         poll_interval: float = 0.05,
         retry_interval: float = 1.0,
+        ensure_topics: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.app, self.topic, self.engine, self.broker = app, topic, engine, broker
+        self.app, self.topic, self.engine = app, topic, engine
+        self.new_producer = new_producer
+        self.producer: AIOKafkaProducer | None = None
         self.name = f"outbox:{app.name}"
         self.poll_interval = poll_interval
         self.retry_interval = retry_interval
+        self.ensure_topics = ensure_topics
+        self.failures = 0
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -74,7 +81,10 @@ class OutboxRelay:
             for envelope in to_envelopes(self.app.mapper.to_domain_event(note))
         ]
         # Bounded: a wedged connection must end in a retry, not in a relay that waits forever.
-        await asyncio.wait_for(publish(self.broker, self.topic, envelopes), PUBLISH_TIMEOUT_S)
+        if self.producer is None:
+            self.producer = self.new_producer()
+            await asyncio.wait_for(self.producer.start(), PUBLISH_TIMEOUT_S)
+        await asyncio.wait_for(send_all(self.producer, self.topic, envelopes), PUBLISH_TIMEOUT_S)
         await asyncio.to_thread(self._save_position, notes[-1].id)
         RELAYED.labels(self.app.name).inc(len(envelopes))
         return len(notes)
@@ -105,6 +115,7 @@ class OutboxRelay:
         try:
             await self._relay_forever()
         finally:
+            await self._close_producer()
             if leadership is not None and leadership is not True:
                 leadership.close()  # type: ignore[attr-defined]
 
@@ -116,12 +127,32 @@ class OutboxRelay:
                 raise
             except Exception:
                 log.warning("outbox relay cannot publish; will retry", exc_info=True)
+                RELAY_FAILURES.labels(self.app.name).inc()
+                self.failures += 1
                 await asyncio.sleep(self.retry_interval)
+                await self._recover()
                 continue
             if relayed < PAGE:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    async def _recover(self) -> None:
+        """Start over with a fresh connection (a wedged one would never recover), and give a
+        broker that lost its topics (Tansu keeps them in memory) its topics back."""
+        await self._close_producer()
+        if self.ensure_topics is None:
+            return
+        try:
+            await asyncio.wait_for(self.ensure_topics(), 10)
+        except Exception:
+            log.debug("topics cannot be checked yet", exc_info=True)
+
+    async def _close_producer(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
 
     def stop(self) -> None:
         self._stopping = True

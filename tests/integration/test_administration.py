@@ -318,3 +318,48 @@ def test_the_operator_keeps_the_faq_and_every_role_reads_it(portal):
     )
     found = portal.get("/v1/faq", headers=tenant.tokens["agent"], params={"q": "archive"}).json()
     assert entry.json()["id"] not in {e["id"] for e in found["items"]}
+
+
+def test_chatbot_settings_need_the_bot_plan_and_a_supported_platform(portal):
+    pro = new_tenant(portal, plan="pro")
+    refused = portal.get("/v1/chatbots", headers=pro.tokens["administrator"])
+    assert refused.status_code == 403
+    assert refused.json()["error"] == {
+        "code": "plan_required",
+        "message": "This needs the bot plan.",
+        "details": {"plans": ["bot"]},
+    }
+    bot = new_tenant(portal, plan="bot")
+    admin = bot.tokens["administrator"]
+    channel = portal.post(
+        "/v1/channels", headers=admin, json={"channel_type": "webchat", "name": "Site"}
+    ).json()["channel_id"]
+    unsupported = portal.put(
+        f"/v1/chatbots/{channel}",
+        headers=admin,
+        json={"platform": "dialogflow", "url": "https://bot.example/hook"},
+    )
+    assert unsupported.status_code == 422
+    connected = portal.put(
+        f"/v1/chatbots/{channel}",
+        headers=admin,
+        json={
+            "platform": "rasa",
+            "url": "https://rasa.example/webhooks/rest/webhook",
+            "token": "bot-token-123",
+        },
+    )
+    assert connected.status_code == 200
+    assert connected.json()["platform"] == "rasa" and "token" not in connected.json()
+    assert [b["channel_id"] for b in portal.get("/v1/chatbots", headers=admin).json()] == [channel]
+    assert portal.delete(f"/v1/chatbots/{channel}", headers=admin).status_code == 204
+    assert portal.get("/v1/chatbots", headers=admin).json() == []
+    assert portal.delete(f"/v1/chatbots/{channel}", headers=admin).status_code == 404
+    assert (
+        portal.put(
+            f"/v1/chatbots/{channel}",
+            headers=pro.tokens["administrator"],
+            json={"platform": "rasa", "url": "https://x.example"},
+        ).status_code
+        == 403
+    )

@@ -249,3 +249,21 @@ def test_visitor_tracks_its_conversations_and_earlier_messages() -> None:
     assert visitor.open_conversation_id == second
     assert visitor.earlier_message_ids == {"m-0", "m-1", "m-2"}
     assert visitor.conversation_ids == [first, second]
+
+
+@pytest.mark.parametrize(
+    ("holder", "replaces", "new_assignee", "applies", "status"),
+    [
+        (ANN, ANN, BOB, True, "assigned"),  # Ann left: Bob takes over
+        (ANN, ANN, None, True, "waiting"),  # Ann left, nobody free: back to the queue
+        (BOB, ANN, None, False, "assigned"),  # already moved on to Bob: stale, ignored
+    ],
+)
+def test_a_decision_that_replaces_someone_applies_only_while_they_hold_it(
+    holder, replaces, new_assignee, applies, status
+) -> None:  # type: ignore[no-untyped-def]
+    conversation = new_conversation()
+    conversation.accept_routing(holder, datetime.now(UTC))
+    assert conversation.accept_routing(new_assignee, datetime.now(UTC), replaces) is applies
+    assert conversation.status == status
+    assert conversation.assignee_id == (new_assignee if applies else holder)

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from services.conversation.api import (
     auth,
     channels,
+    chatbots,
     conversations,
     faq,
     feed,
@@ -46,6 +47,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         labels.competences_router,
         labels.topics_router,
         channels.router,
+        chatbots.router,
         settings.router,
         faq.router,
         me.router,

@@ -120,6 +120,14 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
         contract.ChannelOutOfOfficeSet(channel_id=e.originator_id, message=e.message)
     ],
     Channel.Disconnected: lambda e: [contract.ChannelDisconnected(channel_id=e.originator_id)],
+    Channel.ChatbotConnected: lambda e: [
+        contract.ChatbotConnected(
+            channel_id=e.originator_id, platform=e.platform, url=e.url, sealed_token=e.sealed_token
+        )
+    ],
+    Channel.ChatbotDisconnected: lambda e: [
+        contract.ChatbotDisconnected(channel_id=e.originator_id)
+    ],
     EndUser.PresenceChanged: lambda e: [
         contract.PresenceChanged(user_id=e.originator_id, presence=e.presence, at=e.at)
     ],

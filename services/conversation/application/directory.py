@@ -254,6 +254,23 @@ class Directory(Application):
         channel.set_out_of_office(tenant_id, message)
         self.save(channel)
 
+    def connect_chatbot(
+        self,
+        tenant_id: uuid.UUID,
+        channel_id: uuid.UUID,
+        platform: str,
+        url: str,
+        sealed_token: str | None,
+    ) -> None:
+        channel = self.channel(tenant_id, channel_id)
+        channel.connect_chatbot(tenant_id, platform, url, sealed_token)
+        self.save(channel)
+
+    def disconnect_chatbot(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        channel = self.channel(tenant_id, channel_id)
+        channel.disconnect_chatbot()
+        self.save(channel)
+
     def disconnect_channel(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> None:
         channel = self.channel(tenant_id, channel_id)
         channel.disconnect()

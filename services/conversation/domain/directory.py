@@ -257,11 +257,27 @@ class Channel(Aggregate):
         self.external_id = external_id
         self.sealed_credentials = sealed_credentials
         self.out_of_office_message: str | None = None
+        self.chatbot: dict[str, str | None] | None = None
         self.connected = True
 
     @event("OutOfOfficeSet")
     def set_out_of_office(self, tenant_id: uuid.UUID, message: str | None) -> None:
         self.out_of_office_message = message
+
+    @event("ChatbotConnected")
+    def connect_chatbot(
+        self, tenant_id: uuid.UUID, platform: str, url: str, sealed_token: str | None
+    ) -> None:
+        self.chatbot = {"platform": platform, "url": url, "sealed_token": sealed_token}
+
+    def disconnect_chatbot(self) -> None:
+        if getattr(self, "chatbot", None) is None:
+            raise LookupError("chatbot")
+        self._chatbot_disconnected(self.tenant_id)
+
+    @event("ChatbotDisconnected")
+    def _chatbot_disconnected(self, tenant_id: uuid.UUID) -> None:
+        self.chatbot = None
 
     def disconnect(self) -> None:
         if not self.connected:

@@ -223,6 +223,12 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
         t.channels, "channel_id", out_of_office_message=lambda e: e.message
     ),
     Channel.Disconnected: _set(t.channels, "channel_id", connected=lambda e: False),
+    Channel.ChatbotConnected: _set(
+        t.channels, "channel_id", chatbot_platform=lambda e: e.platform, chatbot_url=lambda e: e.url
+    ),
+    Channel.ChatbotDisconnected: _set(
+        t.channels, "channel_id", chatbot_platform=lambda e: None, chatbot_url=lambda e: None
+    ),
     EndUser.PresenceChanged: _presence_changed,
     Channel.Connected: _channel_connected,
     Conversation.Opened: _conversation_opened,

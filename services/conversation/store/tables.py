@@ -104,6 +104,8 @@ channels = Table(
     Column("public_key", String(64), nullable=False, unique=True),
     Column("external_id", String(100)),
     Column("out_of_office_message", String(1000)),
+    Column("chatbot_platform", String(20)),
+    Column("chatbot_url", String(2000)),
     Column("connected", Boolean, nullable=False),
 )
 

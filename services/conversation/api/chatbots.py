@@ -1,0 +1,107 @@
+"""Chatbot settings (SPEC §3.2.1, Bot plan): which bot answers first on which channel.
+
+Supported platforms: a generic webhook bot (JSON in, JSON out) and Rasa's REST channel.
+Anything else is refused with 422; a tenant outside the Bot plan gets 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from services.conversation.api.deps import Caller, allowed, require_plan, service
+from services.conversation.bootstrap import ConversationService
+from services.conversation.store import tables as t
+from shared.http import ApiError
+from shared.secrets import seal
+
+router = APIRouter(prefix="/v1/chatbots", tags=["chatbot settings"])
+administration = allowed("administration")
+#: Channels a bot can serve (all of ours, today).
+BOT_CHANNELS = {"messenger", "page_comments", "whatsapp", "webchat"}
+
+
+class ChatbotIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["webhook", "rasa"]
+    url: AnyHttpUrl = Field(description="Webhook URL, or Rasa's .../webhooks/rest/webhook")
+    token: str | None = Field(default=None, min_length=8, max_length=500)
+
+
+class ChatbotOut(BaseModel):
+    channel_id: uuid.UUID
+    channel_name: str
+    platform: str
+    url: str
+
+
+def _rows(svc: ConversationService, tenant_id: uuid.UUID) -> list[ChatbotOut]:
+    with svc.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.channels).where(
+                t.channels.c.tenant_id == str(tenant_id), t.channels.c.chatbot_platform.is_not(None)
+            )
+        ).all()
+    return [
+        ChatbotOut(
+            channel_id=r.channel_id,
+            channel_name=r.name,
+            platform=r.chatbot_platform,
+            url=r.chatbot_url,
+        )
+        for r in rows
+    ]
+
+
+@router.get("", response_model=list[ChatbotOut])
+async def list_chatbots(
+    who: Caller = Depends(administration), svc: ConversationService = Depends(service)
+) -> list[ChatbotOut]:
+    require_plan(svc, who.tenant_id, "chatbot")
+    return _rows(svc, who.tenant_id)
+
+
+@router.put("/{channel_id}", response_model=ChatbotOut)
+async def connect_chatbot(
+    channel_id: uuid.UUID,
+    body: ChatbotIn,
+    who: Caller = Depends(administration),
+    svc: ConversationService = Depends(service),
+) -> ChatbotOut:
+    require_plan(svc, who.tenant_id, "chatbot")
+    channel = svc.directory.channel(who.tenant_id, channel_id)
+    if not channel.connected or channel.channel_type not in BOT_CHANNELS:
+        raise ApiError(422, "unsupported_channel", "A bot cannot serve this channel.")
+    sealed = (
+        seal({"token": body.token}, svc.settings.channel_secrets_key.get_secret_value())
+        if body.token
+        else None
+    )
+    await asyncio.to_thread(
+        svc.directory.connect_chatbot,
+        who.tenant_id,
+        channel_id,
+        body.platform,
+        str(body.url),
+        sealed,
+    )
+    await svc.after_change()
+    return next(b for b in _rows(svc, who.tenant_id) if b.channel_id == channel_id)
+
+
+@router.delete("/{channel_id}", status_code=204)
+async def disconnect_chatbot(
+    channel_id: uuid.UUID,
+    who: Caller = Depends(administration),
+    svc: ConversationService = Depends(service),
+) -> Response:
+    require_plan(svc, who.tenant_id, "chatbot")
+    await asyncio.to_thread(svc.directory.disconnect_chatbot, who.tenant_id, channel_id)
+    await svc.after_change()
+    return Response(status_code=204)
