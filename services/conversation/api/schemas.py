@@ -20,7 +20,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def example(**data: object) -> ConfigDict:
+    """A strict model's config with one example for the OpenAPI page."""
+    return ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [data]}
+    )
+
+
 class LoginRequest(Strict):
+    model_config = example(email="ada@bakery.example", password="correct horse battery")
+
     email: EmailStr
     password: str = Field(min_length=1, max_length=256)
 
@@ -51,6 +60,22 @@ class FirstEndUser(Strict):
 class TenantOrder(Strict):
     """An order (SPEC §5): plan, options, minimum end users, contract start, the first end user."""
 
+    model_config = example(
+        name="Bakery Peeters",
+        plan="pro",
+        sdk_option=True,
+        minimum_end_users=5,
+        contract_start="2026-12-01T00:00:00+01:00",
+        time_zone="Europe/Brussels",
+        default_language="nl",
+        first_end_user={
+            "first_name": "Ada",
+            "last_name": "Peeters",
+            "email": "ada@bakery.example",
+            "language": "nl",
+        },
+    )
+
     name: str = Field(min_length=1, max_length=200)
     plan: Plan
     sdk_option: bool = False
@@ -69,6 +94,18 @@ class TenantCreatedResponse(BaseModel):
 
 
 class NewEndUser(Strict):
+    model_config = example(
+        first_name="Nora",
+        last_name="Peeters",
+        email="nora@bakery.example",
+        role="agent",
+        mother_tongue="nl",
+        languages=["nl", "fr"],
+        channel_ids=["3fa85f64-5717-4562-b3fc-2c963f66afa6"],
+        competences=[],
+        capacity=5,
+    )
+
     first_name: str = Name
     last_name: str = Name
     email: EmailStr
@@ -120,6 +157,8 @@ class ResetPassword(Strict):
 
 
 class LabelIn(Strict):
+    model_config = example(name="Orders", description="Questions about orders and delivery")
+
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=1000)
 
@@ -135,6 +174,8 @@ class AssignedUsers(Strict):
 
 
 class GeneralSettings(Strict):
+    model_config = example(routing_enabled=True, languages=["nl", "fr", "en"], default_capacity=5)
+
     routing_enabled: bool
     languages: list[str] = Field(min_length=1, max_length=100)
     default_capacity: int = Field(default=5, ge=1, le=1000)
@@ -164,6 +205,18 @@ class ChannelCredentials(Strict):
 
 
 class NewChannel(Strict):
+    model_config = example(
+        channel_type="messenger",
+        name="Bakery page",
+        external_id="102938475610",
+        credentials={
+            "app_secret": "app-secret-from-meta",
+            "access_token": "EAAG-page-token",
+            "verify_token": "a-long-random-verify-token",
+        },
+        out_of_office_message="We are closed; we answer tomorrow from 9:00.",
+    )
+
     channel_type: ChannelType
     name: str = Field(min_length=1, max_length=200)
     external_id: str | None = Field(
