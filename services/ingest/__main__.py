@@ -20,7 +20,9 @@ def main() -> None:
         apply=store.apply,
         wanted=lambda e: e.type in store.WANTED,
     )
-    serve(service.create_app("Interact ingest", [api.router]), settings)
+    app = service.create_app("Interact ingest", [api.router])
+    app.state.channels = store.ChannelLookup(service.engine)
+    serve(app, settings)
 
 
 if __name__ == "__main__":

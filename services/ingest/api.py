@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.ingest.store import channel_by_key
 from shared import topics
 from shared.events import Envelope, InboundMessageReceived, MessageContent
 from shared.http import ApiError
@@ -45,8 +44,7 @@ class Accepted(BaseModel):
 @router.post("/{public_key}/messages", status_code=202, response_model=Accepted)
 async def post_message(public_key: str, body: WebchatMessage, request: Request) -> Accepted:
     service = request.app.state.service
-    with service.engine.connect() as conn:
-        channel = channel_by_key(conn, public_key)
+    channel = request.app.state.channels.get(public_key)
     if channel is None or channel.channel_type != "webchat":
         raise ApiError(404, "unknown_channel", "No connected website chat has this key.")
     now = datetime.now(UTC)

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, insert, select, update
+import time
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
 
 from shared import events as ev
 from shared.kafka import Delivery
@@ -41,6 +55,27 @@ def apply(conn: Connection, batch: list[Delivery]) -> None:
                 .where(channels.c.channel_id == str(p.channel_id))
                 .values(connected=False)
             )
+
+
+class ChannelLookup:
+    """Channels by public key, cached for ``ttl`` seconds: the hot path of every inbound
+    message needs no database round trip, and a disconnection applies within ``ttl``."""
+
+    def __init__(self, engine: Engine, ttl: float = 2.0) -> None:
+        self.engine, self.ttl = engine, ttl
+        self._cache: dict[str, tuple[float, Any]] = {}
+
+    def get(self, public_key: str):  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        hit = self._cache.get(public_key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        with self.engine.connect() as conn:
+            row = channel_by_key(conn, public_key)
+        if len(self._cache) > 50_000:  # bounded under a spray of made-up keys
+            self._cache.clear()
+        self._cache[public_key] = (now, row)
+        return row
 
 
 def channel_by_key(conn: Connection, public_key: str):  # type: ignore[no-untyped-def]
