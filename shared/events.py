@@ -68,7 +68,10 @@ class TenantCreated(Payload):
     default_capacity: int = 5
 
 
-class EndUserCreated(Payload):
+class EndUserProfile(Payload):
+    """An end user's whole profile: created and updated carry the same, so a consumer
+    never has to merge partial changes."""
+
     user_id: uuid.UUID
     first_name: str
     last_name: str
@@ -79,6 +82,10 @@ class EndUserCreated(Payload):
     channel_ids: list[uuid.UUID] = []
     competences: list[str] = []
     capacity: int | None = None
+
+
+class EndUserCreated(EndUserProfile):
+    pass
 
 
 class TenantSettingsChanged(Payload):
@@ -97,17 +104,8 @@ class ContractEnded(Payload):
     contract_end: AwareDatetime
 
 
-class EndUserUpdated(Payload):
-    user_id: uuid.UUID
-    first_name: str
-    last_name: str
-    email: str
-    role: Role
-    mother_tongue: str
-    languages: list[str] = []
-    channel_ids: list[uuid.UUID] = []
-    competences: list[str] = []
-    capacity: int | None = None
+class EndUserUpdated(EndUserProfile):
+    pass
 
 
 class EndUserDeleted(Payload):

@@ -39,39 +39,30 @@ def _tenant_created(e: DomainEvent) -> list[Payload]:
     ]
 
 
+def _profile(e: DomainEvent) -> dict[str, object]:
+    return {
+        "user_id": e.originator_id,
+        "first_name": e.first_name,
+        "last_name": e.last_name,
+        "email": e.email,
+        "role": e.role,
+        "mother_tongue": e.mother_tongue,
+        "languages": e.languages,
+        "channel_ids": e.channel_ids,
+        "competences": e.competences,
+        "capacity": e.capacity,
+    }
+
+
 def _end_user_created(e: DomainEvent) -> list[Payload]:
     return [
-        contract.EndUserCreated(
-            user_id=e.originator_id,
-            first_name=e.first_name,
-            last_name=e.last_name,
-            email=e.email,
-            role=e.role,
-            mother_tongue=e.mother_tongue,
-            languages=e.languages,
-            channel_ids=e.channel_ids,
-            competences=e.competences,
-            capacity=e.capacity,
-        ),
+        contract.EndUserCreated(**_profile(e)),
         contract.EndUserActivated(user_id=e.originator_id, at=e.activated_at),
     ]
 
 
 def _end_user_updated(e: DomainEvent) -> list[Payload]:
-    return [
-        contract.EndUserUpdated(
-            user_id=e.originator_id,
-            first_name=e.first_name,
-            last_name=e.last_name,
-            email=e.email,
-            role=e.role,
-            mother_tongue=e.mother_tongue,
-            languages=e.languages,
-            channel_ids=e.channel_ids,
-            competences=e.competences,
-            capacity=e.capacity,
-        )
-    ]
+    return [contract.EndUserUpdated(**_profile(e))]
 
 
 def _end_user_deleted(e: DomainEvent) -> list[Payload]:
