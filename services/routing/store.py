@@ -9,7 +9,6 @@ rebalance) fails, reloads and retries instead of deciding on old state.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import orjson
 from sqlalchemy import (
@@ -79,12 +78,6 @@ def _json(items: frozenset) -> str:
     return orjson.dumps(sorted(str(i) for i in items)).decode()
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def load(conn: Connection, tenant_id: uuid.UUID) -> TenantRouting:
     key = str(tenant_id)
     row = conn.execute(select(tenants).where(tenants.c.tenant_id == key)).first()
@@ -104,13 +97,13 @@ def load(conn: Connection, tenant_id: uuid.UUID) -> TenantRouting:
             competences=frozenset(orjson.loads(a.competences)),
             capacity=a.capacity,
             load=a.load,
-            idle_since=_aware(a.idle_since),
+            idle_since=a.idle_since,
         )
     for c in conn.execute(select(conversations).where(conversations.c.tenant_id == key)):
         state.conversations[uuid.UUID(c.conversation_id)] = Tracked(
             conversation_id=uuid.UUID(c.conversation_id),
             need=Need(uuid.UUID(c.channel_id), c.language, frozenset(orjson.loads(c.competences))),
-            opened_at=_aware(c.opened_at),
+            opened_at=c.opened_at,
             status=c.status,
             assignee_id=uuid.UUID(c.assignee_id) if c.assignee_id else None,
             rounds=c.rounds,
@@ -139,43 +132,49 @@ def save(conn: Connection, state: TenantRouting) -> None:
         ).rowcount
         if bumped != 1:
             raise StaleState(key)
-    for user_id in state.dirty_agents:
-        a = state.agents[user_id]
-        conn.execute(delete(agents).where(agents.c.user_id == str(user_id)))
+    # Set-based: one DELETE and one executemany INSERT per table, however much changed.
+    if state.dirty_agents:
+        ids = [str(user_id) for user_id in state.dirty_agents]
+        conn.execute(delete(agents).where(agents.c.user_id.in_(ids)))
         conn.execute(
-            insert(agents).values(
-                user_id=str(user_id),
-                tenant_id=key,
-                role=a.role,
-                active=a.active,
-                presence=a.presence,
-                channel_ids=_json(a.channel_ids),
-                languages=_json(a.languages),
-                competences=_json(a.competences),
-                capacity=a.capacity,
-                load=a.load,
-                idle_since=a.idle_since,
-            )
+            insert(agents),
+            [
+                {
+                    "user_id": str(a.user_id),
+                    "tenant_id": key,
+                    "role": a.role,
+                    "active": a.active,
+                    "presence": a.presence,
+                    "channel_ids": _json(a.channel_ids),
+                    "languages": _json(a.languages),
+                    "competences": _json(a.competences),
+                    "capacity": a.capacity,
+                    "load": a.load,
+                    "idle_since": a.idle_since,
+                }
+                for a in (state.agents[user_id] for user_id in state.dirty_agents)
+            ],
         )
-    for conversation_id in state.dirty_conversations:
-        conn.execute(
-            delete(conversations).where(conversations.c.conversation_id == str(conversation_id))
-        )
-        c = state.conversations.get(conversation_id)
-        if c is not None:
-            conn.execute(
-                insert(conversations).values(
-                    conversation_id=str(conversation_id),
-                    tenant_id=key,
-                    channel_id=str(c.need.channel_id),
-                    language=c.need.language,
-                    competences=_json(c.need.competences),
-                    opened_at=c.opened_at,
-                    status=c.status,
-                    assignee_id=str(c.assignee_id) if c.assignee_id else None,
-                    rounds=c.rounds,
-                )
-            )
+    if state.dirty_conversations:
+        ids = [str(c) for c in state.dirty_conversations]
+        conn.execute(delete(conversations).where(conversations.c.conversation_id.in_(ids)))
+        rows = [
+            {
+                "conversation_id": str(c.conversation_id),
+                "tenant_id": key,
+                "channel_id": str(c.need.channel_id),
+                "language": c.need.language,
+                "competences": _json(c.need.competences),
+                "opened_at": c.opened_at,
+                "status": c.status,
+                "assignee_id": str(c.assignee_id) if c.assignee_id else None,
+                "rounds": c.rounds,
+            }
+            for c in (state.conversations.get(i) for i in state.dirty_conversations)
+            if c is not None  # closed ones are only deleted
+        ]
+        if rows:
+            conn.execute(insert(conversations), rows)
     state.version += 1
     state.dirty_agents.clear()
     state.dirty_conversations.clear()
