@@ -279,7 +279,3 @@ class Projector:
         """Read-your-writes for the API: one catch-up at a time, off the event loop."""
         async with self._lock:
             return await asyncio.to_thread(self.catch_up_now)
-
-    def select_position(self, app: Application) -> int:
-        with self.engine.connect() as conn:
-            return read_position(conn, f"views:{app.name}")
