@@ -178,4 +178,3 @@ def save(conn: Connection, state: TenantRouting) -> None:
     state.version += 1
     state.dirty_agents.clear()
     state.dirty_conversations.clear()
-    state.settings_dirty = False

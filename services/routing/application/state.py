@@ -38,7 +38,6 @@ class TenantRouting:
     conversations: dict[uuid.UUID, Tracked] = field(default_factory=dict)
     dirty_agents: set[uuid.UUID] = field(default_factory=set)
     dirty_conversations: set[uuid.UUID] = field(default_factory=set)
-    settings_dirty: bool = False
 
     # --- applying events -------------------------------------------------------------
 
@@ -48,7 +47,6 @@ class TenantRouting:
 
     def _on_TenantCreated(self, _e: Envelope, p: ev.TenantCreated) -> None:
         self.routing_enabled, self.default_capacity = p.routing_enabled, p.default_capacity
-        self.settings_dirty = True
 
     def _on_EndUserCreated(self, _e: Envelope, p: ev.EndUserCreated) -> None:
         self.agents[p.user_id] = Agent(
@@ -64,7 +62,6 @@ class TenantRouting:
     def _on_TenantSettingsChanged(self, e: Envelope, p: ev.TenantSettingsChanged) -> list[Envelope]:
         was_enabled = self.routing_enabled
         self.routing_enabled, self.default_capacity = p.routing_enabled, p.default_capacity
-        self.settings_dirty = True
         if was_enabled or not self.routing_enabled:
             return []
         out = []  # routing switched on: the shared queue is routed, oldest first
