@@ -187,6 +187,8 @@ class ConversationOpened(Payload):
     language: str
     required_competences: list[str] = []
     opened_at: AwareDatetime
+    #: A chatbot answers first (SPEC §3.2): routing leaves it alone until a handover.
+    bot_active: bool = False
 
 
 class MessageReceived(Payload):
@@ -198,9 +200,73 @@ class MessageReceived(Payload):
 
 
 class ConversationAssigned(Payload):
+    """Someone must take it. ``dispatch``: a Manager/Administrator chose (overrides routing
+    for this conversation); ``agent``: a colleague passed it on."""
+
     conversation_id: uuid.UUID
     assignee_id: uuid.UUID
     assigned_by: Literal["routing", "dispatch", "agent"] = "routing"
+    by_user_id: uuid.UUID | None = None
+    at: AwareDatetime
+
+
+class ConversationTaken(Payload):
+    """An end user took it (from their queue or the shared queue): now in progress."""
+
+    conversation_id: uuid.UUID
+    user_id: uuid.UUID
+    at: AwareDatetime
+
+
+class ConversationRequirementsChanged(Payload):
+    """Language or required competences changed by hand; routing re-checks the assignee.
+    ``dispatched``: changed by a Manager/Administrator through dispatch."""
+
+    conversation_id: uuid.UUID
+    language: str
+    required_competences: list[str]
+    by_user_id: uuid.UUID | None = None
+    dispatched: bool = False
+    at: AwareDatetime
+
+
+Author = Literal["agent", "bot", "system"]
+
+
+class MessageSent(Payload):
+    """A message to the visitor: an end user's reply, the bot's answer, or an automatic
+    one (``system``: the out-of-office message)."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    author: Author
+    author_id: uuid.UUID | None = None
+    content: MessageContent
+    at: AwareDatetime
+
+
+DeliveryStatus = Literal["sent", "delivered", "read", "failed"]
+
+
+class MessageDeliveryChanged(Payload):
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    status: DeliveryStatus
+    error: str | None = None
+    at: AwareDatetime
+
+
+HandoverState = Literal["bot", "waiting_for_human", "human"]
+
+
+class HandoverChanged(Payload):
+    """The chatbot handover state machine (SPEC §3.2): bot -> waiting_for_human -> human
+    -> bot. ``reason``: paused, resumed, bot_requested, bot_failed."""
+
+    conversation_id: uuid.UUID
+    state: HandoverState
+    reason: str
+    by_user_id: uuid.UUID | None = None
     at: AwareDatetime
 
 
@@ -213,6 +279,77 @@ class ConversationQueued(Payload):
 
 class ConversationClosed(Payload):
     conversation_id: uuid.UUID
+    closed_by: uuid.UUID | None = None
+    at: AwareDatetime
+
+
+class ConversationArchived(Payload):
+    """Filed under one or more topics (names, SPEC §3.1.8)."""
+
+    conversation_id: uuid.UUID
+    topics: list[str]
+    at: AwareDatetime
+
+
+# --- outbound (conversation -> ingest) ------------------------------------------------
+
+
+class OutboundMessageRequested(Payload):
+    """Deliver this to the visitor on the channel; ingest answers with a
+    :class:`DeliveryStatusReported` on the inbound topic."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    channel_id: uuid.UUID
+    channel_type: ChannelType
+    visitor_external_id: str
+    #: The channel message answered (page comments reply to this comment id).
+    reply_to: str | None = None
+    author: Author
+    content: MessageContent
+    requested_at: AwareDatetime
+
+
+class BotTurnRequested(Payload):
+    """The channel's chatbot should answer this visitor message (ingest's bot connector)."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    channel_id: uuid.UUID
+    visitor_external_id: str
+    text: str
+    requested_at: AwareDatetime
+
+
+# --- back from the channels (ingest -> conversation, on the inbound topic) ------------
+
+
+class DeliveryStatusReported(Payload):
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    status: DeliveryStatus
+    #: The channel's id for our message (Messenger mid, WhatsApp wamid, ...).
+    channel_message_id: str | None = None
+    error: str | None = None
+    at: AwareDatetime
+
+
+class BotReplied(Payload):
+    """The bot's answers to one visitor message; ``handover``: the bot asks for a human."""
+
+    conversation_id: uuid.UUID
+    reply_to_message_id: uuid.UUID
+    texts: list[str] = []
+    handover: bool = False
+    at: AwareDatetime
+
+
+class BotFailed(Payload):
+    """The bot timed out or erred: the conversation goes to humans, the reason is recorded."""
+
+    conversation_id: uuid.UUID
+    reply_to_message_id: uuid.UUID
+    reason: str
     at: AwareDatetime
 
 
@@ -233,9 +370,43 @@ class ConversationRouted(Payload):
     #: Set when the conversation is taken away from someone (deactivated, offline, ...):
     #: the decision applies only if that person still has it.
     replaces_assignee_id: uuid.UUID | None = None
+    #: Why it is routed again: not_taken (applies only while still not taken), offline,
+    #: deactivated, requirements.
+    reroute_reason: str | None = None
     tie_break: str | None = None
     candidates: list[CandidateVerdict] = []
     decided_at: AwareDatetime
+
+
+# --- billing and SLA ------------------------------------------------------------------
+
+
+class InvoiceIssued(Payload):
+    """An immutable invoice or credit note; amounts in euro cents."""
+
+    invoice_id: uuid.UUID
+    number: str
+    kind: Literal["invoice", "credit_note"] = "invoice"
+    period: str = Field(pattern=r"^\d{4}-\d{2}$")
+    licence_cents: int
+    total_cents: int
+    issued_at: AwareDatetime
+
+
+class InvoicePaymentRecorded(Payload):
+    invoice_id: uuid.UUID
+    paid: bool
+    at: AwareDatetime
+
+
+class ServiceCreditGranted(Payload):
+    """A granted SLA service credit; billing deducts it on the next invoice."""
+
+    credit_id: uuid.UUID
+    incident_id: uuid.UUID
+    breach_month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    amount_cents: int = Field(ge=0)
+    granted_at: AwareDatetime
 
 
 #: (type, schema_version) -> payload model: the registry of the contract.
@@ -266,6 +437,20 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         ConversationQueued,
         ConversationClosed,
         ConversationRouted,
+        ConversationTaken,
+        ConversationRequirementsChanged,
+        MessageSent,
+        MessageDeliveryChanged,
+        HandoverChanged,
+        ConversationArchived,
+        OutboundMessageRequested,
+        BotTurnRequested,
+        DeliveryStatusReported,
+        BotReplied,
+        BotFailed,
+        InvoiceIssued,
+        InvoicePaymentRecorded,
+        ServiceCreditGranted,
     )
 }
 

@@ -11,6 +11,8 @@ CONVERSATION_EVENTS = "interact.conversation-events.v1"
 DIRECTORY_EVENTS = "interact.directory-events.v1"
 ROUTING_DECISIONS = "interact.routing-decisions.v1"
 OUTBOUND_MESSAGES = "interact.outbound-messages.v1"
+BILLING_EVENTS = "interact.billing-events.v1"
+SLA_EVENTS = "interact.sla-events.v1"
 DEAD_LETTERS = "interact.dead-letters.v1"
 
 ALL = (
@@ -19,5 +21,7 @@ ALL = (
     DIRECTORY_EVENTS,
     ROUTING_DECISIONS,
     OUTBOUND_MESSAGES,
+    BILLING_EVENTS,
+    SLA_EVENTS,
     DEAD_LETTERS,
 )
