@@ -6,6 +6,7 @@ token everywhere within ``cache_seconds`` while a busy dashboard costs one check
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
@@ -82,3 +83,12 @@ def role_in(*roles: str):  # type: ignore[no-untyped-def]
         return who
 
     return check
+
+
+async def operator(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> None:
+    """The platform operator (service desk, finance): one shared token, not a tenant login."""
+    expected = request.app.state.service.settings.operator_token.get_secret_value()
+    if credentials is None or not hmac.compare_digest(credentials.credentials, expected):
+        raise ApiError(401, "unauthorized", "The operator token is required.")

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import REGISTRY, Counter
+from pydantic import SecretStr
 from sqlalchemy import Connection, MetaData
 
 from shared.auth import TokenChecker
@@ -35,6 +36,8 @@ DUPLICATES = Counter(
 class ConsumerServiceSettings(ServiceSettings):
     conversation_url: str = "http://127.0.0.1:8000"
     auth_cache_seconds: float = 5.0
+    #: Bearer token of this service's operator endpoints (same value as the conversation service's).
+    operator_token: SecretStr = SecretStr("change-me-operator-token")
 
 
 class ConsumerService:

@@ -170,6 +170,15 @@ class ChannelConnected(Payload):
     external_id: str | None = None
     #: The channel's credentials, encrypted with ``CHANNEL_SECRETS_KEY`` (see shared.secrets).
     sealed_credentials: str | None = None
+    #: Website chat: the origins (scheme://host[:port]) whose pages may open the widget.
+    allowed_origins: list[str] = []
+
+
+class ChannelOriginsSet(Payload):
+    """The website chat's allowed origins changed (replaces the whole list)."""
+
+    channel_id: uuid.UUID
+    allowed_origins: list[str]
 
 
 class ChannelDisconnected(Payload):
@@ -431,6 +440,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         PresenceChanged,
         ChannelConnected,
         ChannelDisconnected,
+        ChannelOriginsSet,
         ConversationOpened,
         MessageReceived,
         ConversationAssigned,
