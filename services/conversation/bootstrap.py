@@ -17,7 +17,7 @@ from services.conversation.application.ratelimit import RateLimiter
 from services.conversation.application.security import Security
 from services.conversation.outbox import OutboxRelay
 from services.conversation.settings import ConversationSettings
-from services.conversation.store.projection import Projector
+from services.conversation.store.projection import Projector, ensure_views_current
 from services.conversation.store.tables import metadata
 from shared import topics
 from shared.kafka import ensure_topics, make_broker, make_producer
@@ -34,6 +34,7 @@ class ConversationService:
         self.settings = settings
         self.engine = make_engine(settings.sqlalchemy_url("conversation"))
         metadata.create_all(self.engine)
+        ensure_views_current(self.engine)
         self.directory = Directory(
             env=event_store_env(settings.database_url, settings.data_dir, "directory")
         )

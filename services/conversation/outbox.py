@@ -20,8 +20,9 @@ from eventsourcing.application import Application
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine, text
 
-from services.conversation.application.contracts import to_envelopes
+from services.conversation.application.contracts import to_envelopes, topic_of
 from services.conversation.store.positions import read_position, write_position
+from shared.events import Envelope
 from shared.kafka import send_all
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,13 @@ class OutboxRelay:
         if self.producer is None:
             self.producer = self.new_producer()
             await asyncio.wait_for(self.producer.start(), PUBLISH_TIMEOUT_S)
-        await asyncio.wait_for(send_all(self.producer, self.topic, envelopes), PUBLISH_TIMEOUT_S)
+        by_topic: dict[str, list[Envelope]] = {}
+        for envelope in envelopes:
+            by_topic.setdefault(topic_of(envelope, self.topic), []).append(envelope)
+        await asyncio.wait_for(
+            asyncio.gather(*(send_all(self.producer, t, group) for t, group in by_topic.items())),
+            PUBLISH_TIMEOUT_S,
+        )
         await asyncio.to_thread(self._save_position, notes[-1].id)
         RELAYED.labels(self.app.name).inc(len(envelopes))
         return len(notes)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.conversation.application.conversations import Conversations, Inbound, Routed
+from services.conversation.application.directory import ChannelContext
 from services.conversation.domain.conversation import Conversation, Visitor
 from shared.events import ConversationRouted, InboundMessageReceived, MessageContent
 
@@ -51,8 +52,12 @@ def inbound(
     )
 
 
+def plain_channel(tenant_id: uuid.UUID, _channel_id: uuid.UUID, _at: datetime) -> ChannelContext:
+    return ChannelContext(DEFAULT_LANGUAGES[tenant_id], bot_connected=False, out_of_office=None)
+
+
 def receive(app: Conversations, *batch: Inbound) -> int:
-    return app.receive_inbound(batch, DEFAULT_LANGUAGES.__getitem__)
+    return app.receive_inbound(batch, plain_channel)
 
 
 def notifications(app: Conversations) -> int:
@@ -145,9 +150,7 @@ def test_receive_inbound_opens_one_conversation_per_visitor_and_records_each_mes
 def test_new_conversation_takes_the_visitors_language_or_the_tenants(
     app: Conversations, tenant_id: uuid.UUID, locale: str | None, language: str
 ) -> None:
-    app.receive_inbound(
-        [inbound("v1", "a", tenant_id=tenant_id, locale=locale)], DEFAULT_LANGUAGES.__getitem__
-    )
+    receive(app, inbound("v1", "a", tenant_id=tenant_id, locale=locale))
     conversation = open_conversation(app, "v1", tenant_id)
     assert conversation.language == language
     assert conversation.tenant_id == tenant_id

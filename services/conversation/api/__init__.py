@@ -12,6 +12,7 @@ from services.conversation.api import (
     conversations,
     faq,
     feed,
+    history,
     labels,
     me,
     operator,
@@ -52,6 +53,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         faq.router,
         me.router,
         conversations.router,
+        history.router,
         feed.router,
     ]
     for router in routers:

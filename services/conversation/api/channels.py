@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 
 from services.conversation.api.deps import Caller, allowed, service
-from services.conversation.api.schemas import ChannelOut, ChannelTypeOut, NewChannel, OutOfOffice
+from services.conversation.api.schemas import (
+    AllowedOrigins,
+    ChannelOut,
+    ChannelTypeOut,
+    NewChannel,
+    OutOfOffice,
+)
 from services.conversation.bootstrap import ConversationService
 from services.conversation.store import tables as t
 from shared.http import ApiError
@@ -90,6 +96,8 @@ async def connect_channel(
         sealed = seal(
             body.credentials.model_dump(), svc.settings.channel_secrets_key.get_secret_value()
         )
+        if body.allowed_origins:
+            raise ApiError(422, "origins_not_used", "Only the website chat has allowed origins.")
     else:
         if body.credentials is not None or body.external_id is not None:
             raise ApiError(422, "credentials_not_used", "The website chat takes no credentials.")
@@ -109,6 +117,30 @@ async def connect_channel(
         await asyncio.to_thread(
             svc.directory.set_out_of_office, who.tenant_id, channel_id, body.out_of_office_message
         )
+    if body.allowed_origins:
+        await asyncio.to_thread(
+            svc.directory.set_allowed_origins, who.tenant_id, channel_id, body.allowed_origins
+        )
+    await svc.after_change()
+    return _load(svc, who.tenant_id, channel_id)
+
+
+@router.put("/{channel_id}/allowed-origins", response_model=ChannelOut)
+async def set_allowed_origins(
+    channel_id: uuid.UUID,
+    body: AllowedOrigins,
+    who: Caller = Depends(administration),
+    svc: ConversationService = Depends(service),
+) -> ChannelOut:
+    """The websites (scheme://host[:port]) whose pages may open this website chat."""
+    if _load(svc, who.tenant_id, channel_id).channel_type != "webchat":
+        raise ApiError(422, "origins_not_used", "Only the website chat has allowed origins.")
+    await asyncio.to_thread(
+        svc.directory.set_allowed_origins,
+        who.tenant_id,
+        channel_id,
+        sorted(set(body.allowed_origins)),
+    )
     await svc.after_change()
     return _load(svc, who.tenant_id, channel_id)
 

@@ -1,20 +1,70 @@
-"""The agent's queue and a conversation's messages (SPEC §3.1.8)."""
+"""Conversations in the Portal (SPEC §3.1.8, §3.1.10, §3.2.2): queues, taking, replying,
+passing on, dispatch, requirements, notes, closing and archiving, the bot's pause/resume.
+
+Commands go through the ``Conversations`` application; answers come from the views after
+``after_change`` has caught them up, so a caller reads its own write. A command the
+conversation's state refuses is a 409 with the rule's code; two people deciding at once:
+one wins, the other gets 409 ``concurrent_change``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import and_, func, or_, select
 
-from services.conversation.api.deps import Caller, allowed, service
-from services.conversation.api.schemas import ConversationDetail, ConversationOut, MessageOut, Page
+from services.conversation.api.deps import Caller, allowed, require_plan, service
+from services.conversation.api.schemas import (
+    Archiving,
+    Assignment,
+    Closing,
+    ConversationDetail,
+    ConversationOut,
+    MessageOut,
+    NewNote,
+    NewReply,
+    NoteOut,
+    Page,
+    Requirements,
+    Sent,
+)
 from services.conversation.bootstrap import ConversationService
+from services.conversation.domain.conversation import ConversationError
 from services.conversation.store import tables as t
+from shared.access import ADMINISTRATOR, MANAGER
+from shared.events import HANDLING_ROLES
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 handler = allowed("conversations")
+dispatcher = allowed("dispatch")
+handover = allowed("chatbot.handover")
+
+#: Rules that are about the request rather than the conversation's state.
+UNPROCESSABLE = frozenset({"topics_required", "unknown_field"})
+
+
+def _page(svc: ConversationService, scope: Any, order: list[Any], offset: int, limit: int):  # type: ignore[no-untyped-def]
+    c = t.conversations
+    with svc.engine.connect() as conn:
+        total = conn.scalar(select(func.count()).select_from(c).where(scope)) or 0
+        rows = conn.execute(select(c).where(scope).order_by(*order).offset(offset).limit(limit))
+        items = [ConversationOut.model_validate(r, from_attributes=True) for r in rows]
+    return Page[ConversationOut](items=items, total=total, offset=offset, limit=limit)
+
+
+def _routing_enabled(svc: ConversationService, tenant_id: uuid.UUID) -> bool:
+    with svc.engine.connect() as conn:
+        return bool(
+            conn.scalar(
+                select(t.tenants.c.routing_enabled).where(t.tenants.c.tenant_id == str(tenant_id))
+            )
+        )
 
 
 @router.get("/queue", response_model=Page[ConversationOut], summary="My queue")
@@ -24,46 +74,45 @@ async def my_queue(
     who: Caller = Depends(handler),
     svc: ConversationService = Depends(service),
 ) -> Page[ConversationOut]:
-    """Open conversations assigned to me and, when routing is off, the tenant's shared waiting queue."""
+    """Open conversations assigned to me and, when routing is off, the tenant's shared
+    waiting queue; oldest first."""
     c = t.conversations
-    with svc.engine.connect() as conn:
-        routing_enabled = conn.scalar(
-            select(t.tenants.c.routing_enabled).where(t.tenants.c.tenant_id == str(who.tenant_id))
-        )
-        mine = and_(
-            c.c.assignee_id == str(who.user_id), c.c.status.in_(("assigned", "in_progress"))
-        )
-        shared = and_(c.c.assignee_id.is_(None), c.c.status == "waiting")
-        scope = and_(
-            c.c.tenant_id == str(who.tenant_id), mine if routing_enabled else or_(mine, shared)
-        )
-        total = conn.scalar(select(func.count()).select_from(c).where(scope)) or 0
-        rows = conn.execute(
-            select(c)
-            .where(scope)
-            .order_by(c.c.opened_at, c.c.conversation_id)
-            .offset(offset)
-            .limit(limit)
-        ).all()
-    return Page[ConversationOut](
-        items=[ConversationOut.model_validate(r, from_attributes=True) for r in rows],
-        total=total,
-        offset=offset,
-        limit=limit,
-    )
+    mine = and_(c.c.assignee_id == str(who.user_id), c.c.status.in_(("assigned", "in_progress")))
+    shared = and_(c.c.assignee_id.is_(None), c.c.status == "waiting")
+    routing = _routing_enabled(svc, who.tenant_id)
+    scope = and_(c.c.tenant_id == str(who.tenant_id), mine if routing else or_(mine, shared))
+    return _page(svc, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
 
 
-@router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
-async def conversation_detail(
-    conversation_id: uuid.UUID,
-    who: Caller = Depends(handler),
+@router.get(
+    "/dispatch/conversations",
+    response_model=Page[ConversationOut],
+    summary="Open conversations to dispatch",
+)
+async def dispatch_overview(
+    status: str = Query(
+        "waiting", pattern="^(bot|waiting|assigned|in_progress|open)$", description="open: all"
+    ),
+    offset: int = Query(0, ge=0, le=1_000_000),
+    limit: int = Query(50, ge=1, le=200),
+    who: Caller = Depends(dispatcher),
     svc: ConversationService = Depends(service),
+) -> Page[ConversationOut]:
+    """The tenant's queue (``waiting``, oldest first) or every open conversation."""
+    c = t.conversations
+    statuses = ("bot", "waiting", "assigned", "in_progress") if status == "open" else (status,)
+    scope = and_(c.c.tenant_id == str(who.tenant_id), c.c.status.in_(statuses))
+    return _page(svc, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
+
+
+def detail(
+    svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> ConversationDetail:
-    c, m = t.conversations, t.messages
+    c, m, n = t.conversations, t.messages, t.notes
     with svc.engine.connect() as conn:
         row = conn.execute(
             select(c).where(
-                c.c.conversation_id == str(conversation_id), c.c.tenant_id == str(who.tenant_id)
+                c.c.conversation_id == str(conversation_id), c.c.tenant_id == str(tenant_id)
             )
         ).first()
         if row is None:
@@ -73,7 +122,315 @@ async def conversation_detail(
             .where(m.c.conversation_id == str(conversation_id))
             .order_by(m.c.at, m.c.message_id)
         ).all()
-    detail = ConversationOut.model_validate(row, from_attributes=True).model_dump()
+        notes = conn.execute(
+            select(n).where(n.c.conversation_id == str(conversation_id)).order_by(n.c.at)
+        ).all()
     return ConversationDetail(
-        **detail, messages=[MessageOut.model_validate(r, from_attributes=True) for r in messages]
+        **ConversationOut.model_validate(row, from_attributes=True).model_dump(),
+        messages=[MessageOut.model_validate(r, from_attributes=True) for r in messages],
+        notes=[NoteOut.model_validate(r, from_attributes=True) for r in notes],
     )
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
+async def conversation_detail(
+    conversation_id: uuid.UUID,
+    who: Caller = Depends(handler),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    return detail(svc, who.tenant_id, conversation_id)
+
+
+async def _run(svc: ConversationService, command: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """A command off the event loop; the conversation's refusal becomes a 409 (or 422)."""
+    try:
+        result = await asyncio.to_thread(command, *args, **kw)
+    except ConversationError as exc:
+        raise ApiError(422 if exc.code in UNPROCESSABLE else 409, exc.code, str(exc)) from None
+    await svc.after_change()
+    return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _labels_exist(svc: ConversationService, who: Caller, kind: str, names: list[str]) -> None:
+    if not names:
+        return
+    lb = t.labels
+    with svc.engine.connect() as conn:
+        known = set(
+            conn.scalars(
+                select(lb.c.name).where(
+                    lb.c.tenant_id == str(who.tenant_id), lb.c.kind == kind, lb.c.name.in_(names)
+                )
+            )
+        )
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ApiError(
+            422, f"unknown_{kind}", f"No such {kind}: {', '.join(unknown)}.", {"unknown": unknown}
+        )
+
+
+def _handler_in_tenant(svc: ConversationService, who: Caller, user_id: uuid.UUID) -> None:
+    eu = t.end_users
+    with svc.engine.connect() as conn:
+        row = conn.execute(
+            select(eu.c.role, eu.c.active).where(
+                eu.c.user_id == str(user_id), eu.c.tenant_id == str(who.tenant_id)
+            )
+        ).first()
+    if row is None:
+        raise ApiError(422, "unknown_user", "No such end user in your organisation.")
+    if not row.active or row.role not in HANDLING_ROLES:
+        raise ApiError(
+            422,
+            "not_a_handler",
+            "Only active Administrators, Managers and Agents take conversations.",
+        )
+
+
+def _language_offered(svc: ConversationService, who: Caller, language: str | None) -> None:
+    if language is None:
+        return
+    with svc.engine.connect() as conn:
+        languages = (
+            conn.scalar(
+                select(t.tenants.c.languages).where(t.tenants.c.tenant_id == str(who.tenant_id))
+            )
+            or []
+        )
+    if language not in languages:
+        raise ApiError(
+            422,
+            "unknown_language",
+            f"{language} is not one of your languages.",
+            {"languages": languages},
+        )
+
+
+@router.post("/conversations/{conversation_id}/take", response_model=ConversationDetail)
+async def take(
+    conversation_id: uuid.UUID,
+    who: Caller = Depends(handler),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """It becomes mine, in progress. From my queue; from the shared queue when routing is
+    off; Managers and Administrators may take any waiting conversation."""
+    shared = who.role in (ADMINISTRATOR, MANAGER) or not _routing_enabled(svc, who.tenant_id)
+    await _run(
+        svc,
+        svc.conversations.take,
+        who.tenant_id,
+        conversation_id,
+        who.user_id,
+        _now(),
+        from_shared_queue=shared,
+    )
+    return detail(svc, who.tenant_id, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=201, response_model=Sent)
+async def reply(
+    conversation_id: uuid.UUID,
+    body: NewReply,
+    who: Caller = Depends(handler),
+    svc: ConversationService = Depends(service),
+) -> Sent:
+    """A reply to the visitor; delivered by the channel adapter, whose status comes back
+    on the message. Replying to a conversation assigned to me takes it."""
+    message_id = await _run(
+        svc,
+        svc.conversations.reply,
+        who.tenant_id,
+        conversation_id,
+        who.user_id,
+        body.text,
+        _now(),
+        body.client_message_id,
+    )
+    return Sent(message_id=message_id)
+
+
+@router.post("/conversations/{conversation_id}/assign", response_model=ConversationDetail)
+async def pass_on(
+    conversation_id: uuid.UUID,
+    body: Assignment,
+    who: Caller = Depends(handler),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """Pass my conversation to a colleague: it lands in their queue."""
+    _handler_in_tenant(svc, who, body.user_id)
+    await _run(
+        svc,
+        svc.conversations.assign,
+        who.tenant_id,
+        conversation_id,
+        body.user_id,
+        who.user_id,
+        _now(),
+        dispatch=False,
+    )
+    return detail(svc, who.tenant_id, conversation_id)
+
+
+@router.put("/conversations/{conversation_id}/requirements", response_model=ConversationDetail)
+async def change_requirements(
+    conversation_id: uuid.UUID,
+    body: Requirements,
+    who: Caller = Depends(handler),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """Correct the language or add/remove competences of my conversation: routing checks
+    whether I still fit, and routes it on if not."""
+    current = detail(svc, who.tenant_id, conversation_id)
+    if current.assignee_id != who.user_id:
+        raise ApiError(409, "not_yours", "Only its holder can change it; dispatch can too.")
+    return await _requirements(svc, who, conversation_id, body, dispatched=False)
+
+
+async def _requirements(
+    svc: ConversationService,
+    who: Caller,
+    conversation_id: uuid.UUID,
+    body: Requirements,
+    *,
+    dispatched: bool,
+) -> ConversationDetail:
+    _language_offered(svc, who, body.language)
+    _labels_exist(svc, who, "competence", body.competences or [])
+    await _run(
+        svc,
+        svc.conversations.change_requirements,
+        who.tenant_id,
+        conversation_id,
+        body.language,
+        body.competences,
+        who.user_id,
+        _now(),
+        dispatched=dispatched,
+    )
+    return detail(svc, who.tenant_id, conversation_id)
+
+
+@router.post("/dispatch/conversations/{conversation_id}/assign", response_model=ConversationDetail)
+async def dispatch_assign(
+    conversation_id: uuid.UUID,
+    body: Assignment,
+    who: Caller = Depends(dispatcher),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """Assign by hand (SPEC §3.1.10): it lands in that person's queue and automatic
+    routing leaves it alone."""
+    _handler_in_tenant(svc, who, body.user_id)
+    await _run(
+        svc,
+        svc.conversations.assign,
+        who.tenant_id,
+        conversation_id,
+        body.user_id,
+        who.user_id,
+        _now(),
+        dispatch=True,
+    )
+    return detail(svc, who.tenant_id, conversation_id)
+
+
+@router.put(
+    "/dispatch/conversations/{conversation_id}/requirements", response_model=ConversationDetail
+)
+async def dispatch_requirements(
+    conversation_id: uuid.UUID,
+    body: Requirements,
+    who: Caller = Depends(dispatcher),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """Change competences or language of any open conversation; routing routes it again."""
+    return await _requirements(svc, who, conversation_id, body, dispatched=True)
+
+
+@router.post("/conversations/{conversation_id}/notes", status_code=201, response_model=NoteOut)
+async def add_note(
+    conversation_id: uuid.UUID,
+    body: NewNote,
+    who: Caller = Depends(handler),
+    svc: ConversationService = Depends(service),
+) -> NoteOut:
+    """An internal note: colleagues see it, the visitor never does."""
+    at = _now()
+    note_id = await _run(
+        svc, svc.conversations.add_note, who.tenant_id, conversation_id, who.user_id, body.text, at
+    )
+    return NoteOut(note_id=note_id, author_id=who.user_id, text=body.text, at=at)
+
+
+def _may_finish(svc: ConversationService, who: Caller, conversation_id: uuid.UUID) -> None:
+    current = detail(svc, who.tenant_id, conversation_id)
+    if current.assignee_id != who.user_id and who.role not in (ADMINISTRATOR, MANAGER):
+        raise ApiError(409, "not_yours", "Only its holder (or a Manager) can close it.")
+
+
+@router.post("/conversations/{conversation_id}/close", response_model=ConversationDetail)
+async def close(
+    conversation_id: uuid.UUID,
+    body: Closing,
+    who: Caller = Depends(handler),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """Done: it moves to History. With topics it is archived at once."""
+    _may_finish(svc, who, conversation_id)
+    _labels_exist(svc, who, "topic", body.topics)
+    await _run(
+        svc,
+        svc.conversations.close_conversation,
+        who.tenant_id,
+        conversation_id,
+        _now(),
+        who.user_id,
+        body.topics,
+    )
+    return detail(svc, who.tenant_id, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/archive", response_model=ConversationDetail)
+async def archive(
+    conversation_id: uuid.UUID,
+    body: Archiving,
+    who: Caller = Depends(handler),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """File a closed conversation under one or more topics (SPEC §3.1.4)."""
+    _may_finish(svc, who, conversation_id)
+    _labels_exist(svc, who, "topic", body.topics)
+    await _run(svc, svc.conversations.archive, who.tenant_id, conversation_id, body.topics, _now())
+    return detail(svc, who.tenant_id, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/bot/pause", response_model=ConversationDetail)
+async def pause_bot(
+    conversation_id: uuid.UUID,
+    who: Caller = Depends(handover),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """The bot stops answering this visitor; the conversation goes to humans until resumed."""
+    require_plan(svc, who.tenant_id, "chatbot")
+    await _run(
+        svc, svc.conversations.pause_bot, who.tenant_id, conversation_id, who.user_id, _now()
+    )
+    return detail(svc, who.tenant_id, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/bot/resume", response_model=ConversationDetail)
+async def resume_bot(
+    conversation_id: uuid.UUID,
+    who: Caller = Depends(handover),
+    svc: ConversationService = Depends(service),
+) -> ConversationDetail:
+    """The bot answers this visitor again; the conversation leaves the humans' queues."""
+    require_plan(svc, who.tenant_id, "chatbot")
+    await _run(
+        svc, svc.conversations.resume_bot, who.tenant_id, conversation_id, who.user_id, _now()
+    )
+    return detail(svc, who.tenant_id, conversation_id)

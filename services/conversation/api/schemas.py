@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from datetime import date, datetime
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -204,6 +204,16 @@ class ChannelCredentials(Strict):
     verify_token: str = Field(min_length=8, max_length=200)
 
 
+Origin = Annotated[
+    str,
+    Field(
+        max_length=300,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
+        description="scheme://host[:port], no path",
+    ),
+]
+
+
 class NewChannel(Strict):
     model_config = example(
         channel_type="messenger",
@@ -228,6 +238,9 @@ class NewChannel(Strict):
     )
     credentials: ChannelCredentials | None = None
     out_of_office_message: str | None = Field(default=None, max_length=1000)
+    allowed_origins: list[Origin] = Field(
+        default=[], max_length=50, description="Website chat: sites that may open the widget"
+    )
 
 
 class ChannelOut(BaseModel):
@@ -238,6 +251,15 @@ class ChannelOut(BaseModel):
     external_id: str | None
     out_of_office_message: str | None
     connected: bool
+    allowed_origins: list[str] = []
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+class AllowedOrigins(Strict):
+    model_config = example(allowed_origins=["https://www.bakery.example"])
+
+    allowed_origins: list[Origin] = Field(max_length=50)
 
 
 class ChannelTypeOut(BaseModel):
@@ -255,30 +277,123 @@ class PresenceUpdate(Strict):
     presence: Presence
 
 
+ConversationStatus = Literal["bot", "waiting", "assigned", "in_progress", "closed", "archived"]
+
+
 class ConversationOut(BaseModel):
     conversation_id: uuid.UUID
     channel_id: uuid.UUID
     channel_type: ChannelType
     visitor_id: uuid.UUID
     language: str
-    status: Literal["waiting", "assigned", "in_progress", "closed", "archived"]
+    status: ConversationStatus
     assignee_id: uuid.UUID | None
     opened_at: datetime
     last_message_at: datetime | None
     message_count: int
     preview: str | None
+    required_competences: list[str] = []
+    topics: list[str] = []
+    handover: Literal["bot", "waiting_for_human", "human"] | None = None
+    dispatched: bool = False
+    closed_at: datetime | None = None
+    last_error: str | None = Field(None, description="The channel's last delivery failure")
 
 
 class MessageOut(BaseModel):
     message_id: uuid.UUID
     direction: Literal["in", "out"]
+    author: Literal["visitor", "agent", "bot", "system"] = "visitor"
+    author_id: uuid.UUID | None = None
     kind: str
+    text: str
+    at: datetime
+    delivery_status: Literal["requested", "sent", "delivered", "read", "failed"] | None = None
+    delivery_error: str | None = None
+
+
+class NoteOut(BaseModel):
+    note_id: uuid.UUID
+    author_id: uuid.UUID
     text: str
     at: datetime
 
 
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
+    notes: list[NoteOut] = []
+
+
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+LabelName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class NewReply(Strict):
+    model_config = example(text="Your order leaves today.", client_message_id="c-1")
+
+    text: Text
+    client_message_id: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Same id -> sent once (retries)"
+    )
+
+
+class Sent(BaseModel):
+    message_id: uuid.UUID
+
+
+class NewNote(Strict):
+    text: Text
+
+
+class Assignment(Strict):
+    user_id: uuid.UUID
+
+
+class Requirements(Strict):
+    """Omit a field to keep it; competences replace the whole list."""
+
+    model_config = example(language="fr", competences=["Orders"])
+
+    language: str | None = Field(default=None, min_length=2, max_length=16)
+    competences: list[LabelName] | None = Field(default=None, max_length=50)
+
+
+class Closing(Strict):
+    """Topics given: closed and archived in one step."""
+
+    topics: list[LabelName] = Field(default=[], max_length=20)
+
+
+class Archiving(Strict):
+    topics: list[LabelName] = Field(min_length=1, max_length=20)
+
+
+class VisitorProfile(Strict):
+    """Only the fields sent change; null clears one."""
+
+    model_config = example(first_name="An", last_name="Peeters", email="an@example.be")
+
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: EmailStr | None = None
+    birth_date: date | None = None
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()./-]{3,40}$")
+    mobile: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()./-]{3,40}$")
+
+
+class VisitorOut(BaseModel):
+    visitor_id: uuid.UUID
+    channel_id: uuid.UUID
+    external_id: str
+    name: str | None
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    birth_date: str | None
+    phone: str | None
+    mobile: str | None
+    bot_paused: bool
+    earlier_conversations: list[ConversationOut] = []
 
 
 T = TypeVar("T")

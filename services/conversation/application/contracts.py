@@ -16,6 +16,7 @@ from eventsourcing.domain import DomainEvent
 from services.conversation.domain.conversation import Conversation
 from services.conversation.domain.directory import Channel, Competence, EndUser, Tenant, Topic
 from shared import events as contract
+from shared import topics
 from shared.events import Envelope, Payload
 
 EVENT_NAMESPACE = uuid.UUID("5b0c1f7a-6e1d-4a2b-9a7c-0e3d2f1a4b5c")
@@ -72,6 +73,32 @@ def _end_user_deleted(e: DomainEvent) -> list[Payload]:
     return deleted
 
 
+def _message_sent(e: DomainEvent) -> list[Payload]:
+    """The record for the other services, and the request for the channel adapter."""
+    content = contract.MessageContent.model_validate(e.content)
+    return [
+        contract.MessageSent(
+            conversation_id=e.originator_id,
+            message_id=e.message_id,
+            author=e.author,
+            author_id=e.author_id,
+            content=content,
+            at=e.at,
+        ),
+        contract.OutboundMessageRequested(
+            conversation_id=e.originator_id,
+            message_id=e.message_id,
+            channel_id=e.channel_id,
+            channel_type=e.channel_type,
+            visitor_external_id=e.visitor_external_id,
+            reply_to=e.reply_to,
+            author=e.author,
+            content=content,
+            requested_at=e.at,
+        ),
+    ]
+
+
 def _label(kind: str) -> dict[type[DomainEvent], Translate]:
     aggregate = {"competence": Competence, "topic": Topic}[kind]
 
@@ -110,6 +137,9 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
     Channel.OutOfOfficeSet: lambda e: [
         contract.ChannelOutOfOfficeSet(channel_id=e.originator_id, message=e.message)
     ],
+    Channel.OriginsSet: lambda e: [
+        contract.ChannelOriginsSet(channel_id=e.originator_id, allowed_origins=e.allowed_origins)
+    ],
     Channel.Disconnected: lambda e: [contract.ChannelDisconnected(channel_id=e.originator_id)],
     Channel.ChatbotConnected: lambda e: [
         contract.ChatbotConnected(
@@ -141,6 +171,7 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
             language=e.language,
             required_competences=e.required_competences,
             opened_at=e.opened_at,
+            bot_active=getattr(e, "bot_active", False),
         )
     ],
     Conversation.MessageReceived: lambda e: [
@@ -157,16 +188,72 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
             conversation_id=e.originator_id,
             assignee_id=e.assignee_id,
             assigned_by=e.assigned_by,
+            by_user_id=getattr(e, "by_user_id", None),
             at=e.at,
         )
     ],
     Conversation.Queued: lambda e: [
         contract.ConversationQueued(conversation_id=e.originator_id, at=e.at)
     ],
+    Conversation.Taken: lambda e: [
+        contract.ConversationTaken(conversation_id=e.originator_id, user_id=e.user_id, at=e.at)
+    ],
+    Conversation.RequirementsChanged: lambda e: [
+        contract.ConversationRequirementsChanged(
+            conversation_id=e.originator_id,
+            language=e.language,
+            required_competences=e.required_competences,
+            by_user_id=e.by_user_id,
+            dispatched=e.dispatched,
+            at=e.at,
+        )
+    ],
+    Conversation.MessageSent: _message_sent,
+    Conversation.DeliveryChanged: lambda e: [
+        contract.MessageDeliveryChanged(
+            conversation_id=e.originator_id,
+            message_id=e.message_id,
+            status=e.status,
+            error=e.error,
+            at=e.at,
+        )
+    ],
+    Conversation.HandoverChanged: lambda e: [
+        contract.HandoverChanged(
+            conversation_id=e.originator_id,
+            state=e.state,
+            reason=e.reason,
+            by_user_id=e.by_user_id,
+            at=e.at,
+        )
+    ],
+    Conversation.BotTurnRequested: lambda e: [
+        contract.BotTurnRequested(
+            conversation_id=e.originator_id,
+            message_id=e.message_id,
+            channel_id=e.channel_id,
+            visitor_external_id=e.visitor_external_id,
+            text=e.text,
+            requested_at=e.at,
+        )
+    ],
     Conversation.Closed: lambda e: [
-        contract.ConversationClosed(conversation_id=e.originator_id, at=e.at)
+        contract.ConversationClosed(
+            conversation_id=e.originator_id, closed_by=getattr(e, "closed_by", None), at=e.at
+        )
+    ],
+    Conversation.Archived: lambda e: [
+        contract.ConversationArchived(conversation_id=e.originator_id, topics=e.topics, at=e.at)
     ],
 }
+
+
+#: Payloads that go to the channel adapters rather than to the log's own topic.
+OUTBOUND_TYPES = frozenset({"OutboundMessageRequested", "BotTurnRequested"})
+
+
+def topic_of(envelope: Envelope, log_topic: str) -> str:
+    return topics.OUTBOUND_MESSAGES if envelope.type in OUTBOUND_TYPES else log_topic
 
 
 def tenant_of(e: DomainEvent) -> uuid.UUID:

@@ -1,7 +1,11 @@
-"""Use cases of conversations: inbound messages join or open conversations, routing's choices land.
+"""Use cases of conversations: inbound messages join or open conversations, routing's
+choices land, end users take, reply, pass on, dispatch, close and archive, the chatbot
+hands over.
 
 Consumers hand over whole batches; each batch is one ``save`` (one transaction) however
-many aggregates it touched.
+many aggregates it touched. Portal commands load one conversation, decide, save; two
+people deciding at once on the same version collide in the event store and the later one
+gets a :class:`ConversationError` (``concurrent_change``) instead of a silent overwrite.
 """
 
 from __future__ import annotations
@@ -10,11 +14,20 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
 
-from services.conversation.domain.conversation import Conversation, Visitor
-from shared.events import ConversationRouted, InboundMessageReceived
+from services.conversation.application.directory import ChannelContext
+from services.conversation.domain.conversation import Conversation, ConversationError, Visitor
+from shared.events import (
+    BotFailed,
+    BotReplied,
+    ConversationRouted,
+    DeliveryStatusReported,
+    InboundMessageReceived,
+)
 
 MESSAGE_NAMESPACE = uuid.UUID("0b5f3f0e-8f0e-4c55-8a35-1d6f0b7b6c11")
 
@@ -31,6 +44,14 @@ class Routed:
     decision: ConversationRouted
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelReport:
+    """What a channel adapter tells us back: a delivery status or the bot's answer."""
+
+    tenant_id: uuid.UUID
+    report: DeliveryStatusReported | BotReplied | BotFailed
+
+
 def language_of(locale: str | None, tenant_default: str) -> str:
     """``nl_BE`` / ``fr-BE`` -> ``nl`` / ``fr``; no locale -> the tenant's default language."""
     if not locale:
@@ -38,14 +59,19 @@ def language_of(locale: str | None, tenant_default: str) -> str:
     return locale.replace("-", "_").split("_", 1)[0].lower() or tenant_default
 
 
+def message_id_for(*parts: object) -> uuid.UUID:
+    """Message ids derived from what caused them, so a redelivered cause repeats nothing."""
+    return uuid.uuid5(MESSAGE_NAMESPACE, "/".join(str(p) for p in parts))
+
+
 class _Batch:
     """The aggregates one batch touched, so each is loaded once and saved once."""
 
     def __init__(self, app: Application) -> None:
         self.app = app
-        self.touched: dict[uuid.UUID, object] = {}
+        self.touched: dict[uuid.UUID, Any] = {}
 
-    def get(self, aggregate_id: uuid.UUID) -> object | None:
+    def get(self, aggregate_id: uuid.UUID) -> Any:
         if aggregate_id in self.touched:
             return self.touched[aggregate_id]
         try:
@@ -53,23 +79,32 @@ class _Batch:
         except AggregateNotFoundError:
             return None
 
-    def touch(self, aggregate: object) -> None:
-        self.touched[aggregate.id] = aggregate  # type: ignore[attr-defined]
+    def touch(self, aggregate: Any) -> None:
+        self.touched[aggregate.id] = aggregate
 
     def save(self) -> None:
         if self.touched:
-            self.app.save(*self.touched.values())  # type: ignore[arg-type]
+            self.app.save(*self.touched.values())
+
+
+ContextOf = Callable[[uuid.UUID, uuid.UUID, datetime], ChannelContext]
 
 
 class Conversations(Application):
-    """The conversation log. Its notification log is the outbox of ``conversation-events``."""
+    """The conversation log. Its notification log is the outbox of ``conversation-events``
+    (and of ``outbound-messages`` for what must reach a channel)."""
 
     name = "conversations"
 
-    def receive_inbound(
-        self, batch: Iterable[Inbound], default_language: Callable[[uuid.UUID], str]
-    ) -> int:
-        """Record each new message on its visitor's open conversation; returns how many were new."""
+    # --- from the channels --------------------------------------------------------------
+
+    def receive_inbound(self, batch: Iterable[Inbound], context_of: ContextOf) -> int:
+        """Record each new message on its visitor's open conversation; returns how many were new.
+
+        A new conversation starts with the bot when the channel has one and the visitor has
+        not been paused; while the tenant is closed, the channel's out-of-office message
+        goes out once per conversation per closed period.
+        """
         work = _Batch(self)
         recorded = 0
         for item in batch:
@@ -85,9 +120,10 @@ class Conversations(Application):
                     external_id=message.visitor_external_id,
                     name=message.visitor_name,
                 )
-            assert isinstance(visitor, Visitor)
+                work.touch(visitor)
             if message.channel_message_id in visitor.earlier_message_ids:
                 continue
+            context = context_of(item.tenant_id, message.channel_id, message.received_at)
             conversation = (
                 work.get(visitor.open_conversation_id) if visitor.open_conversation_id else None
             )
@@ -98,28 +134,92 @@ class Conversations(Application):
                     channel_type=message.channel_type,
                     visitor_id=visitor.id,
                     sequence=visitor.next_sequence,
-                    language=language_of(message.locale, default_language(item.tenant_id)),
+                    language=language_of(message.locale, context.default_language),
                     required_competences=[],
                     opened_at=message.received_at,
+                    bot_active=context.bot_connected and not visitor.bot_paused,
                 )
                 visitor.conversation_started(item.tenant_id, conversation.id)
                 work.touch(visitor)
-            assert isinstance(conversation, Conversation)
             if conversation.has_seen(message.channel_message_id):
                 continue
+            message_id = message_id_for(
+                item.tenant_id, message.channel_id, message.channel_message_id
+            )
             conversation.receive(
-                message_id=uuid.uuid5(
-                    MESSAGE_NAMESPACE,
-                    f"{item.tenant_id}/{message.channel_id}/{message.channel_message_id}",
-                ),
+                message_id=message_id,
                 channel_message_id=message.channel_message_id,
                 content=message.content.model_dump(mode="json"),
                 received_at=message.received_at,
             )
+            if conversation.status == "bot":
+                conversation.ask_bot(
+                    message_id, message.content.text, visitor.external_id, message.received_at
+                )
+            elif context.out_of_office and conversation.out_of_office_due(context.out_of_office[0]):
+                period, text = context.out_of_office
+                conversation.send_automatic(
+                    message_id_for(conversation.id, "out-of-office", period),
+                    "system",
+                    text,
+                    message.received_at,
+                    visitor.external_id,
+                    out_of_office_period=period,
+                )
             work.touch(conversation)
             recorded += 1
         work.save()
         return recorded
+
+    def apply_channel_reports(self, batch: Iterable[ChannelReport]) -> int:
+        """Delivery statuses and the bot's answers or failures; repeats change nothing."""
+        work = _Batch(self)
+        changed = 0
+        for item in batch:
+            report = item.report
+            conversation = work.get(report.conversation_id)
+            if (
+                not isinstance(conversation, Conversation)
+                or conversation.tenant_id != item.tenant_id
+            ):
+                continue
+            if isinstance(report, DeliveryStatusReported):
+                touched = conversation.delivery(
+                    report.message_id, report.status, report.error, report.at
+                )
+            else:
+                touched = self._bot_report(work, conversation, report)
+            if touched:
+                work.touch(conversation)
+                changed += 1
+        work.save()
+        return changed
+
+    def _bot_report(
+        self, work: _Batch, conversation: Conversation, report: BotReplied | BotFailed
+    ) -> bool:
+        if conversation.bot_answered(report.reply_to_message_id):
+            return False
+        conversation.mark_bot_answered(conversation.tenant_id, report.reply_to_message_id)
+        if conversation.status != "bot":  # paused meanwhile: the bot's late answer is dropped
+            return True
+        if isinstance(report, BotFailed):
+            conversation.hand_to_humans(f"bot_failed: {report.reason}"[:500], report.at)
+            return True
+        visitor = work.get(conversation.visitor_id)
+        for n, text in enumerate(t for t in report.texts if t.strip()):
+            conversation.send_automatic(
+                message_id_for(report.reply_to_message_id, "bot", n),
+                "bot",
+                text,
+                report.at,
+                visitor.external_id,
+            )
+        if report.handover:
+            conversation.hand_to_humans("bot_requested", report.at)
+        return True
+
+    # --- from routing -----------------------------------------------------------------------
 
     def apply_routing(self, batch: Iterable[Routed]) -> int:
         """Record routing's decisions that still apply; returns how many changed a conversation."""
@@ -136,29 +236,172 @@ class Conversations(Application):
                 item.decision.assignee_id,
                 item.decision.decided_at,
                 item.decision.replaces_assignee_id,
+                item.decision.reroute_reason,
             ):
                 work.touch(conversation)
                 changed += 1
         work.save()
         return changed
 
-    def close_conversation(
-        self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, at: datetime
+    # --- from the Portal --------------------------------------------------------------------
+
+    def take(
+        self,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        user_id: uuid.UUID,
+        at: datetime,
+        *,
+        from_shared_queue: bool,
     ) -> None:
         conversation = self.conversation(tenant_id, conversation_id)
-        conversation.close(at)
+        if conversation.take(user_id, at, from_shared_queue=from_shared_queue):
+            self._save(conversation)
+
+    def reply(
+        self,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        author_id: uuid.UUID,
+        text: str,
+        at: datetime,
+        client_message_id: str | None = None,
+    ) -> uuid.UUID:
+        """Returns the message id; the same ``client_message_id`` sends once."""
+        conversation = self.conversation(tenant_id, conversation_id)
+        message_id = message_id_for(conversation_id, author_id, client_message_id or uuid.uuid4())
+        if message_id in conversation.deliveries:
+            return message_id
+        visitor = self.repository.get(conversation.visitor_id)
+        conversation.reply(message_id, author_id, text, at, visitor.external_id)
+        self._save(conversation)
+        return message_id
+
+    def assign(
+        self,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        to: uuid.UUID,
+        by: uuid.UUID,
+        at: datetime,
+        *,
+        dispatch: bool,
+    ) -> None:
+        conversation = self.conversation(tenant_id, conversation_id)
+        if conversation.assign(to, by, at, dispatch=dispatch):
+            self._save(conversation)
+
+    def change_requirements(
+        self,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        language: str | None,
+        competences: list[str] | None,
+        by: uuid.UUID,
+        at: datetime,
+        *,
+        dispatched: bool,
+    ) -> None:
+        conversation = self.conversation(tenant_id, conversation_id)
+        if conversation.change_requirements(
+            language if language is not None else conversation.language,
+            competences if competences is not None else conversation.required_competences,
+            by,
+            at,
+            dispatched=dispatched,
+        ):
+            self._save(conversation)
+
+    def add_note(
+        self,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        author_id: uuid.UUID,
+        text: str,
+        at: datetime,
+    ) -> uuid.UUID:
+        conversation = self.conversation(tenant_id, conversation_id)
+        note_id = uuid.uuid4()
+        conversation.add_note(tenant_id, note_id, author_id, text, at)
+        self._save(conversation)
+        return note_id
+
+    def close_conversation(
+        self,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        at: datetime,
+        by: uuid.UUID | None = None,
+        topics: list[str] | None = None,
+    ) -> None:
+        """Close (and, given topics, archive in the same step): it moves to History."""
+        conversation = self.conversation(tenant_id, conversation_id)
+        conversation.close(at, by)
+        if topics:
+            conversation.archive(topics, at)
         visitor = self.repository.get(conversation.visitor_id)
         visitor.conversation_ended(
             tenant_id, conversation.id, sorted(conversation.channel_message_ids)
         )
-        self.save(conversation, visitor)
+        self._save(conversation, visitor)
+
+    def archive(
+        self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, topics: list[str], at: datetime
+    ) -> None:
+        conversation = self.conversation(tenant_id, conversation_id)
+        conversation.archive(topics, at)
+        self._save(conversation)
+
+    def pause_bot(
+        self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, by: uuid.UUID, at: datetime
+    ) -> None:
+        """The visitor stays with the humans until resumed (SPEC §3.2.2)."""
+        conversation = self.conversation(tenant_id, conversation_id)
+        visitor = self.repository.get(conversation.visitor_id)
+        if not visitor.bot_paused:
+            visitor.pause_bot(tenant_id, by, at)
+        conversation.hand_to_humans("paused", at, by)
+        self._save(conversation, visitor)
+
+    def resume_bot(
+        self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, by: uuid.UUID, at: datetime
+    ) -> None:
+        conversation = self.conversation(tenant_id, conversation_id)
+        visitor = self.repository.get(conversation.visitor_id)
+        if visitor.bot_paused:
+            visitor.resume_bot(tenant_id, by, at)
+        conversation.hand_to_bot(at, by)
+        self._save(conversation, visitor)
+
+    def update_visitor(
+        self, tenant_id: uuid.UUID, visitor_id: uuid.UUID, changes: dict[str, Any], by: uuid.UUID
+    ) -> None:
+        visitor = self.visitor(tenant_id, visitor_id)
+        if visitor.update_profile(changes, by):
+            self._save(visitor)
+
+    # --- loading and saving -----------------------------------------------------------------
+
+    def _save(self, *aggregates: Any) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise ConversationError(
+                "concurrent_change", "Someone changed this conversation at the same moment."
+            ) from None
 
     def conversation(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation:
         """The tenant's conversation; another tenant's is as unknown as a missing one."""
+        return self._get(Conversation, tenant_id, conversation_id, "conversation")
+
+    def visitor(self, tenant_id: uuid.UUID, visitor_id: uuid.UUID) -> Visitor:
+        return self._get(Visitor, tenant_id, visitor_id, "visitor")
+
+    def _get(self, kind: type, tenant_id: uuid.UUID, aggregate_id: uuid.UUID, name: str) -> Any:
         try:
-            conversation = self.repository.get(conversation_id)
+            aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
-            raise LookupError("conversation") from None
-        if not isinstance(conversation, Conversation) or conversation.tenant_id != tenant_id:
-            raise LookupError("conversation")
-        return conversation
+            raise LookupError(name) from None
+        if not isinstance(aggregate, kind) or aggregate.tenant_id != tenant_id:
+            raise LookupError(name)
+        return aggregate

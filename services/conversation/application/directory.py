@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -22,9 +23,19 @@ from services.conversation.domain.directory import (
     Tenant,
     Topic,
 )
+from shared.office_hours import OfficeHours, closed_period_start
 
 A = TypeVar("A", bound=Aggregate)
 LABELS: dict[str, type[Competence] | type[Topic]] = {"competence": Competence, "topic": Topic}
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    default_language: str
+    #: A chatbot answers first on this channel (Bot plan).
+    bot_connected: bool
+    #: (closed period's start, the channel's out-of-office text) while the tenant is closed.
+    out_of_office: tuple[str, str] | None
 
 
 class Directory(Application):
@@ -56,6 +67,24 @@ class Directory(Application):
 
     def default_language(self, tenant_id: uuid.UUID) -> str:
         return self.tenant(tenant_id).default_language
+
+    def channel_context(
+        self, tenant_id: uuid.UUID, channel_id: uuid.UUID, at: datetime
+    ) -> ChannelContext:
+        """What an inbound message needs to know of its tenant and channel at ``at``."""
+        tenant = self.tenant(tenant_id)
+        try:
+            channel = self.channel(tenant_id, channel_id)
+        except LookupError:
+            channel = None
+        out_of_office = None
+        message = getattr(channel, "out_of_office_message", None) if channel else None
+        if message and tenant.office_hours:
+            period = closed_period_start(OfficeHours.model_validate(tenant.office_hours), at)
+            if period is not None:
+                out_of_office = (period.isoformat(), message)
+        bot = bool(channel and getattr(channel, "chatbot", None)) and tenant.plan == "bot"
+        return ChannelContext(tenant.default_language, bot, out_of_office)
 
     # --- tenant -----------------------------------------------------------------------
 
@@ -246,6 +275,13 @@ class Directory(Application):
         )
         self.save(channel)
         return channel.id
+
+    def set_allowed_origins(
+        self, tenant_id: uuid.UUID, channel_id: uuid.UUID, allowed_origins: list[str]
+    ) -> None:
+        channel = self.channel(tenant_id, channel_id)
+        channel.set_allowed_origins(tenant_id, allowed_origins)
+        self.save(channel)
 
     def set_out_of_office(
         self, tenant_id: uuid.UUID, channel_id: uuid.UUID, message: str | None

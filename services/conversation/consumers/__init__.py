@@ -5,25 +5,44 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from services.conversation.application.conversations import Inbound, Routed
+from services.conversation.application.conversations import ChannelReport, Inbound, Routed
 from shared import topics
-from shared.events import ConversationRouted, InboundMessageReceived
+from shared.events import (
+    BotFailed,
+    BotReplied,
+    ConversationRouted,
+    DeliveryStatusReported,
+    InboundMessageReceived,
+)
 from shared.kafka import Delivery, subscribe_batches
 
 if TYPE_CHECKING:
     from services.conversation.bootstrap import ConversationService
+
+REPORTS = (DeliveryStatusReported, BotReplied, BotFailed)
 
 
 def register(service: ConversationService) -> None:
     conversations, directory = service.conversations, service.directory
 
     async def on_inbound(batch: list[Delivery]) -> None:
-        items = [
+        """Visitors' messages, then what the channels report back, each one transaction."""
+        messages = [
             Inbound(d.envelope.tenant_id, d.payload)
             for d in batch
             if isinstance(d.payload, InboundMessageReceived)
         ]
-        await asyncio.to_thread(conversations.receive_inbound, items, directory.default_language)
+        reports = [
+            ChannelReport(d.envelope.tenant_id, d.payload)
+            for d in batch
+            if isinstance(d.payload, REPORTS)
+        ]
+        if messages:
+            await asyncio.to_thread(
+                conversations.receive_inbound, messages, directory.channel_context
+            )
+        if reports:
+            await asyncio.to_thread(conversations.apply_channel_reports, reports)
         service.changed()
 
     async def on_routed(batch: list[Delivery]) -> None:

@@ -1,8 +1,13 @@
-"""The conversation aggregate and the visitor it belongs to (SPEC §3.1.8).
+"""The conversation aggregate and the visitor it belongs to (SPEC §3.1.8, §3.2.2).
 
-A conversation keeps only what its rules need (status, assignee, competences, the
-channel message ids it has seen); message bodies live in its events and in the views.
-Every event carries ``tenant_id`` so the outbox can key it without a lookup.
+A conversation keeps only what its rules need (status, assignee, requirements, handover
+state, the channel message ids it has seen, delivery states); message bodies live in its
+events and in the views. Every event carries ``tenant_id`` so the outbox can key it
+without a lookup.
+
+Statuses: ``bot`` (a chatbot answers) -> ``waiting`` (in the tenant's queue) ->
+``assigned`` (in someone's queue) -> ``in_progress`` (taken) -> ``closed`` -> ``archived``.
+Handover (Bot plan): ``bot`` -> ``waiting_for_human`` -> ``human`` -> ``bot``.
 """
 
 from __future__ import annotations
@@ -15,11 +20,17 @@ from eventsourcing.domain import Aggregate, event
 
 NAMESPACE = uuid.UUID("6f1c7d1e-3c0b-4a57-9a8e-3f4a1b2c9d00")
 
-OPEN_STATUSES = frozenset({"waiting", "assigned", "in_progress"})
+OPEN_STATUSES = frozenset({"bot", "waiting", "assigned", "in_progress"})
+DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3}
+PROFILE_FIELDS = ("first_name", "last_name", "email", "birth_date", "phone", "mobile")
 
 
 class ConversationError(Exception):
-    """A command the conversation's state does not allow."""
+    """A command the conversation's state does not allow; ``code`` names the rule."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Visitor(Aggregate):
@@ -50,6 +61,8 @@ class Visitor(Aggregate):
         self.open_conversation_id: uuid.UUID | None = None
         self.conversation_ids: list[uuid.UUID] = []
         self.earlier_message_ids: set[str] = set()
+        self.profile: dict[str, str | None] = {}
+        self.bot_paused = False
 
     @property
     def next_sequence(self) -> int:
@@ -67,6 +80,31 @@ class Visitor(Aggregate):
         if self.open_conversation_id == conversation_id:
             self.open_conversation_id = None
         self.earlier_message_ids.update(channel_message_ids)
+
+    def update_profile(self, changes: dict[str, str | None], by: uuid.UUID) -> bool:
+        """Only the named fields; unchanged values record nothing."""
+        changed = {k: v for k, v in changes.items() if self.profile.get(k) != v}
+        unknown = set(changed) - set(PROFILE_FIELDS)
+        if unknown:
+            raise ConversationError("unknown_field", f"Unknown profile fields: {sorted(unknown)}")
+        if not changed:
+            return False
+        self._profile_updated(self.tenant_id, changed, by)
+        return True
+
+    @event("ProfileUpdated")
+    def _profile_updated(
+        self, tenant_id: uuid.UUID, changes: dict[str, str | None], by: uuid.UUID
+    ) -> None:
+        self.profile = {**getattr(self, "profile", {}), **changes}
+
+    @event("BotPaused")
+    def pause_bot(self, tenant_id: uuid.UUID, by: uuid.UUID, at: datetime) -> None:
+        self.bot_paused = True
+
+    @event("BotResumed")
+    def resume_bot(self, tenant_id: uuid.UUID, by: uuid.UUID, at: datetime) -> None:
+        self.bot_paused = False
 
 
 class Conversation(Aggregate):
@@ -91,6 +129,7 @@ class Conversation(Aggregate):
         language: str,
         required_competences: list[str],
         opened_at: datetime,
+        bot_active: bool = False,
     ) -> None:
         self.tenant_id = tenant_id
         self.channel_id = channel_id
@@ -99,10 +138,18 @@ class Conversation(Aggregate):
         self.language = language
         self.required_competences = list(required_competences)
         self.opened_at = opened_at
-        self.status = "waiting"
+        self.status = "bot" if bot_active else "waiting"
+        self.handover: str | None = "bot" if bot_active else None
         self.assignee_id: uuid.UUID | None = None
         self.dispatched = False
         self.channel_message_ids: set[str] = set()
+        self.last_channel_message_id: str | None = None
+        self.deliveries: dict[uuid.UUID, str] = {}
+        self.bot_turns_answered: set[uuid.UUID] = set()
+        self.out_of_office_periods: set[str] = set()
+        self.topics: list[str] = []
+
+    # --- state ------------------------------------------------------------------------
 
     @property
     def is_open(self) -> bool:
@@ -111,6 +158,12 @@ class Conversation(Aggregate):
     def has_seen(self, channel_message_id: str) -> bool:
         return channel_message_id in self.channel_message_ids
 
+    def _require_open(self) -> None:
+        if not self.is_open:
+            raise ConversationError("closed", "The conversation is closed.")
+
+    # --- visitor messages -----------------------------------------------------------------
+
     def receive(
         self,
         message_id: uuid.UUID,
@@ -118,8 +171,7 @@ class Conversation(Aggregate):
         content: dict[str, Any],
         received_at: datetime,
     ) -> None:
-        if not self.is_open:
-            raise ConversationError("conversation is closed")
+        self._require_open()
         self._message_received(self.tenant_id, message_id, channel_message_id, content, received_at)
 
     @event("MessageReceived")
@@ -132,28 +184,142 @@ class Conversation(Aggregate):
         received_at: datetime,
     ) -> None:
         self.channel_message_ids.add(channel_message_id)
+        self.last_channel_message_id = channel_message_id
+
+    # --- messages to the visitor ---------------------------------------------------------
+
+    def reply(
+        self,
+        message_id: uuid.UUID,
+        author_id: uuid.UUID,
+        text: str,
+        at: datetime,
+        visitor_external_id: str,
+    ) -> None:
+        """An end user answers. Replying to a conversation assigned to you takes it."""
+        self._require_open()
+        if self.assignee_id != author_id or self.status not in ("assigned", "in_progress"):
+            raise ConversationError(
+                "not_yours", "Take the conversation before replying: it is not in your hands."
+            )
+        if self.status == "assigned":
+            self.take(author_id, at, from_shared_queue=False)
+        self._send(message_id, "agent", author_id, text, at, visitor_external_id)
+
+    def send_automatic(
+        self,
+        message_id: uuid.UUID,
+        author: str,
+        text: str,
+        at: datetime,
+        visitor_external_id: str,
+        out_of_office_period: str | None = None,
+    ) -> None:
+        self._send(message_id, author, None, text, at, visitor_external_id, out_of_office_period)
+
+    def out_of_office_due(self, period: str) -> bool:
+        """Once per conversation per closed period (SPEC §3.1.7)."""
+        return period not in self.out_of_office_periods
+
+    def _send(
+        self,
+        message_id: uuid.UUID,
+        author: str,
+        author_id: uuid.UUID | None,
+        text: str,
+        at: datetime,
+        visitor_external_id: str,
+        out_of_office_period: str | None = None,
+    ) -> None:
+        self._message_sent(
+            self.tenant_id,
+            message_id,
+            author,
+            author_id,
+            {"kind": "text", "text": text},
+            at,
+            self.channel_id,
+            self.channel_type,
+            visitor_external_id,
+            self.last_channel_message_id,
+            out_of_office_period,
+        )
+
+    @event("MessageSent")
+    def _message_sent(
+        self,
+        tenant_id: uuid.UUID,
+        message_id: uuid.UUID,
+        author: str,
+        author_id: uuid.UUID | None,
+        content: dict[str, Any],
+        at: datetime,
+        channel_id: uuid.UUID,
+        channel_type: str,
+        visitor_external_id: str,
+        reply_to: str | None,
+        out_of_office_period: str | None,
+    ) -> None:
+        self.deliveries[message_id] = "requested"
+        if out_of_office_period is not None:
+            self.out_of_office_periods.add(out_of_office_period)
+
+    def delivery(self, message_id: uuid.UUID, status: str, error: str | None, at: datetime) -> bool:
+        """Record what the channel says about one of our messages; repeats and late
+        "delivered" after "read" record nothing. Failure is final."""
+        current = self.deliveries.get(message_id)
+        if current is None or current == "failed" or current == status:
+            return False
+        if status != "failed" and DELIVERY_ORDER.get(current, 0) >= DELIVERY_ORDER[status]:
+            return False
+        self._delivery_changed(self.tenant_id, message_id, status, error, at)
+        return True
+
+    @event("DeliveryChanged")
+    def _delivery_changed(
+        self,
+        tenant_id: uuid.UUID,
+        message_id: uuid.UUID,
+        status: str,
+        error: str | None,
+        at: datetime,
+    ) -> None:
+        self.deliveries[message_id] = status
+
+    # --- routing, taking, dispatch ---------------------------------------------------------
 
     def accept_routing(
         self,
         assignee_id: uuid.UUID | None,
         at: datetime,
         replaces_assignee_id: uuid.UUID | None = None,
+        reroute_reason: str | None = None,
     ) -> bool:
         """Apply routing's decision unless a person has decided since; True if it changed us.
 
         A decision that takes the conversation from someone (``replaces_assignee_id``)
-        applies only while that person still has it.
+        applies only while that person still has it, and one for ``not_taken`` only while
+        it is still not taken.
         """
         if replaces_assignee_id is not None:
             if not self.is_open or self.assignee_id != replaces_assignee_id:
                 return False
+            if reroute_reason == "not_taken" and self.status != "assigned":
+                return False
+            if assignee_id == replaces_assignee_id:
+                return False
         elif self.status != "waiting" or self.dispatched:
             return False
         if assignee_id is None:
+            if self.status == "waiting" and replaces_assignee_id is None and self._was_queued():
+                return False
             self._queued(self.tenant_id, at)
         else:
             self._assigned(self.tenant_id, assignee_id, "routing", at)
         return True
+
+    def _was_queued(self) -> bool:
+        return getattr(self, "queued_at", None) is not None
 
     @event("Queued")
     def _queued(self, tenant_id: uuid.UUID, at: datetime) -> None:
@@ -164,18 +330,179 @@ class Conversation(Aggregate):
 
     @event("Assigned")
     def _assigned(
-        self, tenant_id: uuid.UUID, assignee_id: uuid.UUID, assigned_by: str, at: datetime
+        self,
+        tenant_id: uuid.UUID,
+        assignee_id: uuid.UUID,
+        assigned_by: str,
+        at: datetime,
+        by_user_id: uuid.UUID | None = None,
     ) -> None:
         self.assignee_id = assignee_id
         self.status = "assigned"
-        if assigned_by == "dispatch":
-            self.dispatched = True
+        self.dispatched = assigned_by == "dispatch"
 
-    def close(self, at: datetime) -> None:
-        if not self.is_open:
-            raise ConversationError("conversation is already closed")
-        self._closed(self.tenant_id, at)
+    def take(self, user_id: uuid.UUID, at: datetime, *, from_shared_queue: bool) -> bool:
+        """The caller takes it; False if it already was theirs. ``from_shared_queue``: the
+        caller may take a waiting conversation (routing off, or a Manager/Administrator)."""
+        self._require_open()
+        if self.status == "bot":
+            raise ConversationError("with_bot", "The chatbot has this visitor: pause it first.")
+        if self.status == "in_progress":
+            if self.assignee_id == user_id:
+                return False
+            raise ConversationError("already_taken", "Someone else has taken this conversation.")
+        if self.status == "assigned" and self.assignee_id != user_id:
+            raise ConversationError("assigned_to_other", "It is in a colleague's queue.")
+        if self.status == "waiting" and not from_shared_queue:
+            raise ConversationError("not_in_your_queue", "It is not in your queue.")
+        self._taken(self.tenant_id, user_id, at)
+        if self.handover == "waiting_for_human":
+            self._handover_changed(self.tenant_id, "human", "taken", user_id, at)
+        return True
+
+    @event("Taken")
+    def _taken(self, tenant_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> None:
+        self.assignee_id = user_id
+        self.status = "in_progress"
+
+    def assign(self, to: uuid.UUID, by: uuid.UUID, at: datetime, *, dispatch: bool) -> bool:
+        """Pass it to a colleague (its holder) or dispatch it (Manager/Administrator)."""
+        self._require_open()
+        if self.status == "bot":
+            raise ConversationError("with_bot", "The chatbot has this visitor: pause it first.")
+        if not dispatch and self.assignee_id != by:
+            raise ConversationError("not_yours", "Only its holder can pass it on.")
+        if self.assignee_id == to and self.status == "assigned":
+            return False
+        self._assigned(self.tenant_id, to, "dispatch" if dispatch else "agent", at, by)
+        return True
+
+    def change_requirements(
+        self,
+        language: str,
+        competences: list[str],
+        by: uuid.UUID,
+        at: datetime,
+        *,
+        dispatched: bool,
+    ) -> bool:
+        """Correct the language or add/remove competences; routing re-checks the holder."""
+        self._require_open()
+        competences = sorted(set(competences))
+        if language == self.language and competences == sorted(self.required_competences):
+            return False
+        self._requirements_changed(self.tenant_id, language, competences, by, dispatched, at)
+        return True
+
+    @event("RequirementsChanged")
+    def _requirements_changed(
+        self,
+        tenant_id: uuid.UUID,
+        language: str,
+        required_competences: list[str],
+        by_user_id: uuid.UUID,
+        dispatched: bool,
+        at: datetime,
+    ) -> None:
+        self.language = language
+        self.required_competences = list(required_competences)
+
+    # --- notes, closing, archiving ----------------------------------------------------------
+
+    @event("NoteAdded")
+    def add_note(
+        self,
+        tenant_id: uuid.UUID,
+        note_id: uuid.UUID,
+        author_id: uuid.UUID,
+        text: str,
+        at: datetime,
+    ) -> None:
+        pass
+
+    def close(self, at: datetime, by: uuid.UUID | None = None) -> None:
+        self._require_open()
+        self._closed(self.tenant_id, at, by)
 
     @event("Closed")
-    def _closed(self, tenant_id: uuid.UUID, at: datetime) -> None:
+    def _closed(
+        self, tenant_id: uuid.UUID, at: datetime, closed_by: uuid.UUID | None = None
+    ) -> None:
         self.status = "closed"
+
+    def archive(self, topics: list[str], at: datetime) -> None:
+        """File a closed conversation under one or more topics (close it first)."""
+        if self.status != "closed":
+            raise ConversationError(
+                "not_closed" if self.is_open else "archived",
+                "Close the conversation first." if self.is_open else "It is already archived.",
+            )
+        if not topics:
+            raise ConversationError("topics_required", "Archive with at least one topic.")
+        self._archived(self.tenant_id, sorted(set(topics)), at)
+
+    @event("Archived")
+    def _archived(self, tenant_id: uuid.UUID, topics: list[str], at: datetime) -> None:
+        self.status = "archived"
+        self.topics = list(topics)
+
+    # --- chatbot handover (SPEC §3.2.2) ---------------------------------------------------
+
+    def hand_to_humans(self, reason: str, at: datetime, by: uuid.UUID | None = None) -> bool:
+        """Bot -> waiting for a human (paused, the bot asked, the bot failed)."""
+        if self.status != "bot":
+            return False
+        self._handover_changed(self.tenant_id, "waiting_for_human", reason, by, at)
+        return True
+
+    def hand_to_bot(self, at: datetime, by: uuid.UUID) -> bool:
+        """Resume: the bot answers again; the conversation leaves the humans' queues."""
+        self._require_open()
+        if self.status == "bot":
+            return False
+        self._handover_changed(self.tenant_id, "bot", "resumed", by, at)
+        return True
+
+    @event("HandoverChanged")
+    def _handover_changed(
+        self,
+        tenant_id: uuid.UUID,
+        state: str,
+        reason: str,
+        by_user_id: uuid.UUID | None,
+        at: datetime,
+    ) -> None:
+        self.handover = state
+        if state == "bot":
+            self.status = "bot"
+            self.assignee_id = None
+            self.dispatched = False
+        elif state == "waiting_for_human":
+            self.status = "waiting"
+            self.queued_at = None
+
+    def ask_bot(
+        self, message_id: uuid.UUID, text: str, visitor_external_id: str, at: datetime
+    ) -> None:
+        self._bot_turn_requested(
+            self.tenant_id, message_id, self.channel_id, visitor_external_id, text, at
+        )
+
+    @event("BotTurnRequested")
+    def _bot_turn_requested(
+        self,
+        tenant_id: uuid.UUID,
+        message_id: uuid.UUID,
+        channel_id: uuid.UUID,
+        visitor_external_id: str,
+        text: str,
+        at: datetime,
+    ) -> None:
+        pass
+
+    def bot_answered(self, reply_to: uuid.UUID) -> bool:
+        return reply_to in self.bot_turns_answered
+
+    @event("BotAnswered")
+    def mark_bot_answered(self, tenant_id: uuid.UUID, reply_to: uuid.UUID) -> None:
+        self.bot_turns_answered.add(reply_to)

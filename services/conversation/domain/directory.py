@@ -264,6 +264,11 @@ class Channel(Aggregate):
     def set_out_of_office(self, tenant_id: uuid.UUID, message: str | None) -> None:
         self.out_of_office_message = message
 
+    @event("OriginsSet")
+    def set_allowed_origins(self, tenant_id: uuid.UUID, allowed_origins: list[str]) -> None:
+        """The websites whose pages may open the chat widget (website chat only)."""
+        self.allowed_origins = list(allowed_origins)
+
     @event("ChatbotConnected")
     def connect_chatbot(
         self, tenant_id: uuid.UUID, platform: str, url: str, sealed_token: str | None

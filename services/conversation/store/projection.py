@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
-from sqlalchemy import Connection, Engine, Table, delete, insert, update
+from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 
-from services.conversation.domain.conversation import Conversation
+from services.conversation.domain.conversation import Conversation, Visitor
 from services.conversation.domain.directory import (
     Channel,
     Competence,
@@ -86,6 +86,7 @@ def _channel_connected(conn: Connection, e: DomainEvent) -> None:
             public_key=e.public_key,
             external_id=e.external_id,
             connected=True,
+            allowed_origins=[],
         )
     )
 
@@ -99,25 +100,30 @@ def _conversation_opened(conn: Connection, e: DomainEvent) -> None:
             channel_type=e.channel_type,
             visitor_id=str(e.visitor_id),
             language=e.language,
-            status="waiting",
             assignee_id=None,
             opened_at=e.opened_at,
             message_count=0,
+            status="bot" if getattr(e, "bot_active", False) else "waiting",
+            handover="bot" if getattr(e, "bot_active", False) else None,
+            required_competences=e.required_competences,
+            topics=[],
+            dispatched=False,
         )
     )
+    _labels_of(conn, e, "competence", e.required_competences)
 
 
-def _message_received(conn: Connection, e: DomainEvent) -> None:
+def _message(conn: Connection, e: DomainEvent, at: object, **values: object) -> None:
     text = e.content.get("text", "")
     conn.execute(
         insert(t.messages).values(
             message_id=str(e.message_id),
             conversation_id=str(e.originator_id),
             tenant_id=str(e.tenant_id),
-            direction="in",
             kind=e.content.get("kind", "text"),
             text=text,
-            at=e.received_at,
+            at=at,
+            **values,
         )
     )
     conn.execute(
@@ -125,8 +131,122 @@ def _message_received(conn: Connection, e: DomainEvent) -> None:
         .where(t.conversations.c.conversation_id == str(e.originator_id))
         .values(
             message_count=t.conversations.c.message_count + 1,
-            last_message_at=e.received_at,
+            last_message_at=at,
             preview=text[:200],
+        )
+    )
+
+
+def _message_received(conn: Connection, e: DomainEvent) -> None:
+    _message(conn, e, e.received_at, direction="in", author="visitor")
+
+
+def _message_sent(conn: Connection, e: DomainEvent) -> None:
+    _message(
+        conn,
+        e,
+        e.at,
+        direction="out",
+        author=e.author,
+        author_id=_s(e.author_id),
+        delivery_status="requested",
+    )
+
+
+def _delivery_changed(conn: Connection, e: DomainEvent) -> None:
+    conn.execute(
+        update(t.messages)
+        .where(t.messages.c.message_id == str(e.message_id))
+        .values(delivery_status=e.status, delivery_error=e.error)
+    )
+    if e.status == "failed":  # shown on the conversation and on its channel (SPEC §7.7.4)
+        conv = t.conversations
+        conn.execute(
+            update(conv)
+            .where(conv.c.conversation_id == str(e.originator_id))
+            .values(last_error=e.error or "delivery failed")
+        )
+        channel_id = conn.scalar(
+            select(conv.c.channel_id).where(conv.c.conversation_id == str(e.originator_id))
+        )
+        conn.execute(
+            update(t.channels)
+            .where(t.channels.c.channel_id == channel_id)
+            .values(last_error=e.error or "delivery failed", last_error_at=e.at)
+        )
+
+
+def _labels_of(conn: Connection, e: DomainEvent, kind: str, names: list[str]) -> None:
+    cl = t.conversation_labels
+    conn.execute(delete(cl).where(cl.c.conversation_id == str(e.originator_id), cl.c.kind == kind))
+    if names:
+        conn.execute(
+            insert(cl),
+            [
+                {
+                    "conversation_id": str(e.originator_id),
+                    "kind": kind,
+                    "name": name,
+                    "tenant_id": str(e.tenant_id),
+                }
+                for name in sorted(set(names))
+            ],
+        )
+
+
+def _requirements_changed(conn: Connection, e: DomainEvent) -> None:
+    conn.execute(
+        update(t.conversations)
+        .where(t.conversations.c.conversation_id == str(e.originator_id))
+        .values(language=e.language, required_competences=e.required_competences)
+    )
+    _labels_of(conn, e, "competence", e.required_competences)
+
+
+def _archived(conn: Connection, e: DomainEvent) -> None:
+    conn.execute(
+        update(t.conversations)
+        .where(t.conversations.c.conversation_id == str(e.originator_id))
+        .values(status="archived", topics=e.topics, archived_at=e.at)
+    )
+    _labels_of(conn, e, "topic", e.topics)
+
+
+def _handover_changed(conn: Connection, e: DomainEvent) -> None:
+    values: dict[str, object] = {"handover": e.state}
+    if e.state == "bot":
+        values |= {"status": "bot", "assignee_id": None, "dispatched": False}
+    elif e.state == "waiting_for_human":
+        values |= {"status": "waiting", "queued_at": e.at}
+    conn.execute(
+        update(t.conversations)
+        .where(t.conversations.c.conversation_id == str(e.originator_id))
+        .values(**values)
+    )
+
+
+def _visitor_registered(conn: Connection, e: DomainEvent) -> None:
+    conn.execute(
+        insert(t.visitors).values(
+            visitor_id=str(e.originator_id),
+            tenant_id=str(e.tenant_id),
+            channel_id=str(e.channel_id),
+            external_id=e.external_id,
+            name=e.name,
+            bot_paused=False,
+        )
+    )
+
+
+def _note_added(conn: Connection, e: DomainEvent) -> None:
+    conn.execute(
+        insert(t.notes).values(
+            note_id=str(e.note_id),
+            conversation_id=str(e.originator_id),
+            tenant_id=str(e.tenant_id),
+            author_id=str(e.author_id),
+            text=e.text,
+            at=e.at,
         )
     )
 
@@ -222,6 +342,7 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     Channel.OutOfOfficeSet: _set(
         t.channels, "channel_id", out_of_office_message=lambda e: e.message
     ),
+    Channel.OriginsSet: _set(t.channels, "channel_id", allowed_origins=lambda e: e.allowed_origins),
     Channel.Disconnected: _set(t.channels, "channel_id", connected=lambda e: False),
     Channel.ChatbotConnected: _set(
         t.channels, "channel_id", chatbot_platform=lambda e: e.platform, chatbot_url=lambda e: e.url
@@ -238,12 +359,62 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
         "conversation_id",
         status=lambda e: "assigned",
         assignee_id=lambda e: _s(e.assignee_id),
+        dispatched=lambda e: e.assigned_by == "dispatch",
     ),
     Conversation.Queued: _set(
-        t.conversations, "conversation_id", status=lambda e: "waiting", assignee_id=lambda e: None
+        t.conversations,
+        "conversation_id",
+        status=lambda e: "waiting",
+        assignee_id=lambda e: None,
+        dispatched=lambda e: False,
+        queued_at=lambda e: e.at,
     ),
-    Conversation.Closed: _set(t.conversations, "conversation_id", status=lambda e: "closed"),
+    Conversation.Taken: _set(
+        t.conversations,
+        "conversation_id",
+        status=lambda e: "in_progress",
+        assignee_id=lambda e: _s(e.user_id),
+        taken_at=lambda e: e.at,
+    ),
+    Conversation.Closed: _set(
+        t.conversations, "conversation_id", status=lambda e: "closed", closed_at=lambda e: e.at
+    ),
+    Conversation.Archived: _archived,
+    Conversation.MessageSent: _message_sent,
+    Conversation.DeliveryChanged: _delivery_changed,
+    Conversation.RequirementsChanged: _requirements_changed,
+    Conversation.HandoverChanged: _handover_changed,
+    Conversation.NoteAdded: _note_added,
+    Visitor.Registered: _visitor_registered,
+    Visitor.ProfileUpdated: lambda conn, e: conn.execute(
+        update(t.visitors)
+        .where(t.visitors.c.visitor_id == str(e.originator_id))
+        .values(**e.changes)
+    ),
+    Visitor.BotPaused: _set(t.visitors, "visitor_id", bot_paused=lambda e: True),
+    Visitor.BotResumed: _set(t.visitors, "visitor_id", bot_paused=lambda e: False),
 }
+
+
+VERSION_KEY = "views:version"
+
+
+def ensure_views_current(engine: Engine) -> bool:
+    """Drop and rebuild the views when their shape changed (``VIEWS_VERSION``); True if so.
+
+    The views are projections: dropping them loses nothing, the projector replays the
+    logs from position 0. The security store (credentials, sessions) is not touched.
+    """
+    with engine.begin() as conn:
+        if read_position(conn, VERSION_KEY) == t.VIEWS_VERSION:
+            return False
+    t.metadata.drop_all(engine, tables=list(t.VIEWS))
+    t.metadata.create_all(engine, tables=list(t.VIEWS))
+    with engine.begin() as conn:
+        conn.execute(delete(t.log_positions).where(t.log_positions.c.name.like("views:%")))
+        write_position(conn, VERSION_KEY, t.VIEWS_VERSION)
+    log.info("views rebuilt for version %s", t.VIEWS_VERSION)
+    return True
 
 
 class Projector:

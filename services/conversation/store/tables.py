@@ -23,6 +23,10 @@ from shared.readmodel import UtcDateTime
 
 metadata = MetaData()
 
+#: Bump when a view table changes shape: the views are then dropped and rebuilt from the
+#: event logs at start-up (they are projections; nothing in them is original).
+VIEWS_VERSION = 2
+
 log_positions = Table(
     "log_positions",
     metadata,
@@ -107,6 +111,10 @@ channels = Table(
     Column("chatbot_platform", String(20)),
     Column("chatbot_url", String(2000)),
     Column("connected", Boolean, nullable=False),
+    Column("allowed_origins", JSON, nullable=False, default=list),
+    #: The channel API's last delivery failure, shown on the channel (SPEC §7.7.4).
+    Column("last_error", String(1000)),
+    Column("last_error_at", UtcDateTime),
 )
 
 conversations = Table(
@@ -124,9 +132,61 @@ conversations = Table(
     Column("last_message_at", UtcDateTime),
     Column("message_count", Integer, nullable=False, default=0),
     Column("preview", String(200)),
+    Column("required_competences", JSON, nullable=False, default=list),
+    Column("topics", JSON, nullable=False, default=list),
+    Column("handover", String(20)),
+    Column("dispatched", Boolean, nullable=False, default=False),
+    Column("queued_at", UtcDateTime),
+    Column("taken_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("archived_at", UtcDateTime),
+    Column("last_error", String(1000)),
     Index("ix_conversations_queue", "tenant_id", "assignee_id", "status"),
+    Index("ix_conversations_tenant_status_opened", "tenant_id", "status", "opened_at"),
     Index("ix_conversations_tenant_opened", "tenant_id", "opened_at"),
+    Index("ix_conversations_history", "tenant_id", "closed_at"),
     Index("ix_conversations_visitor", "visitor_id"),
+)
+
+#: A conversation's topics and competences, one row each, so History filters use an index.
+conversation_labels = Table(
+    "conversation_labels",
+    metadata,
+    Column("conversation_id", String(36), primary_key=True),
+    Column("kind", String(12), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Index("ix_conversation_labels_lookup", "tenant_id", "kind", "name"),
+)
+
+visitors = Table(
+    "visitors",
+    metadata,
+    Column("visitor_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("channel_id", String(36), nullable=False),
+    Column("external_id", String(512), nullable=False),
+    Column("name", String(200)),
+    Column("first_name", String(100)),
+    Column("last_name", String(100)),
+    Column("email", String(320)),
+    Column("birth_date", String(10)),
+    Column("phone", String(40)),
+    Column("mobile", String(40)),
+    Column("bot_paused", Boolean, nullable=False, default=False),
+    Index("ix_visitors_tenant", "tenant_id"),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("note_id", String(36), primary_key=True),
+    Column("conversation_id", String(36), nullable=False),
+    Column("tenant_id", String(36), nullable=False),
+    Column("author_id", String(36), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_notes_conversation", "conversation_id", "at"),
 )
 
 messages = Table(
@@ -136,10 +196,30 @@ messages = Table(
     Column("conversation_id", String(36), nullable=False),
     Column("tenant_id", String(36), nullable=False),
     Column("direction", String(10), nullable=False),
+    #: visitor, agent, bot or system (the out-of-office message).
+    Column("author", String(10), nullable=False, default="visitor"),
+    Column("author_id", String(36)),
     Column("kind", String(20), nullable=False),
     Column("text", Text, nullable=False),
     Column("at", UtcDateTime, nullable=False),
+    #: Outbound only: requested, sent, delivered, read or failed (with the channel's error).
+    Column("delivery_status", String(12)),
+    Column("delivery_error", String(1000)),
     Index("ix_messages_conversation", "conversation_id", "at"),
+)
+
+#: Tables that are projections of the logs (everything but the security store).
+VIEWS = (
+    tenants,
+    end_users,
+    labels,
+    faq,
+    channels,
+    conversations,
+    conversation_labels,
+    visitors,
+    notes,
+    messages,
 )
 
 credentials = Table(
