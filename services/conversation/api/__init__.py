@@ -17,6 +17,7 @@ from services.conversation.api import (
     me,
     operator,
     settings,
+    stream,
     users,
 )
 from services.conversation.bootstrap import ConversationService
@@ -54,6 +55,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         me.router,
         conversations.router,
         history.router,
+        stream.router,
         feed.router,
     ]
     for router in routers:

@@ -1,0 +1,99 @@
+"""Two replicas of the conversation service take the same conversation at the same moment:
+the event store lets exactly one in, on SQLite and on PostgreSQL (SPEC §3.1.8)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.conversation.application.conversations import Conversations, Inbound
+from services.conversation.application.directory import ChannelContext
+from services.conversation.application.eventstore import event_store_env
+from services.conversation.domain.conversation import ConversationError, Visitor
+from shared.events import InboundMessageReceived, MessageContent
+
+TENANT, CHANNEL = uuid.uuid4(), uuid.uuid4()
+T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def replicas(request, tmp_path):  # type: ignore[no-untyped-def]
+    """Two Conversations applications (two service replicas) on one event store."""
+    if request.param == "postgres":
+        pg = request.getfixturevalue("postgres")
+        name = f"take_{uuid.uuid4().hex[:8]}"
+        pg.create_database(name)
+        env = event_store_env(pg.url(name), tmp_path, "conversations")
+    else:
+        env = event_store_env("", tmp_path, "conversations")
+    apps = [Conversations(env=env), Conversations(env=env)]
+    yield apps
+    for app in apps:
+        app.close()
+
+
+def open_conversation(app: Conversations, visitor: str) -> uuid.UUID:
+    message = InboundMessageReceived(
+        channel_id=CHANNEL,
+        channel_type="webchat",
+        channel_message_id=f"{visitor}-1",
+        visitor_external_id=visitor,
+        content=MessageContent(text="hi"),
+        received_at=T0,
+    )
+    app.receive_inbound([Inbound(TENANT, message)], lambda *_: ChannelContext("nl", False, None))
+    return app.repository.get(Visitor.create_id(TENANT, CHANNEL, visitor)).open_conversation_id
+
+
+def test_same_version_two_replicas_one_wins(replicas) -> None:  # type: ignore[no-untyped-def]
+    one, two = replicas
+    cid = open_conversation(one, "v1")
+    ann, bob = uuid.uuid4(), uuid.uuid4()
+    mine, theirs = one.repository.get(cid), two.repository.get(cid)
+    mine.take(ann, T0, from_shared_queue=True)
+    theirs.take(bob, T0, from_shared_queue=True)
+    one._save(mine)
+    with pytest.raises(ConversationError) as lost:
+        two._save(theirs)
+    assert lost.value.code == "concurrent_change"
+    assert two.conversation(TENANT, cid).assignee_id == ann
+
+
+def race(takers: dict[str, tuple[Conversations, uuid.UUID]], cid: uuid.UUID) -> dict[str, str]:
+    """Each taker takes ``cid`` on its own replica at the same moment; name -> outcome."""
+    barrier = threading.Barrier(len(takers))
+    outcomes: dict[str, str] = {}
+
+    def take(name: str) -> None:
+        app, user = takers[name]
+        barrier.wait()
+        try:
+            app.take(TENANT, cid, user, T0, from_shared_queue=True)
+            outcomes[name] = "won"
+        except ConversationError as exc:
+            outcomes[name] = exc.code
+
+    threads = [threading.Thread(target=take, args=(name,)) for name in takers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_racing_threads_exactly_one_take_succeeds(replicas) -> None:  # type: ignore[no-untyped-def]
+    """Many conversations, two threads (one per replica) racing on each."""
+    one, two = replicas
+    for n in range(15):
+        cid = open_conversation(one, f"race-{n}")
+        takers = {"ann": (one, uuid.uuid4()), "bob": (two, uuid.uuid4())}
+        outcomes = race(takers, cid)
+        assert sorted(outcomes.values()) in (
+            ["already_taken", "won"],
+            ["concurrent_change", "won"],
+        ), outcomes
+        winner = next(name for name, outcome in outcomes.items() if outcome == "won")
+        assert one.conversation(TENANT, cid).assignee_id == takers[winner][1]
