@@ -205,6 +205,8 @@ def seed_demo(stack: Stack, operator_token: str = DEMO_OPERATOR_TOKEN) -> dict:
             name: http.post("/v1/competences", headers=admin, json={"name": name}).json()["id"]
             for name in ("Orders", "Technical")
         }
+        for name in ("Delivery", "Complaint", "Question"):
+            http.post("/v1/topics", headers=admin, json={"name": name}).raise_for_status()
         agents = [
             ("Nora", "Nederlands", "nora@demo.example", ["nl", "fr"], ["Orders"]),
             ("Eric", "English", "eric@demo.example", ["en", "nl"], ["Technical"]),
