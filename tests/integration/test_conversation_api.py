@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.conversation.application.conversations import Inbound, Routed
+from services.conversation.domain.conversation import Visitor
 from shared.events import ConversationRouted, InboundMessageReceived, MessageContent
 from tests.integration.conftest import new_tenant
 
@@ -54,7 +55,12 @@ class Desk:
         return response.json() if response.content else None
 
     def visitor_writes(
-        self, visitor: str, mid: str, text: str = "hello", name: str | None = None
+        self,
+        visitor: str,
+        mid: str,
+        text: str = "hello",
+        name: str | None = None,
+        at: datetime = T0,
     ) -> str:
         tenant_id = uuid.UUID(self.tenant.tenant_id)
         message = InboundMessageReceived(
@@ -64,18 +70,14 @@ class Desk:
             visitor_external_id=visitor,
             visitor_name=name,
             content=MessageContent(text=text),
-            received_at=T0,
+            received_at=at,
         )
         self.svc.conversations.receive_inbound(
             [Inbound(tenant_id, message)], self.svc.directory.channel_context
         )
         self.svc.projector.catch_up_now()
-        queue = self.portal.get(
-            "/v1/dispatch/conversations", headers=self.admin, params={"status": "open"}
-        ).json()["items"]
-        mine = [c for c in queue if c["preview"] == text]
-        assert mine, queue
-        return mine[-1]["conversation_id"]
+        visitor_id = Visitor.create_id(tenant_id, uuid.UUID(self.channel), visitor)
+        return str(self.svc.conversations.repository.get(visitor_id).conversation_ids[-1])
 
     def routed(self, conversation_id: str, role: str | None) -> None:
         decision = ConversationRouted(
@@ -437,3 +439,34 @@ def test_live_events_refuse_a_bad_position(portal, desk) -> None:  # type: ignor
         response = portal.get("/v1/events", headers=desk.agent, params={"after": bad})
         assert response.status_code == 422, bad
     assert portal.get("/v1/events", headers=desk.tenant.tokens["analyst"]).status_code == 403
+
+
+def test_out_of_office_once_per_closed_period_and_still_queued(portal, desk) -> None:  # type: ignore[no-untyped-def]
+    hours = {
+        "time_zone": "Europe/Brussels",
+        "weekly": {"monday": [{"start": "09:00", "end": "17:00"}]},
+    }
+    desk.ok(portal.put("/v1/settings/office-hours", headers=desk.admin, json=hours))
+    desk.ok(
+        portal.put(
+            f"/v1/channels/{desk.channel}/out-of-office",
+            headers=desk.admin,
+            json={"message": "Closed; back Monday 9:00."},
+        )
+    )
+    sunday = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+    cid = desk.visitor_writes("olga", "o1", "sunday 1", at=sunday)
+    desk.visitor_writes("olga", "o2", "sunday 2", at=sunday + timedelta(hours=1))
+    desk.visitor_writes("olga", "o3", "monday open", at=datetime(2025, 6, 2, 8, 0, tzinfo=UTC))
+    desk.visitor_writes("olga", "o4", "monday late", at=datetime(2025, 6, 2, 16, 0, tzinfo=UTC))
+    detail = desk.get(cid)
+    authors = [(m["author"], m["text"]) for m in detail["messages"]]
+    system = [text for author, text in authors if author == "system"]
+    assert system == ["Closed; back Monday 9:00."] * 2, authors
+    assert [text for author, text in authors if author == "visitor"] == [
+        "sunday 1",
+        "sunday 2",
+        "monday open",
+        "monday late",
+    ]
+    assert detail["status"] == "waiting"

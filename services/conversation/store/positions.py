@@ -18,3 +18,20 @@ def write_position(conn: Connection, name: str, position: int) -> None:
     ).rowcount
     if not changed:
         conn.execute(insert(log_positions).values(name=name, position=position))
+
+
+def claim_position(conn: Connection, name: str) -> int:
+    """Read a position for updating it in this transaction, others waiting meanwhile.
+
+    A no-op UPDATE first takes the row's write lock (PostgreSQL row lock, SQLite's writer
+    lock) before anything is read, so two projectors - threads or replicas on one
+    database - never apply the same events twice.
+    """
+    locked = conn.execute(
+        update(log_positions)
+        .where(log_positions.c.name == name)
+        .values(position=log_positions.c.position)
+    ).rowcount
+    if not locked:
+        conn.execute(insert(log_positions).values(name=name, position=0))
+    return read_position(conn, name)

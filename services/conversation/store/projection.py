@@ -20,7 +20,7 @@ from services.conversation.domain.directory import (
     Topic,
 )
 from services.conversation.store import tables as t
-from services.conversation.store.positions import read_position, write_position
+from services.conversation.store.positions import claim_position, read_position, write_position
 
 log = logging.getLogger(__name__)
 Projection = Callable[[Connection, DomainEvent], None]
@@ -432,7 +432,7 @@ class Projector:
             while True:
                 with self.engine.begin() as conn:
                     name = f"views:{app.name}"
-                    position = read_position(conn, name)
+                    position = claim_position(conn, name)
                     notes = app.recorder.select_notifications(start=position + 1, limit=PAGE)
                     for note in notes:
                         domain_event = app.mapper.to_domain_event(note)
