@@ -1,0 +1,472 @@
+"""The billing use cases: issue invoices, credit notes and payments; preview; early termination.
+
+Each use case is one transaction that writes the invoice, its lines and its event in the
+outbox together. Invoices are never changed afterwards. Identities are derived, never
+drawn: an invoice's id and number follow from tenant, period and purpose, and its
+event's id from the invoice, so issuing twice (a retried POST, the timer and an operator
+at once, a rebuilt view) finds the invoice already there instead of issuing another.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from services.billing.domain.invoice import (
+    AvailableCredit,
+    Contract,
+    EarlyTermination,
+    Line,
+    Period,
+    PriceList,
+    early_termination,
+    monthly_lines,
+    setup_lines,
+)
+from services.billing.domain.licence import ActivationPeriod
+from services.billing.outbox import enqueue
+from services.billing.store import (
+    activations,
+    invoice_lines,
+    invoices,
+    payments,
+    service_credits,
+    tenants,
+)
+from shared.events import Envelope, InvoiceIssued, InvoicePaymentRecorded
+
+T = TypeVar("T")
+NAMESPACE = uuid.UUID("0f5e9d1c-2b7a-4c3e-8d6f-b1a2c3d4e5f6")
+MAX_CONTRACT = timedelta(days=100 * 366)  # a termination further away is a typing error
+
+
+class Refused(Exception):
+    """A use case said no, with a stable code (the API turns it into a 4xx)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def not_found(what: str) -> Refused:
+    return Refused(404, "not_found", f"No such {what}.")
+
+
+# --- reading the view -------------------------------------------------------------------
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def contract_of(row: Row) -> Contract:
+    return Contract.from_instants(
+        row.plan,
+        row.sdk_option,
+        row.minimum_end_users,
+        zone(row.time_zone),
+        row.contract_start,
+        row.contract_end,
+    )
+
+
+def tenant_row(conn: Connection, tenant_id: str, lock: bool = False) -> Row:
+    """The tenant's contract; ``lock``: one issuer per tenant at a time (PostgreSQL), so a
+    service credit is never deducted by two invoices issued at once."""
+    query = select(tenants).where(tenants.c.tenant_id == tenant_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise Refused(404, "not_found", "Billing knows no contract for this tenant (yet).")
+    return row
+
+
+def activation_periods(
+    conn: Connection, tenant_id: str, begin: datetime, end: datetime
+) -> list[ActivationPeriod]:
+    """The periods touching ``[begin, end)``: all a month's licence depends on."""
+    rows = conn.execute(
+        select(activations).where(
+            activations.c.tenant_id == tenant_id,
+            activations.c.activated_at < end,
+            or_(activations.c.deactivated_at.is_(None), activations.c.deactivated_at >= begin),
+        )
+    ).all()
+    return [ActivationPeriod(r.user_id, r.activated_at, r.deactivated_at) for r in rows]
+
+
+def available_credits(conn: Connection, tenant_id: str, as_of: datetime) -> list[AvailableCredit]:
+    """Granted credits not yet deducted in full, oldest first."""
+    deducted = (
+        select(invoice_lines.c.credit_id, func.sum(-invoice_lines.c.amount_cents).label("cents"))
+        .where(invoice_lines.c.credit_id.is_not(None))
+        .group_by(invoice_lines.c.credit_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(service_credits, func.coalesce(deducted.c.cents, 0).label("deducted"))
+        .outerjoin(deducted, deducted.c.credit_id == service_credits.c.credit_id)
+        .where(service_credits.c.tenant_id == tenant_id, service_credits.c.granted_at <= as_of)
+        .order_by(service_credits.c.granted_at, service_credits.c.credit_id)
+    ).all()
+    return [
+        AvailableCredit(r.credit_id, r.incident_id, r.breach_month, r.amount_cents - r.deducted)
+        for r in rows
+        if r.amount_cents > r.deducted
+    ]
+
+
+# --- writing invoices -------------------------------------------------------------------
+
+
+def invoice_number(tenant_id: str, period: Period, suffix: str) -> str:
+    return f"{period.year:04d}{period.month:02d}-{tenant_id[:8].upper()}-{suffix}"
+
+
+def _existing(conn: Connection, tenant_id: str, number: str) -> str | None:
+    return conn.scalar(
+        select(invoices.c.invoice_id).where(
+            invoices.c.tenant_id == tenant_id, invoices.c.number == number
+        )
+    )
+
+
+def write_invoice(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    number: str,
+    kind: str,
+    purpose: str,
+    period: Period,
+    lines: Sequence[Line],
+    issued_at: datetime,
+    corrects: str | None = None,
+    reason: str | None = None,
+) -> str:
+    """Insert the invoice, its lines and its event(s) in the outbox; returns its id."""
+    invoice_id = str(uuid.uuid5(NAMESPACE, f"{tenant_id}/{number}"))
+    licence = sum(line.amount_cents for line in lines if line.kind == "licence")
+    total = sum(line.amount_cents for line in lines)
+    conn.execute(
+        insert(invoices).values(
+            invoice_id=invoice_id,
+            tenant_id=tenant_id,
+            number=number,
+            kind=kind,
+            purpose=purpose,
+            period=str(period),
+            licence_cents=licence,
+            total_cents=total,
+            issued_at=issued_at,
+            corrects_invoice_id=corrects,
+            reason=reason,
+        )
+    )
+    conn.execute(
+        insert(invoice_lines),
+        [
+            {
+                "invoice_id": invoice_id,
+                "line_no": no,
+                "kind": line.kind,
+                "description": line.description,
+                "quantity": line.quantity,
+                "per": line.per,
+                "unit_price_cents": str(line.unit_price_cents),
+                "amount_cents": line.amount_cents,
+                "credit_id": line.credit_id,
+            }
+            for no, line in enumerate(lines, start=1)
+        ],
+    )
+    tenant = uuid.UUID(tenant_id)
+    events = [
+        Envelope.wrap(
+            InvoiceIssued(
+                invoice_id=uuid.UUID(invoice_id),
+                number=number,
+                kind=kind,  # type: ignore[arg-type]
+                period=str(period),
+                licence_cents=licence,
+                total_cents=total,
+                issued_at=issued_at,
+            ),
+            tenant_id=tenant,
+            event_id=uuid.uuid5(NAMESPACE, f"issued/{invoice_id}"),
+            occurred_at=issued_at,
+        )
+    ]
+    if kind == "invoice" and total == 0:  # nothing to pay: it must not count as unpaid
+        conn.execute(
+            insert(payments).values(invoice_id=invoice_id, paid=True, recorded_at=issued_at)
+        )
+        events.append(
+            Envelope.wrap(
+                InvoicePaymentRecorded(invoice_id=uuid.UUID(invoice_id), paid=True, at=issued_at),
+                tenant_id=tenant,
+                event_id=uuid.uuid5(NAMESPACE, f"nothing-to-pay/{invoice_id}"),
+                occurred_at=issued_at,
+            )
+        )
+    enqueue(conn, *events)
+    return invoice_id
+
+
+def issue_setup_invoice(
+    conn: Connection, tenant_id: str, contract: Contract, prices: PriceList, at: datetime
+) -> str | None:
+    """The one-time fees, in advance, at activation (from the consumer's transaction)."""
+    period = Period.of(contract.start_day)
+    number = invoice_number(tenant_id, period, "S")
+    lines = setup_lines(prices, contract)
+    if not lines or _existing(conn, tenant_id, number) is not None:
+        return None
+    return write_invoice(
+        conn,
+        tenant_id=tenant_id,
+        number=number,
+        kind="invoice",
+        purpose="setup",
+        period=period,
+        lines=lines,
+        issued_at=at,
+    )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A month's invoice before it is issued (the preview is one)."""
+
+    tenant_id: str
+    period: Period
+    lines: list[Line]
+
+    @property
+    def licence_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines if line.kind == "licence")
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+
+def draft_month(
+    conn: Connection, row: Row, period: Period, prices: PriceList, as_of: datetime
+) -> Draft:
+    contract = contract_of(row)
+    begin, end = period.bounds(contract.tz)
+    periods = activation_periods(conn, row.tenant_id, begin, end)
+    credits = available_credits(conn, row.tenant_id, as_of)
+    return Draft(row.tenant_id, period, monthly_lines(periods, period, contract, prices, credits))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    tenant_id: str
+    status: str  # issued | already_issued | skipped
+    invoice_id: str | None = None
+    reason: str | None = None
+
+
+class Invoicing:
+    """The use cases, each in its own transaction; ``after_commit`` wakes the relay."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        prices: PriceList,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        after_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.engine, self.prices, self.clock, self.after_commit = (
+            engine,
+            prices,
+            clock,
+            after_commit,
+        )
+
+    # --- the month's invoices ---------------------------------------------------------
+
+    def issue_month(self, period: Period, grace: float = 0.0) -> list[Outcome]:
+        """Every tenant's invoice for a month that has ended (``grace`` hours ago)."""
+        with self.engine.connect() as conn:
+            ids = list(conn.scalars(select(tenants.c.tenant_id).order_by(tenants.c.tenant_id)))
+        outcomes = [self.issue_for(tenant_id, period, grace) for tenant_id in ids]
+        if any(o.status == "issued" for o in outcomes):
+            self.after_commit()
+        return outcomes
+
+    def issue_for(self, tenant_id: str, period: Period, grace: float = 0.0) -> Outcome:
+        now = self.clock()
+        number = invoice_number(tenant_id, period, "M")
+        try:
+            with self.engine.begin() as conn:
+                row = tenant_row(conn, tenant_id, lock=True)
+                existing = _existing(conn, tenant_id, number)  # issued while we waited
+                if existing is not None:
+                    return Outcome(tenant_id, "already_issued", existing)
+                contract = contract_of(row)
+                if not contract.covers_some_of(period):
+                    return Outcome(tenant_id, "skipped", reason="outside_contract")
+                if not period.closed(contract.tz, now - timedelta(hours=grace)):
+                    return Outcome(tenant_id, "skipped", reason="month_not_closed")
+                draft = draft_month(conn, row, period, self.prices, now)
+                invoice_id = write_invoice(
+                    conn,
+                    tenant_id=tenant_id,
+                    number=number,
+                    kind="invoice",
+                    purpose="monthly",
+                    period=period,
+                    lines=draft.lines,
+                    issued_at=now,
+                )
+                return Outcome(tenant_id, "issued", invoice_id)
+        except IntegrityError:  # issued at the same moment elsewhere: that one stands
+            with self.engine.connect() as conn:
+                existing = _existing(conn, tenant_id, number)
+            if existing is None:
+                raise
+            return Outcome(tenant_id, "already_issued", existing)
+
+    def preview(self, tenant_id: str) -> Draft:
+        """The running month as it would be invoiced if nothing changed until its end."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            row = tenant_row(conn, tenant_id)
+            period = Period.of(now.astimezone(zone(row.time_zone)).date())
+            return draft_month(conn, row, period, self.prices, now)
+
+    # --- corrections and payments -----------------------------------------------------
+
+    def credit_note(
+        self, invoice_id: str, licence_cents: int, other_cents: int, reason: str
+    ) -> str:
+        """A credit note against an invoice, never more than is left of it."""
+        return self._retrying(
+            lambda conn: self._credit_note(conn, invoice_id, licence_cents, other_cents, reason)
+        )
+
+    def _retrying(self, work: Callable[[Connection], T]) -> T:
+        """One transaction; again if a concurrent one took the same number or row first."""
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    result = work(conn)
+                self.after_commit()
+                return result
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _credit_note(
+        self, conn: Connection, invoice_id: str, licence_cents: int, other_cents: int, reason: str
+    ) -> str:
+        invoice = conn.execute(select(invoices).where(invoices.c.invoice_id == invoice_id)).first()
+        if invoice is None:
+            raise not_found("invoice")
+        if invoice.kind != "invoice":
+            raise Refused(409, "not_an_invoice", "A credit note corrects an invoice only.")
+        credited = conn.execute(
+            select(
+                func.coalesce(func.sum(invoices.c.licence_cents), 0),
+                func.coalesce(func.sum(invoices.c.total_cents), 0),
+            ).where(invoices.c.corrects_invoice_id == invoice_id)
+        ).one()
+        licence_left = invoice.licence_cents + credited[0]
+        total_left = invoice.total_cents + credited[1]
+        if licence_cents > licence_left or licence_cents + other_cents > total_left:
+            raise Refused(
+                409,
+                "exceeds_invoice",
+                f"Only {total_left} cents ({licence_left} of licence) are left to credit.",
+            )
+        period = Period.parse(invoice.period)
+        notes = conn.scalar(
+            select(func.count()).where(
+                invoices.c.tenant_id == invoice.tenant_id,
+                invoices.c.period == invoice.period,
+                invoices.c.kind == "credit_note",
+            )
+        )
+        lines = [
+            Line(kind, f"{text}, invoice {invoice.number}", 1, 1, Decimal(-cents), -cents)
+            for kind, text, cents in (
+                ("licence", "Licence correction", licence_cents),
+                ("correction", "Correction", other_cents),
+            )
+            if cents
+        ]
+        return write_invoice(
+            conn,
+            tenant_id=invoice.tenant_id,
+            number=invoice_number(invoice.tenant_id, period, f"C{notes + 1}"),
+            kind="credit_note",
+            purpose="correction",
+            period=period,
+            lines=lines,
+            issued_at=self.clock(),
+            corrects=invoice_id,
+            reason=reason,
+        )
+
+    def record_payment(self, invoice_id: str, paid: bool) -> datetime:
+        """The operator's word that an invoice is (or is not, after all) paid."""
+        return self._retrying(lambda conn: self._record_payment(conn, invoice_id, paid))
+
+    def _record_payment(self, conn: Connection, invoice_id: str, paid: bool) -> datetime:
+        now = self.clock()
+        invoice = conn.execute(
+            select(invoices.c.tenant_id, invoices.c.kind).where(invoices.c.invoice_id == invoice_id)
+        ).first()
+        if invoice is None:
+            raise not_found("invoice")
+        if invoice.kind != "invoice":
+            raise Refused(409, "not_payable", "A credit note is not paid.")
+        conn.execute(delete(payments).where(payments.c.invoice_id == invoice_id))
+        conn.execute(insert(payments).values(invoice_id=invoice_id, paid=paid, recorded_at=now))
+        enqueue(
+            conn,
+            Envelope.wrap(
+                InvoicePaymentRecorded(invoice_id=uuid.UUID(invoice_id), paid=paid, at=now),
+                tenant_id=uuid.UUID(invoice.tenant_id),
+                occurred_at=now,
+            ),
+        )
+        return now
+
+    # --- early termination ------------------------------------------------------------
+
+    def early_termination(
+        self, tenant_id: str, termination: date | None
+    ) -> tuple[Contract, date, EarlyTermination]:
+        with self.engine.connect() as conn:
+            contract = contract_of(tenant_row(conn, tenant_id))
+        termination = termination or contract.end_day
+        if termination is None:
+            raise Refused(
+                400, "termination_required", "The contract has not ended: name the termination day."
+            )
+        if termination < contract.start_day:
+            raise Refused(
+                400,
+                "before_contract_start",
+                f"The contract starts on {contract.start_day}; termination cannot precede it.",
+            )
+        if termination > contract.start_day + MAX_CONTRACT:
+            raise Refused(
+                400, "too_far", "The termination day is beyond any term of this contract."
+            )
+        return contract, termination, early_termination(contract, termination, self.prices)

@@ -1,0 +1,141 @@
+"""Billing's view from the directory and SLA topics, one transaction per batch.
+
+``ConsumerService`` records each applied ``event_id`` in the same transaction, so a
+redelivered event is skipped; everything here depends only on the events (instants and
+ids come from them, never from the clock), so replaying from position 0 into an empty
+database gives the same rows. A tenant's activation also issues its set-up invoice
+(one-time fees are invoiced in advance), written with its outbox row in this transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, insert, select, update
+
+from services.billing.application.invoicing import contract_of, issue_setup_invoice, zone
+from services.billing.domain.invoice import PriceList
+from services.billing.store import activations, service_credits, tenants
+from shared import events as ev
+from shared.kafka import Delivery
+
+WANTED = frozenset(
+    {
+        "TenantCreated",
+        "EndUserActivated",
+        "EndUserDeactivated",
+        "ContractEnded",
+        "ServiceCreditGranted",
+    }
+)
+
+Applier = Callable[[Connection, list[Delivery]], bool]
+
+
+def make_apply(prices: PriceList) -> Applier:
+    """The batch applier; it returns whether it wrote to the outbox (to wake the relay)."""
+
+    def apply(conn: Connection, batch: list[Delivery]) -> bool:
+        wrote = False
+        for d in batch:
+            wrote = _apply_one(conn, d, prices) or wrote
+        return wrote
+
+    return apply
+
+
+def _apply_one(conn: Connection, d: Delivery, prices: PriceList) -> bool:
+    p, tenant_id = d.payload, str(d.envelope.tenant_id)
+    if isinstance(p, ev.TenantCreated):
+        return _tenant_created(conn, tenant_id, p, d.envelope, prices)
+    if isinstance(p, ev.EndUserActivated):
+        _activated(conn, tenant_id, p)
+    elif isinstance(p, ev.EndUserDeactivated):
+        conn.execute(
+            update(activations)
+            .where(
+                activations.c.tenant_id == tenant_id,
+                activations.c.user_id == str(p.user_id),
+                activations.c.deactivated_at.is_(None),
+                activations.c.activated_at <= p.at,
+            )
+            .values(deactivated_at=p.at)
+        )
+    elif isinstance(p, ev.ContractEnded):
+        conn.execute(
+            update(tenants)
+            .where(tenants.c.tenant_id == tenant_id)
+            .values(contract_end=p.contract_end)
+        )
+    elif isinstance(p, ev.ServiceCreditGranted):
+        known = conn.scalar(
+            select(service_credits.c.credit_id).where(
+                service_credits.c.credit_id == str(p.credit_id)
+            )
+        )
+        if known is None:  # granted once, whatever copies the SLA service sends
+            conn.execute(
+                insert(service_credits).values(
+                    credit_id=str(p.credit_id),
+                    tenant_id=tenant_id,
+                    incident_id=str(p.incident_id),
+                    breach_month=p.breach_month,
+                    amount_cents=p.amount_cents,
+                    granted_at=p.granted_at,
+                )
+            )
+    return False
+
+
+def _tenant_created(
+    conn: Connection,
+    tenant_id: str,
+    p: ev.TenantCreated,
+    envelope: ev.Envelope,
+    prices: PriceList,
+) -> bool:
+    try:
+        zone(p.time_zone)
+    except ValueError as exc:  # nothing can be billed without the tenant's days
+        raise ev.UnreadableEvent(str(exc)) from exc
+    if conn.scalar(select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)):
+        return False
+    start = p.contract_start or envelope.occurred_at
+    if start.utcoffset() is None:
+        raise ev.UnreadableEvent("TenantCreated.contract_start has no time zone")
+    conn.execute(
+        insert(tenants).values(
+            tenant_id=tenant_id,
+            plan=p.plan,
+            sdk_option=p.sdk_option,
+            minimum_end_users=max(p.minimum_end_users, 0),
+            time_zone=p.time_zone,
+            contract_start=start,
+        )
+    )
+    row = conn.execute(select(tenants).where(tenants.c.tenant_id == tenant_id)).one()
+    invoice = issue_setup_invoice(conn, tenant_id, contract_of(row), prices, envelope.occurred_at)
+    return invoice is not None
+
+
+def _activated(conn: Connection, tenant_id: str, p: ev.EndUserActivated) -> None:
+    open_period = conn.scalar(
+        select(activations.c.activated_at).where(
+            activations.c.tenant_id == tenant_id,
+            activations.c.user_id == str(p.user_id),
+            activations.c.deactivated_at.is_(None),
+        )
+    )
+    if open_period is not None:  # already active: the earlier activation stands
+        return
+    same_instant = conn.scalar(
+        select(activations.c.user_id).where(
+            activations.c.user_id == str(p.user_id), activations.c.activated_at == p.at
+        )
+    )
+    if same_instant is None:
+        conn.execute(
+            insert(activations).values(
+                user_id=str(p.user_id), activated_at=p.at, tenant_id=tenant_id
+            )
+        )
