@@ -1,0 +1,215 @@
+"""The SLA HTTP API: the service desk's operator commands and views, and the tenant
+Administrator's live view and monthly report (scoped by the session's tenant)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import Engine
+
+from services.sla.api import schemas as s
+from services.sla.application import views
+from services.sla.application.claims import Claims
+from services.sla.application.errors import Refused
+from services.sla.application.incidents import Clock, Incidents
+from services.sla.domain.aggregate import IncidentState
+from services.sla.store.projection import rebuild
+from shared.auth import Caller, operator, role_in
+from shared.http import ApiError
+
+STATUS = {"invalid": 422, "conflict": 409, "not_found": 404}
+Month = Path(pattern=s.MONTH, description="Calendar month, YYYY-MM (Brussels time).")
+
+
+class Sla:
+    """What the routes need, kept on ``app.state.sla``."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine, self.clock = engine, clock
+        self.incidents = Incidents(engine, clock)
+        self.claims = Claims(engine, clock)
+        #: Wakes the outbox relay after a claim (set once the relay runs).
+        self.on_credit_granted: Callable[[], object] = lambda: None
+
+
+def sla(request: Request) -> Sla:
+    return request.app.state.sla
+
+
+def refused(exc: Refused) -> ApiError:
+    return ApiError(STATUS[exc.kind], exc.code, exc.message, exc.details)
+
+
+def _view(app: Sla, state: IncidentState) -> dict[str, Any]:
+    with app.engine.connect() as conn:
+        found = views.incident(conn, None, state.incident_id, app.clock())
+    assert found is not None
+    return found
+
+
+def _month(text: str) -> date:
+    return date(int(text[:4]), int(text[5:7]), 1)
+
+
+def _report(app: Sla, tenant_id: str, month: str) -> dict[str, Any]:
+    with app.engine.connect() as conn:
+        plan = views.plan_of(conn, tenant_id)
+        if plan is None:
+            raise ApiError(404, "not_found", f"There is no tenant {tenant_id}.")
+        if not views.has_service_levels(plan):
+            raise ApiError(409, "no_service_levels", "Hub tenants have no service levels (§6).")
+        return views.monthly_report(conn, tenant_id, _month(month), plan, app.clock())
+
+
+operator_router = APIRouter(
+    prefix="/v1/sla/operator", tags=["SLA: service desk"], dependencies=[Depends(operator)]
+)
+
+
+@operator_router.post("/incidents", status_code=201, response_model=s.IncidentView)
+def report_incident(body: s.ReportIncident, app: Sla = Depends(sla)) -> dict[str, Any]:
+    """Record a ticket: tenant, priority, phone or portal, creation time."""
+    try:
+        state = app.incidents.report(
+            body.tenant_id,
+            body.priority,
+            body.reported_via,
+            body.created_at,
+            body.summary,
+            body.incident_id,
+        )
+    except Refused as exc:
+        raise refused(exc) from None
+    return _view(app, state)
+
+
+@operator_router.get("/incidents", response_model=list[s.IncidentView])
+def operator_open_incidents(
+    tenant_id: uuid.UUID = Query(), app: Sla = Depends(sla)
+) -> list[dict[str, Any]]:
+    """A tenant's open incidents, with time used and left against each target."""
+    with app.engine.connect() as conn:
+        return views.open_incidents(conn, str(tenant_id), app.clock())
+
+
+@operator_router.get("/incidents/{incident_id}", response_model=s.IncidentView)
+def operator_incident(incident_id: uuid.UUID, app: Sla = Depends(sla)) -> dict[str, Any]:
+    with app.engine.connect() as conn:
+        found = views.incident(conn, None, str(incident_id), app.clock())
+    if found is None:
+        raise ApiError(404, "not_found", f"There is no incident {incident_id}.")
+    return found
+
+
+def _command(app: Sla, run: Callable[[], IncidentState]) -> dict[str, Any]:
+    try:
+        return _view(app, run())
+    except Refused as exc:
+        raise refused(exc) from None
+
+
+@operator_router.post("/incidents/{incident_id}/priority", response_model=s.IncidentView)
+def correct_priority(
+    incident_id: uuid.UUID, body: s.CorrectPriority, app: Sla = Depends(sla)
+) -> dict[str, Any]:
+    """The priority after diagnosis; the corrected priority is the one measured."""
+    return _command(
+        app, lambda: app.incidents.correct_priority(incident_id, body.priority, body.at)
+    )
+
+
+@operator_router.post("/incidents/{incident_id}/troubleshooting", response_model=s.IncidentView)
+def start_troubleshooting(
+    incident_id: uuid.UUID, body: s.At, app: Sla = Depends(sla)
+) -> dict[str, Any]:
+    """Troubleshooting started: the end of the response time."""
+    return _command(app, lambda: app.incidents.start_troubleshooting(incident_id, body.at))
+
+
+@operator_router.post("/incidents/{incident_id}/resolution", response_model=s.IncidentView)
+def resolve(incident_id: uuid.UUID, body: s.At, app: Sla = Depends(sla)) -> dict[str, Any]:
+    """Resolved: the end of the restore time."""
+    return _command(app, lambda: app.incidents.resolve(incident_id, body.at))
+
+
+@operator_router.post(
+    "/incidents/{incident_id}/stop-clocks", status_code=201, response_model=s.IncidentView
+)
+def record_stop_clock(
+    incident_id: uuid.UUID, body: s.RecordStopClock, app: Sla = Depends(sla)
+) -> dict[str, Any]:
+    """A stop-clock interval with its reason; leave ``end`` out while it lasts."""
+    return _command(
+        app, lambda: app.incidents.stop_clock(incident_id, body.reason, body.start, body.end)
+    )
+
+
+@operator_router.post(
+    "/incidents/{incident_id}/stop-clocks/{number}/end", response_model=s.IncidentView
+)
+def end_stop_clock(
+    incident_id: uuid.UUID, number: int, body: s.EndStopClock, app: Sla = Depends(sla)
+) -> dict[str, Any]:
+    return _command(app, lambda: app.incidents.end_stop_clock(incident_id, number, body.end))
+
+
+@operator_router.post("/claims", status_code=201, response_model=s.ClaimResult)
+def claim(body: s.Claim, app: Sla = Depends(sla)) -> dict[str, Any]:
+    """A tenant's written claim for the service credits of an incident's SLA breaches."""
+    try:
+        outcomes = app.claims.claim(body.tenant_id, body.incident_id, body.claimed_at)
+    except Refused as exc:
+        raise refused(exc) from None
+    app.on_credit_granted()
+    return {"outcomes": [asdict(o) for o in outcomes]}
+
+
+@operator_router.get("/tenants/{tenant_id}/reports/{month}", response_model=s.MonthlyReport)
+def operator_report(
+    tenant_id: uuid.UUID, month: str = Month, app: Sla = Depends(sla)
+) -> dict[str, Any]:
+    return _report(app, str(tenant_id), month)
+
+
+@operator_router.post("/rebuild", response_model=s.Rebuilt)
+def rebuild_read_model(app: Sla = Depends(sla)) -> dict[str, int]:
+    """Recreate the incident read model from the incident history."""
+    with app.engine.begin() as conn:
+        return {"incidents": rebuild(conn)}
+
+
+tenant_router = APIRouter(prefix="/v1/sla", tags=["SLA: tenant"])
+administrator = role_in("administrator")
+
+
+@tenant_router.get("/incidents", response_model=list[s.IncidentView])
+def my_open_incidents(
+    who: Caller = Depends(administrator), app: Sla = Depends(sla)
+) -> list[dict[str, Any]]:
+    """Your open incidents, with time used and left against each target."""
+    with app.engine.connect() as conn:
+        return views.open_incidents(conn, str(who.tenant_id), app.clock())
+
+
+@tenant_router.get("/incidents/{incident_id}", response_model=s.IncidentView)
+def my_incident(
+    incident_id: uuid.UUID, who: Caller = Depends(administrator), app: Sla = Depends(sla)
+) -> dict[str, Any]:
+    with app.engine.connect() as conn:
+        found = views.incident(conn, str(who.tenant_id), str(incident_id), app.clock())
+    if found is None:
+        raise ApiError(404, "not_found", f"There is no incident {incident_id}.")
+    return found
+
+
+@tenant_router.get("/reports/{month}", response_model=s.MonthlyReport)
+def my_report(
+    month: str = Month, who: Caller = Depends(administrator), app: Sla = Depends(sla)
+) -> dict[str, Any]:
+    """Your SLA report for a calendar month: KPIs met and breached, breaches, credits."""
+    return _report(app, str(who.tenant_id), month)

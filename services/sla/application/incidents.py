@@ -1,0 +1,150 @@
+"""Incidents: load the history, let the aggregate decide, append the event and project it,
+all in one transaction (``Incidents`` is the application, its methods the commands)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from services.sla.application.errors import Refused
+from services.sla.domain import aggregate as agg
+from services.sla.domain.targets import Priority
+from services.sla.store.projection import load, project
+from services.sla.store.tables import incident_history, incidents, tenants
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _one_writer() -> Iterator[None]:
+    """Two commands that appended the same version: the later one's transaction is rolled
+    back and it is told to try again (optimistic concurrency on ``incident_history``)."""
+    try:
+        yield
+    except IntegrityError:
+        raise Refused(
+            "conflict", "concurrent_change", "The incident changed meanwhile; try again."
+        ) from None
+
+
+class Incidents:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+        self.engine, self.clock = engine, clock
+
+    def report(
+        self,
+        tenant_id: uuid.UUID,
+        priority: Priority,
+        reported_via: agg.ReportedVia,
+        created_at: datetime,
+        summary: str = "",
+        incident_id: uuid.UUID | None = None,
+    ) -> agg.IncidentState:
+        """A new incident of a known tenant. Hub tenants may report incidents too (Dutch
+        §5.1.1: the service desk for incidents only), but no service level applies."""
+        new_id = str(incident_id or uuid.uuid4())
+        with _one_writer(), self.engine.begin() as conn:
+            if (
+                conn.scalar(select(tenants.c.plan).where(tenants.c.tenant_id == str(tenant_id)))
+                is None
+            ):
+                raise Refused("invalid", "unknown_tenant", f"There is no tenant {tenant_id}.")
+            if load(conn, new_id) is not None:
+                raise Refused("conflict", "incident_exists", f"Incident {new_id} exists already.")
+            event = self._decide(
+                lambda: agg.report(
+                    str(tenant_id), priority, reported_via, created_at, self.clock(), summary
+                )
+            )
+            return self._append(conn, new_id, None, event)
+
+    def correct_priority(
+        self, incident_id: uuid.UUID, priority: Priority, at: datetime | None
+    ) -> agg.IncidentState:
+        return self._command(
+            incident_id, lambda s, now: agg.correct_priority(s, priority, at or now, now)
+        )
+
+    def start_troubleshooting(
+        self, incident_id: uuid.UUID, at: datetime | None
+    ) -> agg.IncidentState:
+        return self._command(
+            incident_id, lambda s, now: agg.start_troubleshooting(s, at or now, now)
+        )
+
+    def resolve(self, incident_id: uuid.UUID, at: datetime | None) -> agg.IncidentState:
+        return self._command(incident_id, lambda s, now: agg.resolve(s, at or now, now))
+
+    def stop_clock(
+        self,
+        incident_id: uuid.UUID,
+        reason: agg.StopReason,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> agg.IncidentState:
+        return self._command(
+            incident_id, lambda s, now: agg.stop_clock(s, reason, start or now, end, now)
+        )
+
+    def end_stop_clock(
+        self, incident_id: uuid.UUID, number: int, end: datetime | None
+    ) -> agg.IncidentState:
+        return self._command(
+            incident_id, lambda s, now: agg.end_stop_clock(s, number, end or now, now)
+        )
+
+    def _command(
+        self,
+        incident_id: uuid.UUID,
+        decide: Callable[[agg.IncidentState, datetime], agg.IncidentEvent],
+    ) -> agg.IncidentState:
+        with _one_writer(), self.engine.begin() as conn:
+            # A no-op write first: commands on one incident queue here (see claims).
+            conn.execute(
+                update(incidents)
+                .where(incidents.c.incident_id == str(incident_id))
+                .values(version=incidents.c.version)
+            )
+            state = load(conn, str(incident_id))
+            if state is None:
+                raise Refused("not_found", "not_found", f"There is no incident {incident_id}.")
+            now = self.clock()
+            event = self._decide(lambda: decide(state, now))
+            return self._append(conn, str(incident_id), state, event)
+
+    @staticmethod
+    def _decide(command: Callable[[], agg.IncidentEvent]) -> agg.IncidentEvent:
+        try:
+            return command()
+        except agg.Rejected as exc:
+            raise Refused(exc.kind, exc.code, exc.message) from None
+
+    def _append(
+        self,
+        conn: Connection,
+        incident_id: str,
+        state: agg.IncidentState | None,
+        event: agg.IncidentEvent,
+    ) -> agg.IncidentState:
+        after = agg.evolve(state, incident_id, event)
+        conn.execute(
+            insert(incident_history).values(
+                incident_id=incident_id,
+                version=after.version,
+                tenant_id=after.tenant_id,
+                type=type(event).__name__,
+                data=event.model_dump(mode="json"),
+                recorded_at=self.clock(),
+            )
+        )
+        project(conn, after)
+        return after

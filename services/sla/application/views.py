@@ -1,0 +1,187 @@
+"""Queries: the live view of open incidents and the monthly SLA report, both scoped by
+tenant and measured by the pure rules at a given instant (``now``).
+
+Durations are whole seconds (service time, rounded down). ``due_at`` is the instant the
+target will be used up if nothing changes; it is unknown (None) while a stop clock runs,
+since its end decides it. The monthly report covers the Brussels calendar month: the
+incidents created in it, the breaches that happened in it (of any incident), and the
+credits for those breaches.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from services.sla.application.ledger import granted_cents, licence_fee, month_key, previous_month
+from services.sla.domain.aggregate import IncidentState, StopClock
+from services.sla.domain.clock import BRUSSELS, deadline
+from services.sla.domain.credits import breaches_of, credits_for_month
+from services.sla.domain.incident import KpiMeasurement, measure
+from services.sla.domain.targets import Level, Priority, level_of
+from services.sla.store.tables import incidents, stop_clocks, tenants
+
+
+def plan_of(conn: Connection, tenant_id: str) -> str | None:
+    return conn.scalar(select(tenants.c.plan).where(tenants.c.tenant_id == tenant_id))
+
+
+def has_service_levels(plan: str | None) -> bool:
+    return plan in ("pro", "bot")
+
+
+def _seconds(span: timedelta) -> int:
+    return int(span.total_seconds() // 1)
+
+
+def _states(conn: Connection, *where: Any) -> list[IncidentState]:
+    rows = conn.execute(select(incidents).where(*where).order_by(incidents.c.created_at)).all()
+    ids = [r.incident_id for r in rows]
+    stops: dict[str, list[StopClock]] = {i: [] for i in ids}
+    if ids:
+        for s in conn.execute(
+            select(stop_clocks)
+            .where(stop_clocks.c.incident_id.in_(ids))
+            .order_by(stop_clocks.c.incident_id, stop_clocks.c.number)
+        ):
+            stops[s.incident_id].append(StopClock(s.number, s.reason, s.started_at, s.ended_at))
+    return [
+        IncidentState(
+            incident_id=r.incident_id,
+            tenant_id=r.tenant_id,
+            reported_priority=Priority(r.reported_priority),
+            reported_via=r.reported_via,
+            created_at=r.created_at,
+            summary=r.summary,
+            corrected_priority=None if r.priority == r.reported_priority else Priority(r.priority),
+            troubleshooting_started_at=r.troubleshooting_started_at,
+            resolved_at=r.resolved_at,
+            stops=tuple(stops[r.incident_id]),
+            version=r.version,
+        )
+        for r in rows
+    ]
+
+
+def _kpi(kpi: KpiMeasurement, state: IncidentState) -> dict[str, Any]:
+    clock_stopped = any(s.end is None for s in state.stops)
+    due = None
+    if kpi.breached:
+        due = kpi.breached_at
+    elif not kpi.finished and not clock_stopped:
+        stops = [(s.start, s.end) for s in state.stops if s.end is not None]
+        due = deadline(state.created_at, kpi.target, stops)
+    return {
+        "level": kpi.level.value,
+        "target_seconds": _seconds(kpi.target),
+        "used_seconds": _seconds(kpi.used),
+        "left_seconds": _seconds(kpi.target) - _seconds(kpi.used),
+        "breached": kpi.breached,
+        "finished": kpi.finished,
+        "breached_at": kpi.breached_at,
+        "due_at": due,
+    }
+
+
+def incident_view(state: IncidentState, now: datetime, covered: bool) -> dict[str, Any]:
+    measured = measure(state.as_incident(), max(now, state.created_at))
+    return {
+        "incident_id": state.incident_id,
+        "tenant_id": state.tenant_id,
+        "reported_priority": state.reported_priority.value,
+        "priority": state.priority.value,
+        "reported_via": state.reported_via,
+        "summary": state.summary,
+        "created_at": state.created_at,
+        "troubleshooting_started_at": state.troubleshooting_started_at,
+        "resolved_at": state.resolved_at,
+        "stop_clocks": [
+            {"number": s.number, "reason": s.reason, "start": s.start, "end": s.end}
+            for s in state.stops
+        ],
+        "service_levels": covered,
+        "response": _kpi(measured.response, state) if covered else None,
+        "restore": _kpi(measured.restore, state) if covered else None,
+    }
+
+
+def incident(conn: Connection, tenant_id: str | None, incident_id: str, now: datetime):
+    where = [incidents.c.incident_id == incident_id]
+    if tenant_id is not None:
+        where.append(incidents.c.tenant_id == tenant_id)
+    found = _states(conn, *where)
+    if not found:
+        return None
+    return incident_view(found[0], now, has_service_levels(plan_of(conn, found[0].tenant_id)))
+
+
+def open_incidents(conn: Connection, tenant_id: str, now: datetime) -> list[dict[str, Any]]:
+    """The tenant's unresolved incidents with time used and left against each target."""
+    covered = has_service_levels(plan_of(conn, tenant_id))
+    states = _states(conn, incidents.c.tenant_id == tenant_id, incidents.c.resolved_at.is_(None))
+    return [incident_view(s, now, covered) for s in states]
+
+
+def _month_bounds(first: date) -> tuple[datetime, datetime]:
+    nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return (
+        datetime.combine(first, datetime.min.time(), BRUSSELS),
+        datetime.combine(nxt, datetime.min.time(), BRUSSELS),
+    )
+
+
+def monthly_report(
+    conn: Connection, tenant_id: str, first: date, plan: str, now: datetime
+) -> dict[str, Any]:
+    """The month's incidents, KPIs met and breached per priority, breaches and credits."""
+    begin, end = _month_bounds(first)
+    states = _states(conn, incidents.c.tenant_id == tenant_id, incidents.c.created_at < end)
+    views, breaches, tally = [], [], Counter()
+    for state in states:
+        measured = measure(state.as_incident(), max(now, state.created_at))
+        if begin <= state.created_at < end:
+            views.append(incident_view(state, now, True))
+            for kpi in (measured.response, measured.restore):
+                tally[(kpi.priority.value, kpi.kind.value, kpi.breached)] += 1
+        for b in breaches_of(measured):
+            if begin <= b.breached_at < end:
+                breaches.append(b)
+    fee = licence_fee(conn, tenant_id, month_key(previous_month(first)))
+    month_fee = licence_fee(conn, tenant_id, month_key(first))
+    due = credits_for_month(plan, breaches, first.year, first.month, fee or Decimal(0), month_fee)
+    return {
+        "month": month_key(first),
+        "plan": plan,
+        "incidents": views,
+        "kpis": [
+            {
+                "priority": p.value,
+                "kind": kind,
+                "level": level_of(p).value,
+                "met": tally[(p.value, kind, False)],
+                "breached": tally[(p.value, kind, True)],
+            }
+            for p in Priority
+            for kind in ("response", "restore")
+        ],
+        "breaches": [
+            {
+                "incident_id": b.incident_id,
+                "priority": b.priority.value,
+                "kind": b.kind.value,
+                "level": level_of(b.priority).value,
+                "breached_at": b.breached_at,
+                "creditable": level_of(b.priority) is Level.SLA,
+            }
+            for b in sorted(breaches, key=lambda b: b.breached_at)
+        ],
+        "credits": {
+            "previous_month_licence_cents": None if fee is None else int(fee * 100),
+            "due_cents": int(due.total * 100) if fee is not None else 0,
+            "granted_cents": granted_cents(conn, tenant_id, month_key(first)),
+        },
+    }
