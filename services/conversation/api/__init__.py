@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from eventsourcing.persistence import IntegrityError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -39,6 +40,14 @@ def create_app(svc: ConversationService) -> FastAPI:
         # Another tenant's id is answered exactly like an unknown one: existence does not leak.
         return JSONResponse(
             error_body("not_found", f"No such {exc.args[0] if exc.args else 'thing'}."), 404
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _collided(_request: Request, _exc: IntegrityError) -> JSONResponse:
+        # Two changes to one aggregate at once (another replica, another click): one won.
+        return JSONResponse(
+            error_body("concurrent_change", "Someone changed this at the same moment; retry."),
+            409,
         )
 
     install_probes(app, svc.registry, svc.ready)

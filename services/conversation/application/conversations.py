@@ -20,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from services.conversation.application.directory import ChannelContext
+from services.conversation.application.eventstore import CacheEvictingOnConflict
 from services.conversation.domain.conversation import Conversation, ConversationError, Visitor
 from shared.events import (
     BotFailed,
@@ -90,7 +91,7 @@ class _Batch:
 ContextOf = Callable[[uuid.UUID, uuid.UUID, datetime], ChannelContext]
 
 
-class Conversations(Application):
+class Conversations(CacheEvictingOnConflict):
     """The conversation log. Its notification log is the outbox of ``conversation-events``
     (and of ``outbound-messages`` for what must reach a channel)."""
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
+from services.conversation.application.eventstore import CacheEvictingOnConflict
 from services.conversation.domain.directory import (
     Channel,
     Competence,
@@ -38,7 +39,7 @@ class ChannelContext:
     out_of_office: tuple[str, str] | None
 
 
-class Directory(Application):
+class Directory(CacheEvictingOnConflict):
     """The tenants' configuration log. Its notification log is the outbox of ``directory-events``."""
 
     name = "directory"

@@ -5,10 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
-from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from services.conversation.domain.conversation import Conversation, Visitor
 from services.conversation.domain.directory import (
@@ -23,7 +35,7 @@ from services.conversation.store import tables as t
 from services.conversation.store.positions import claim_position, read_position, write_position
 
 log = logging.getLogger(__name__)
-Projection = Callable[[Connection, DomainEvent], None]
+Projection = Callable[["Writer", DomainEvent], None]
 PAGE = 1000
 
 
@@ -31,119 +43,182 @@ def _s(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _tenant_created(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        insert(t.tenants).values(
-            tenant_id=str(e.originator_id),
-            name=e.name,
-            plan=e.plan,
-            sdk_option=e.sdk_option,
-            time_zone=e.time_zone,
-            default_language=e.default_language,
-            routing_enabled=e.routing_enabled,
-            default_capacity=e.default_capacity,
-            minimum_end_users=e.minimum_end_users,
-            languages=[e.default_language],
-        )
+class Writer:
+    """The projector's writes for one transaction, made cheap.
+
+    Statements are built once per (table, columns) with bind parameters, so SQLAlchemy
+    compiles each shape once instead of building and hashing a new statement per event
+    (that was most of the projector's time); consecutive writes of the same shape go to
+    the database as one ``executemany``. Order is kept: only neighbours are merged.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._statement: Executable | None = None
+        self._rows: list[dict[str, Any]] = []
+
+    def run(self, statement: Executable, row: dict[str, Any]) -> None:
+        if statement is not self._statement:
+            self.flush()
+            self._statement = statement
+        self._rows.append(row)
+
+    def flush(self) -> None:
+        if self._statement is not None and self._rows:
+            self.conn.execute(self._statement, self._rows)
+        self._statement, self._rows = None, []
+
+    def insert(self, table: Table, **values: Any) -> None:
+        self.run(_insert(table, tuple(values)), values)
+
+    def update(self, table: Table, key: str, key_value: object, **values: Any) -> None:
+        row = {f"v_{name}": value for name, value in values.items()}
+        self.run(_update(table, key, tuple(values)), {"k": str(key_value), **row})
+
+    def delete(self, table: Table, key: str, key_value: object) -> None:
+        self.run(_delete_stmt(table, key), {"k": str(key_value)})
+
+    def scalar(self, statement: Executable) -> Any:
+        self.flush()
+        return self.conn.scalar(statement)
+
+
+@cache
+def _insert(table: Table, columns: tuple[str, ...]) -> Executable:
+    return insert(table).values({c: bindparam(c) for c in columns})
+
+
+@cache
+def _update(table: Table, key: str, columns: tuple[str, ...]) -> Executable:
+    return (
+        update(table)
+        .where(table.c[key] == bindparam("k"))
+        .values({c: bindparam(f"v_{c}") for c in columns})
     )
 
 
-def _end_user_created(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        insert(t.end_users).values(
-            user_id=str(e.originator_id),
-            tenant_id=str(e.tenant_id),
-            email=e.email,
-            first_name=e.first_name,
-            last_name=e.last_name,
-            role=e.role,
-            mother_tongue=e.mother_tongue,
-            active=True,
-            presence="offline",
-            languages=e.languages,
-            channel_ids=[str(c) for c in e.channel_ids],
-            competences=e.competences,
-            capacity=e.capacity,
-        )
+@cache
+def _delete_stmt(table: Table, key: str) -> Executable:
+    return delete(table).where(table.c[key] == bindparam("k"))
+
+
+_COUNT_MESSAGE = (
+    update(t.conversations)
+    .where(t.conversations.c.conversation_id == bindparam("k"))
+    .values(
+        message_count=t.conversations.c.message_count + 1,
+        last_message_at=bindparam("v_at"),
+        preview=bindparam("v_preview"),
+    )
+)
+_DROP_LABELS = delete(t.conversation_labels).where(
+    t.conversation_labels.c.conversation_id == bindparam("k"),
+    t.conversation_labels.c.kind == bindparam("v_kind"),
+)
+
+
+def _tenant_created(w: Writer, e: DomainEvent) -> None:
+    w.insert(
+        t.tenants,
+        tenant_id=str(e.originator_id),
+        name=e.name,
+        plan=e.plan,
+        sdk_option=e.sdk_option,
+        time_zone=e.time_zone,
+        default_language=e.default_language,
+        routing_enabled=e.routing_enabled,
+        default_capacity=e.default_capacity,
+        minimum_end_users=e.minimum_end_users,
+        languages=[e.default_language],
     )
 
 
-def _presence_changed(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        update(t.end_users)
-        .where(t.end_users.c.user_id == str(e.originator_id))
-        .values(presence=e.presence)
+def _end_user_created(w: Writer, e: DomainEvent) -> None:
+    w.insert(
+        t.end_users,
+        user_id=str(e.originator_id),
+        tenant_id=str(e.tenant_id),
+        email=e.email,
+        first_name=e.first_name,
+        last_name=e.last_name,
+        role=e.role,
+        mother_tongue=e.mother_tongue,
+        active=True,
+        presence="offline",
+        languages=e.languages,
+        channel_ids=[str(c) for c in e.channel_ids],
+        competences=e.competences,
+        capacity=e.capacity,
     )
 
 
-def _channel_connected(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        insert(t.channels).values(
-            channel_id=str(e.originator_id),
-            tenant_id=str(e.tenant_id),
-            channel_type=e.channel_type,
-            name=e.name,
-            public_key=e.public_key,
-            external_id=e.external_id,
-            connected=True,
-            allowed_origins=[],
-        )
+def _channel_connected(w: Writer, e: DomainEvent) -> None:
+    w.insert(
+        t.channels,
+        channel_id=str(e.originator_id),
+        tenant_id=str(e.tenant_id),
+        channel_type=e.channel_type,
+        name=e.name,
+        public_key=e.public_key,
+        external_id=e.external_id,
+        connected=True,
+        allowed_origins=[],
     )
 
 
-def _conversation_opened(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        insert(t.conversations).values(
-            conversation_id=str(e.originator_id),
-            tenant_id=str(e.tenant_id),
-            channel_id=str(e.channel_id),
-            channel_type=e.channel_type,
-            visitor_id=str(e.visitor_id),
-            language=e.language,
-            assignee_id=None,
-            opened_at=e.opened_at,
-            message_count=0,
-            status="bot" if getattr(e, "bot_active", False) else "waiting",
-            handover="bot" if getattr(e, "bot_active", False) else None,
-            required_competences=e.required_competences,
-            topics=[],
-            dispatched=False,
-        )
+def _conversation_opened(w: Writer, e: DomainEvent) -> None:
+    bot = getattr(e, "bot_active", False)
+    w.insert(
+        t.conversations,
+        conversation_id=str(e.originator_id),
+        tenant_id=str(e.tenant_id),
+        channel_id=str(e.channel_id),
+        channel_type=e.channel_type,
+        visitor_id=str(e.visitor_id),
+        language=e.language,
+        assignee_id=None,
+        opened_at=e.opened_at,
+        message_count=0,
+        status="bot" if bot else "waiting",
+        handover="bot" if bot else None,
+        required_competences=e.required_competences,
+        topics=[],
+        dispatched=False,
     )
-    _labels_of(conn, e, "competence", e.required_competences)
+    if e.required_competences:
+        _labels_of(w, e, "competence", e.required_competences)
 
 
-def _message(conn: Connection, e: DomainEvent, at: object, **values: object) -> None:
+def _message(w: Writer, e: DomainEvent, at: object, **values: object) -> None:
     text = e.content.get("text", "")
-    conn.execute(
-        insert(t.messages).values(
-            message_id=str(e.message_id),
-            conversation_id=str(e.originator_id),
-            tenant_id=str(e.tenant_id),
-            kind=e.content.get("kind", "text"),
-            text=text,
-            at=at,
-            **values,
-        )
+    w.insert(
+        t.messages,
+        message_id=str(e.message_id),
+        conversation_id=str(e.originator_id),
+        tenant_id=str(e.tenant_id),
+        kind=e.content.get("kind", "text"),
+        text=text,
+        at=at,
+        **values,
     )
-    conn.execute(
-        update(t.conversations)
-        .where(t.conversations.c.conversation_id == str(e.originator_id))
-        .values(
-            message_count=t.conversations.c.message_count + 1,
-            last_message_at=at,
-            preview=text[:200],
-        )
-    )
+    w.run(_COUNT_MESSAGE, {"k": str(e.originator_id), "v_at": at, "v_preview": text[:200]})
 
 
-def _message_received(conn: Connection, e: DomainEvent) -> None:
-    _message(conn, e, e.received_at, direction="in", author="visitor")
-
-
-def _message_sent(conn: Connection, e: DomainEvent) -> None:
+def _message_received(w: Writer, e: DomainEvent) -> None:
     _message(
-        conn,
+        w,
+        e,
+        e.received_at,
+        direction="in",
+        author="visitor",
+        author_id=None,
+        delivery_status=None,
+    )
+
+
+def _message_sent(w: Writer, e: DomainEvent) -> None:
+    _message(
+        w,
         e,
         e.at,
         direction="out",
@@ -153,143 +228,123 @@ def _message_sent(conn: Connection, e: DomainEvent) -> None:
     )
 
 
-def _delivery_changed(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        update(t.messages)
-        .where(t.messages.c.message_id == str(e.message_id))
-        .values(delivery_status=e.status, delivery_error=e.error)
+def _delivery_changed(w: Writer, e: DomainEvent) -> None:
+    w.update(
+        t.messages, "message_id", e.message_id, delivery_status=e.status, delivery_error=e.error
     )
     if e.status == "failed":  # shown on the conversation and on its channel (SPEC §7.7.4)
+        error = e.error or "delivery failed"
+        w.update(t.conversations, "conversation_id", e.originator_id, last_error=error)
         conv = t.conversations
-        conn.execute(
-            update(conv)
-            .where(conv.c.conversation_id == str(e.originator_id))
-            .values(last_error=e.error or "delivery failed")
-        )
-        channel_id = conn.scalar(
+        channel_id = w.scalar(
             select(conv.c.channel_id).where(conv.c.conversation_id == str(e.originator_id))
         )
-        conn.execute(
-            update(t.channels)
-            .where(t.channels.c.channel_id == channel_id)
-            .values(last_error=e.error or "delivery failed", last_error_at=e.at)
-        )
+        w.update(t.channels, "channel_id", channel_id, last_error=error, last_error_at=e.at)
 
 
-def _labels_of(conn: Connection, e: DomainEvent, kind: str, names: list[str]) -> None:
-    cl = t.conversation_labels
-    conn.execute(delete(cl).where(cl.c.conversation_id == str(e.originator_id), cl.c.kind == kind))
-    if names:
-        conn.execute(
-            insert(cl),
-            [
-                {
-                    "conversation_id": str(e.originator_id),
-                    "kind": kind,
-                    "name": name,
-                    "tenant_id": str(e.tenant_id),
-                }
-                for name in sorted(set(names))
-            ],
-        )
-
-
-def _requirements_changed(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        update(t.conversations)
-        .where(t.conversations.c.conversation_id == str(e.originator_id))
-        .values(language=e.language, required_competences=e.required_competences)
-    )
-    _labels_of(conn, e, "competence", e.required_competences)
-
-
-def _archived(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        update(t.conversations)
-        .where(t.conversations.c.conversation_id == str(e.originator_id))
-        .values(status="archived", topics=e.topics, archived_at=e.at)
-    )
-    _labels_of(conn, e, "topic", e.topics)
-
-
-def _handover_changed(conn: Connection, e: DomainEvent) -> None:
-    values: dict[str, object] = {"handover": e.state}
-    if e.state == "bot":
-        values |= {"status": "bot", "assignee_id": None, "dispatched": False}
-    elif e.state == "waiting_for_human":
-        values |= {"status": "waiting", "queued_at": e.at}
-    conn.execute(
-        update(t.conversations)
-        .where(t.conversations.c.conversation_id == str(e.originator_id))
-        .values(**values)
-    )
-
-
-def _visitor_registered(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        insert(t.visitors).values(
-            visitor_id=str(e.originator_id),
-            tenant_id=str(e.tenant_id),
-            channel_id=str(e.channel_id),
-            external_id=e.external_id,
-            name=e.name,
-            bot_paused=False,
-        )
-    )
-
-
-def _note_added(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        insert(t.notes).values(
-            note_id=str(e.note_id),
+def _labels_of(w: Writer, e: DomainEvent, kind: str, names: list[str]) -> None:
+    w.run(_DROP_LABELS, {"k": str(e.originator_id), "v_kind": kind})
+    for name in sorted(set(names)):
+        w.insert(
+            t.conversation_labels,
             conversation_id=str(e.originator_id),
+            kind=kind,
+            name=name,
             tenant_id=str(e.tenant_id),
-            author_id=str(e.author_id),
-            text=e.text,
-            at=e.at,
         )
+
+
+def _requirements_changed(w: Writer, e: DomainEvent) -> None:
+    w.update(
+        t.conversations,
+        "conversation_id",
+        e.originator_id,
+        language=e.language,
+        required_competences=e.required_competences,
+    )
+    _labels_of(w, e, "competence", e.required_competences)
+
+
+def _archived(w: Writer, e: DomainEvent) -> None:
+    w.update(
+        t.conversations,
+        "conversation_id",
+        e.originator_id,
+        status="archived",
+        topics=e.topics,
+        archived_at=e.at,
+    )
+    _labels_of(w, e, "topic", e.topics)
+
+
+def _handover_changed(w: Writer, e: DomainEvent) -> None:
+    key = ("conversation_id", e.originator_id)
+    if e.state == "bot":
+        w.update(
+            t.conversations, *key, handover="bot", status="bot", assignee_id=None, dispatched=False
+        )
+    elif e.state == "waiting_for_human":
+        w.update(t.conversations, *key, handover=e.state, status="waiting", queued_at=e.at)
+    else:
+        w.update(t.conversations, *key, handover=e.state)
+
+
+def _visitor_registered(w: Writer, e: DomainEvent) -> None:
+    w.insert(
+        t.visitors,
+        visitor_id=str(e.originator_id),
+        tenant_id=str(e.tenant_id),
+        channel_id=str(e.channel_id),
+        external_id=e.external_id,
+        name=e.name,
+        bot_paused=False,
+    )
+
+
+def _note_added(w: Writer, e: DomainEvent) -> None:
+    w.insert(
+        t.notes,
+        note_id=str(e.note_id),
+        conversation_id=str(e.originator_id),
+        tenant_id=str(e.tenant_id),
+        author_id=str(e.author_id),
+        text=e.text,
+        at=e.at,
     )
 
 
 def _set(table: Table, key: str, **values: Callable[[DomainEvent], object]) -> Projection:
     """A projection that updates one row, keyed by the event's originator, with derived values."""
 
-    def apply(conn: Connection, e: DomainEvent) -> None:
-        conn.execute(
-            update(table)
-            .where(table.c[key] == str(e.originator_id))
-            .values(**{name: get(e) for name, get in values.items()})
-        )
+    def apply(w: Writer, e: DomainEvent) -> None:
+        w.update(table, key, e.originator_id, **{name: get(e) for name, get in values.items()})
 
     return apply
 
 
 def _label_created(kind: str) -> Projection:
-    def apply(conn: Connection, e: DomainEvent) -> None:
-        conn.execute(
-            insert(t.labels).values(
-                label_id=str(e.originator_id),
-                tenant_id=str(e.tenant_id),
-                kind=kind,
-                name=e.name,
-                description=e.description,
-            )
+    def apply(w: Writer, e: DomainEvent) -> None:
+        w.insert(
+            t.labels,
+            label_id=str(e.originator_id),
+            tenant_id=str(e.tenant_id),
+            kind=kind,
+            name=e.name,
+            description=e.description,
         )
 
     return apply
 
 
 def _delete(table: Table, key: str) -> Projection:
-    def apply(conn: Connection, e: DomainEvent) -> None:
-        conn.execute(delete(table).where(table.c[key] == str(e.originator_id)))
+    def apply(w: Writer, e: DomainEvent) -> None:
+        w.delete(table, key, e.originator_id)
 
     return apply
 
 
-def _faq_created(conn: Connection, e: DomainEvent) -> None:
-    conn.execute(
-        insert(t.faq).values(entry_id=str(e.originator_id), question=e.question, answer=e.answer)
-    )
+def _faq_created(w: Writer, e: DomainEvent) -> None:
+    w.insert(t.faq, entry_id=str(e.originator_id), question=e.question, answer=e.answer)
 
 
 def _labels(kind: str, aggregate: type) -> dict[type[DomainEvent], Projection]:
@@ -350,7 +405,7 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     Channel.ChatbotDisconnected: _set(
         t.channels, "channel_id", chatbot_platform=lambda e: None, chatbot_url=lambda e: None
     ),
-    EndUser.PresenceChanged: _presence_changed,
+    EndUser.PresenceChanged: _set(t.end_users, "user_id", presence=lambda e: e.presence),
     Channel.Connected: _channel_connected,
     Conversation.Opened: _conversation_opened,
     Conversation.MessageReceived: _message_received,
@@ -386,10 +441,8 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     Conversation.HandoverChanged: _handover_changed,
     Conversation.NoteAdded: _note_added,
     Visitor.Registered: _visitor_registered,
-    Visitor.ProfileUpdated: lambda conn, e: conn.execute(
-        update(t.visitors)
-        .where(t.visitors.c.visitor_id == str(e.originator_id))
-        .values(**e.changes)
+    Visitor.ProfileUpdated: lambda w, e: w.update(
+        t.visitors, "visitor_id", e.originator_id, **e.changes
     ),
     Visitor.BotPaused: _set(t.visitors, "visitor_id", bot_paused=lambda e: True),
     Visitor.BotResumed: _set(t.visitors, "visitor_id", bot_paused=lambda e: False),
@@ -434,11 +487,13 @@ class Projector:
                     name = f"views:{app.name}"
                     position = claim_position(conn, name)
                     notes = app.recorder.select_notifications(start=position + 1, limit=PAGE)
+                    writer = Writer(conn)
                     for note in notes:
                         domain_event = app.mapper.to_domain_event(note)
                         project = PROJECTIONS.get(type(domain_event))
                         if project is not None:
-                            project(conn, domain_event)
+                            project(writer, domain_event)
+                    writer.flush()
                     if notes:
                         write_position(conn, name, notes[-1].id)
                 applied += len(notes)
