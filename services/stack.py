@@ -264,6 +264,7 @@ def main() -> None:
         print(f"  Demo logins   {', '.join(demo['users'])}  password: {demo['password']}")
         print(f"  Mail          {stack.data_dir / 'mailbox'} (password links land here)")
         print(f"  Operator      Bearer {os.environ.get('OPERATOR_TOKEN', DEMO_OPERATOR_TOKEN)}")
+        print(f"  Chat widget   {stack.url('ingest')}/sdk/demo/{demo['webchat_key']}")
         print(
             f"  Try it        curl -X POST {stack.url('ingest')}/v1/webchat/{demo['webchat_key']}"
             "/messages -H 'content-type: application/json'"
