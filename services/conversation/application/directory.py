@@ -7,6 +7,7 @@ missing (``LookupError``), exactly like one that does not exist.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,10 +40,21 @@ class ChannelContext:
     out_of_office: tuple[str, str] | None
 
 
+#: Seconds an inbound message may see a tenant's or channel's settings out of date.
+CONTEXT_TTL = 2.0
+
+
 class Directory(CacheEvictingOnConflict):
     """The tenants' configuration log. Its notification log is the outbox of ``directory-events``."""
 
     name = "directory"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._contexts: dict[
+            tuple[uuid.UUID, uuid.UUID],
+            tuple[float, tuple[str, bool, OfficeHours | None, str | None]],
+        ] = {}
 
     # --- loading, always scoped by tenant ---------------------------------------------
 
@@ -72,20 +84,38 @@ class Directory(CacheEvictingOnConflict):
     def channel_context(
         self, tenant_id: uuid.UUID, channel_id: uuid.UUID, at: datetime
     ) -> ChannelContext:
-        """What an inbound message needs to know of its tenant and channel at ``at``."""
-        tenant = self.tenant(tenant_id)
-        try:
-            channel = self.channel(tenant_id, channel_id)
-        except LookupError:
-            channel = None
+        """What an inbound message needs to know of its tenant and channel at ``at``.
+
+        The tenant's and channel's settings are kept for ``CONTEXT_TTL`` seconds: every
+        inbound message asks, and a settings change may take that long to apply.
+        """
+        now = time.monotonic()
+        hit = self._contexts.get((tenant_id, channel_id))
+        if hit is None or now - hit[0] > CONTEXT_TTL:
+            hit = (now, self._channel_settings(tenant_id, channel_id))
+            if len(self._contexts) > 10_000:
+                self._contexts.clear()
+            self._contexts[(tenant_id, channel_id)] = hit
+        language, bot, hours, message = hit[1]
         out_of_office = None
-        message = getattr(channel, "out_of_office_message", None) if channel else None
-        if message and tenant.office_hours:
-            period = closed_period_start(OfficeHours.model_validate(tenant.office_hours), at)
+        if message and hours is not None:
+            period = closed_period_start(hours, at)
             if period is not None:
                 out_of_office = (period.isoformat(), message)
-        bot = bool(channel and getattr(channel, "chatbot", None)) and tenant.plan == "bot"
-        return ChannelContext(tenant.default_language, bot, out_of_office)
+        return ChannelContext(language, bot, out_of_office)
+
+    def _channel_settings(
+        self, tenant_id: uuid.UUID, channel_id: uuid.UUID
+    ) -> tuple[str, bool, OfficeHours | None, str | None]:
+        tenant = self.tenant(tenant_id)
+        try:
+            channel: Channel | None = self.channel(tenant_id, channel_id)
+        except LookupError:
+            channel = None
+        message = getattr(channel, "out_of_office_message", None)
+        hours = OfficeHours.model_validate(tenant.office_hours) if tenant.office_hours else None
+        bot = bool(getattr(channel, "chatbot", None)) and tenant.plan == "bot"
+        return tenant.default_language, bot, hours, message
 
     # --- tenant -----------------------------------------------------------------------
 
