@@ -1,6 +1,13 @@
 """``python -m services.ingest``: channel adapters in, replies out."""
 
-from services.ingest import api, store
+from fastapi import FastAPI
+from pydantic import Field, SecretStr
+
+from services.ingest import api, store, webchat
+from services.ingest.bot import connector as bot_connector
+from services.ingest.meta import webhook as meta_webhook
+from services.ingest.outbound import consumer as meta_delivery
+from services.ingest.outbound.graph import RetryPolicy
 from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.service import serve
@@ -9,20 +16,52 @@ from shared.service import serve
 class IngestSettings(ConsumerServiceSettings):
     service_name: str = "ingest"
     http_port: int = 8001
+    #: Opens the channel credentials the conversation service sealed (same value there).
+    channel_secrets_key: SecretStr = SecretStr("change-me-channel-secrets-key")
+    meta_graph_url: str = "https://graph.facebook.com/v21.0"
+    meta_timeout_s: float = Field(default=10.0, gt=0)
+    meta_max_attempts: int = Field(default=4, ge=1, le=10)
+    meta_retry_backoff_s: float = Field(default=0.5, ge=0)
+    delivery_concurrency: int = Field(default=16, ge=1, le=256)
+    bot_timeout_s: float = Field(default=10.0, gt=0)
+    #: How long a webhook waits for Kafka's acks before answering 503 (Meta then retries).
+    webhook_publish_timeout_s: float = Field(default=10.0, gt=0)
 
 
-def main() -> None:
-    settings = IngestSettings()
+def build(settings: IngestSettings) -> FastAPI:
+    key = settings.channel_secrets_key.get_secret_value()
     service = ConsumerService(settings, store.metadata)
     service.consume(
         topics.DIRECTORY_EVENTS,
         group_id="ingest",
-        apply=store.apply,
+        apply=store.make_apply(key),
         wanted=lambda e: e.type in store.WANTED,
     )
-    app = service.create_app("Interact ingest", [api.router])
+    meta_channels = store.MetaChannels(service.engine, key)
+    graph = meta_delivery.GraphSettings(
+        base_url=settings.meta_graph_url,
+        timeout_s=settings.meta_timeout_s,
+        retry=RetryPolicy(settings.meta_max_attempts, settings.meta_retry_backoff_s),
+        concurrency=settings.delivery_concurrency,
+    )
+    meta_delivery.register(service, meta_channels, graph)
+    bot_connector.register(
+        service,
+        key,
+        bot_connector.BotSettings(settings.bot_timeout_s, settings.delivery_concurrency),
+    )
+    chat = webchat.install(service)
+    app = service.create_app("Interact ingest", [api.router, webchat.router, meta_webhook.router])
+    app.state.webchat = chat
     app.state.channels = store.ChannelLookup(service.engine)
-    serve(app, settings)
+    app.state.meta_channels = meta_channels
+    app.state.meta_publish_timeout_s = settings.webhook_publish_timeout_s
+    return app
+
+
+def main() -> None:
+    settings = IngestSettings()
+    serve(build(settings), settings)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,26 @@
 """Inbound endpoints. For now the website chat's plain JSON endpoint; Meta webhooks come next.
 
 A message is accepted (202) only once Kafka has acknowledged it; if the broker cannot
-take it the caller gets 503 and must retry, so no accepted message can be lost.
+take it the caller gets 503 and must retry, so no accepted message can be lost. The
+widget itself talks over the socket of :mod:`services.ingest.webchat`; this endpoint is
+for servers and scripts, and for browsers it applies the same allowed origins.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import topics
-from shared.events import Envelope, InboundMessageReceived, MessageContent
+from services.ingest.webchat import application as webchat
+from services.ingest.webchat.api import own_origin
+from services.ingest.webchat.domain import origin_allowed
 from shared.http import ApiError
-from shared.kafka import publish
 
 router = APIRouter(prefix="/v1/webchat", tags=["website chat"])
-PUBLISH_TIMEOUT_S = 10.0
 
 
 class WebchatMessage(BaseModel):
@@ -43,29 +44,29 @@ class Accepted(BaseModel):
 
 @router.post("/{public_key}/messages", status_code=202, response_model=Accepted)
 async def post_message(public_key: str, body: WebchatMessage, request: Request) -> Accepted:
-    service = request.app.state.service
-    channel = request.app.state.channels.get(public_key)
-    if channel is None or channel.channel_type != "webchat":
+    """A visitor message by plain HTTP; ``message_id`` makes retries safe. A request with an
+    ``Origin`` header (a browser) must come from one of the channel's allowed origins."""
+    chat = request.app.state.webchat
+    channel = await asyncio.to_thread(chat.channels.get, public_key)
+    if channel is None:
         raise ApiError(404, "unknown_channel", "No connected website chat has this key.")
-    now = datetime.now(UTC)
+    origin = request.headers.get("origin")
+    here = own_origin(request.url.scheme, request.headers.get("host"))
+    if origin is not None and not origin_allowed(origin, channel.allowed_origins, here):
+        raise ApiError(403, "origin_not_allowed", "This website is not allowed to use this chat.")
     message_id = body.message_id or str(uuid.uuid4())
-    inbound = InboundMessageReceived(
-        channel_id=uuid.UUID(channel.channel_id),
-        channel_type="webchat",
-        channel_message_id=message_id,
-        visitor_external_id=body.visitor_id,
-        visitor_name=body.visitor_name,
-        locale=body.locale,
-        content=MessageContent(kind="text", text=body.text),
-        received_at=now,
-    )
-    envelope = Envelope.wrap(inbound, tenant_id=uuid.UUID(channel.tenant_id), occurred_at=now)
     try:
-        await asyncio.wait_for(
-            publish(service.broker, topics.INBOUND_MESSAGES, [envelope]), PUBLISH_TIMEOUT_S
+        accepted_at = await webchat.receive_visitor_message(
+            chat.broker,
+            channel,
+            visitor_id=body.visitor_id,
+            client_id=message_id,
+            text=body.text,
+            visitor_name=body.visitor_name,
+            locale=body.locale,
         )
-    except Exception:
+    except webchat.BrokerUnavailable:
         raise ApiError(
             503, "broker_unavailable", "The message could not be stored; please retry."
         ) from None
-    return Accepted(message_id=message_id, accepted_at=now)
+    return Accepted(message_id=message_id, accepted_at=accepted_at)

@@ -1,0 +1,1 @@
+"""Replies out: deliveries to Meta's Graph API, each ending as a DeliveryStatusReported."""

@@ -1,0 +1,349 @@
+/*
+ * Interact website chat widget (SPEC §3.3). Plain JavaScript, no build step, no framework.
+ *
+ *   <script src="https://ingest.example.com/sdk/widget.js" data-channel="PUBLIC_KEY" async></script>
+ *
+ * Optional attributes: data-title (header text), data-visitor-name, data-open="true".
+ * The protocol (hello/welcome, seq, acks, close codes) is described in docs/webchat-sdk.md.
+ * Visitor -> us: each message gets a seq and a client id and waits in localStorage until
+ * the server acks it (after Kafka has it); it is resent after a reconnect.
+ * Us -> visitor: the server numbers our messages per visitor; the widget says the last
+ * seq it saw when it reconnects and ignores anything it already has.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || !script.getAttribute("data-channel")) {
+    console.error("Interact chat: the script tag needs data-channel=\"<public key>\"");
+    return;
+  }
+  var key = script.getAttribute("data-channel");
+  var title = script.getAttribute("data-title") || "Chat with us";
+  var visitorName = script.getAttribute("data-visitor-name") || null;
+  var root = new URL(script.src, location.href).href.replace(/\/sdk\/widget\.js([?#].*)?$/, "");
+  var socketUrl = root.replace(/^http/, "ws") + "/v1/webchat/" + encodeURIComponent(key) + "/ws";
+
+  var FINAL_CLOSE_CODES = [4403, 4404];
+  var PING_EVERY_MS = 15000;
+  var SILENCE_LIMIT_MS = 40000;
+  var TRANSCRIPT_LIMIT = 200;
+
+  // --- storage: localStorage when the page may use it, memory otherwise ------------------
+  var prefix = "interact-chat:" + key + ":";
+  var memory = {};
+  function load(name, fallback) {
+    var raw;
+    try {
+      raw = window.localStorage.getItem(prefix + name);
+    } catch (e) {
+      raw = memory[name];
+    }
+    if (raw === null || raw === undefined) return fallback;
+    try {
+      return JSON.parse(raw);
+    } catch (e) {
+      return fallback;
+    }
+  }
+  function save(name, value) {
+    var raw = JSON.stringify(value);
+    try {
+      window.localStorage.setItem(prefix + name, raw);
+    } catch (e) {
+      memory[name] = raw;
+    }
+  }
+  function newId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" +
+      hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  var visitorId = load("visitor", null);
+  if (!visitorId) {
+    visitorId = newId();
+    save("visitor", visitorId);
+  }
+  var outbox = load("outbox", []);          // [{seq, client_id, text}] not yet acked
+  var nextSeq = load("next_seq", 1);        // the seq of the visitor's next message
+  var lastSeq = load("last_seq", 0);        // the last of our messages the visitor has
+  var transcript = load("transcript", []);  // [{from, text, seq, client_id, pending}]
+
+  // --- connection ----------------------------------------------------------------------
+  var socket = null;
+  var ready = false;
+  var status = "connecting";
+  var attempts = 0;
+  var lastHeard = 0;
+  var reconnectTimer = null;
+  var pingTimer = null;
+  var isOpen = script.getAttribute("data-open") === "true";
+
+  function setStatus(value) {
+    status = value;
+    render();
+  }
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    ready = false;
+    setStatus(status === "unavailable" ? status : "connecting");
+    var ws = new WebSocket(socketUrl);
+    socket = ws;
+    ws.onopen = function () {
+      lastHeard = Date.now();
+      var hello = { type: "hello", visitor_id: visitorId, last_seq: lastSeq };
+      if (visitorName) hello.visitor_name = visitorName;
+      var locale = (navigator.language || "").replace(/[^A-Za-z_-]/g, "");
+      if (/^[A-Za-z]{2,3}([_-][A-Za-z]{2,4})?$/.test(locale)) hello.locale = locale;
+      ws.send(JSON.stringify(hello));
+    };
+    ws.onmessage = function (event) {
+      if (ws !== socket) return;
+      lastHeard = Date.now();
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      onFrame(frame);
+    };
+    ws.onclose = function (event) {
+      if (ws !== socket) return;
+      ready = false;
+      socket = null;
+      if (FINAL_CLOSE_CODES.indexOf(event.code) >= 0) {
+        setStatus("unavailable");
+        return;
+      }
+      setStatus("offline");
+      scheduleReconnect();
+    };
+    ws.onerror = function () { /* onclose follows */ };
+  }
+
+  function scheduleReconnect(delay) {
+    if (reconnectTimer !== null || status === "unavailable") return;
+    if (delay === undefined) {
+      delay = Math.min(10000, 500 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
+      attempts += 1;
+    }
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  // A connection that went silent (a dead network path) is dropped and replaced at once:
+  // waiting for the browser to notice can take minutes.
+  function abandon() {
+    var old = socket;
+    socket = null;
+    ready = false;
+    if (old) {
+      old.onclose = old.onmessage = old.onopen = null;
+      try { old.close(); } catch (e) { /* already gone */ }
+    }
+    setStatus("offline");
+    scheduleReconnect(0);
+  }
+
+  function heartbeat() {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - lastHeard > SILENCE_LIMIT_MS) {
+      abandon();
+      return;
+    }
+    socket.send(JSON.stringify({ type: "ping" }));
+  }
+
+  function sendFrame(frame) {
+    if (ready && socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(frame));
+    }
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "welcome") {
+      if (typeof frame.last_seq === "number" && frame.last_seq < lastSeq) {
+        lastSeq = frame.last_seq;  // the server's mailbox was reset: take it from there
+        save("last_seq", lastSeq);
+      }
+      ready = true;
+      attempts = 0;
+      refresh();
+      setStatus("online");
+      outbox.forEach(function (m) {
+        sendFrame({ type: "message", seq: m.seq, client_id: m.client_id, text: m.text });
+      });
+      if (isOpen) markSeen();
+    } else if (frame.type === "ack") {
+      refresh();
+      outbox = outbox.filter(function (m) { return m.client_id !== frame.client_id; });
+      save("outbox", outbox);
+      transcript.forEach(function (t) {
+        if (t.client_id === frame.client_id) t.pending = false;
+      });
+      save("transcript", transcript);
+      render();
+    } else if (frame.type === "message") {
+      refresh();
+      if (typeof frame.seq !== "number" || frame.seq <= lastSeq) {  // already have it
+        render();
+        return;
+      }
+      lastSeq = frame.seq;
+      save("last_seq", lastSeq);
+      remember({ from: frame.author || "agent", text: frame.text || "", seq: frame.seq });
+      if (isOpen) markSeen();
+    } else if (frame.type === "error") {
+      console.warn("Interact chat:", frame.code, frame.message);
+    }
+  }
+
+  // Another tab of the same site may have changed the stored state: start from it.
+  function refresh() {
+    outbox = load("outbox", []);
+    nextSeq = Math.max(nextSeq, load("next_seq", 1));
+    lastSeq = Math.max(lastSeq, load("last_seq", 0));
+    transcript = load("transcript", []);
+  }
+
+  function remember(entry) {
+    transcript.push(entry);
+    if (transcript.length > TRANSCRIPT_LIMIT) transcript = transcript.slice(-TRANSCRIPT_LIMIT);
+    save("transcript", transcript);
+    render();
+  }
+
+  function markSeen() {
+    if (lastSeq > 0) sendFrame({ type: "seen", seq: lastSeq });
+  }
+
+  function send(text) {
+    text = String(text || "").trim();
+    if (!text) return false;
+    if (text.length > 4000) text = text.slice(0, 4000);
+    refresh();
+    var message = { seq: nextSeq, client_id: newId(), text: text };
+    nextSeq += 1;
+    save("next_seq", nextSeq);
+    outbox.push(message);
+    save("outbox", outbox);
+    remember({ from: "visitor", text: text, seq: message.seq, client_id: message.client_id,
+      pending: true });
+    sendFrame({ type: "message", seq: message.seq, client_id: message.client_id, text: text });
+    return true;
+  }
+
+  // --- the widget on the page (a shadow root keeps the site's styles out) ---------------
+  var host = document.createElement("div");
+  host.setAttribute("data-interact-chat", "");
+  var shadow = host.attachShadow({ mode: "open" });
+  shadow.innerHTML =
+    "<style>" +
+    ":host{all:initial;position:fixed;right:16px;bottom:16px;z-index:2147483000;" +
+    "font:14px/1.4 system-ui,sans-serif;color:#1d1d1f}" +
+    ".launcher{border:0;border-radius:24px;padding:12px 18px;background:#2456d3;color:#fff;" +
+    "font:inherit;cursor:pointer;box-shadow:0 2px 8px rgba(0,0,0,.25)}" +
+    ".panel{display:none;flex-direction:column;width:320px;height:420px;background:#fff;" +
+    "border-radius:12px;box-shadow:0 4px 24px rgba(0,0,0,.25);overflow:hidden}" +
+    ".panel.open{display:flex}" +
+    "header{display:flex;justify-content:space-between;align-items:center;padding:10px 12px;" +
+    "background:#2456d3;color:#fff}" +
+    "header button{border:0;background:transparent;color:#fff;font-size:18px;cursor:pointer}" +
+    ".status{font-size:12px;opacity:.85;margin-left:8px}" +
+    ".messages{flex:1;overflow-y:auto;padding:10px;display:flex;flex-direction:column;gap:6px}" +
+    ".msg{max-width:80%;padding:6px 10px;border-radius:10px;white-space:pre-wrap;" +
+    "word-wrap:break-word}" +
+    ".msg.visitor{align-self:flex-end;background:#2456d3;color:#fff}" +
+    ".msg.visitor.pending{opacity:.6}" +
+    ".msg.agent,.msg.bot,.msg.system{align-self:flex-start;background:#eef0f4}" +
+    "form{display:flex;border-top:1px solid #e3e5ea}" +
+    "input{flex:1;border:0;padding:10px;font:inherit;outline:none}" +
+    "form button{border:0;background:transparent;color:#2456d3;font:inherit;font-weight:600;" +
+    "padding:0 12px;cursor:pointer}" +
+    "</style>" +
+    "<button class='launcher' type='button' data-testid='interact-chat-launcher'></button>" +
+    "<div class='panel' role='dialog'>" +
+    "<header><span><strong class='title'></strong>" +
+    "<span class='status' data-testid='interact-chat-status'></span></span>" +
+    "<button type='button' class='close' aria-label='Close'>&times;</button></header>" +
+    "<div class='messages' aria-live='polite'></div>" +
+    "<form><input type='text' maxlength='4000' placeholder='Type a message…' " +
+    "aria-label='Message' data-testid='interact-chat-input'>" +
+    "<button type='submit' data-testid='interact-chat-send'>Send</button></form></div>";
+
+  var launcher = shadow.querySelector(".launcher");
+  var panel = shadow.querySelector(".panel");
+  var list = shadow.querySelector(".messages");
+  var statusLabel = shadow.querySelector(".status");
+  var input = shadow.querySelector("input");
+  launcher.textContent = title;
+  shadow.querySelector(".title").textContent = title;
+
+  function setOpen(open) {
+    isOpen = open;
+    if (open && ready) markSeen();
+    render();
+    if (open) input.focus();
+  }
+  launcher.addEventListener("click", function () { setOpen(true); });
+  shadow.querySelector(".close").addEventListener("click", function () { setOpen(false); });
+  shadow.querySelector("form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (send(input.value)) input.value = "";
+  });
+
+  function render() {
+    if (!list) return;
+    panel.classList.toggle("open", isOpen);
+    launcher.style.display = isOpen ? "none" : "";
+    statusLabel.textContent = status;
+    host.setAttribute("data-status", status);
+    input.disabled = status === "unavailable";
+    list.textContent = "";
+    transcript.forEach(function (t) {
+      var item = document.createElement("div");
+      item.className = "msg " + (t.from === "visitor" ? "visitor" : t.from) +
+        (t.pending ? " pending" : "");
+      item.setAttribute("data-testid", "interact-chat-message");
+      item.setAttribute("data-from", t.from);
+      item.textContent = t.text;
+      list.appendChild(item);
+    });
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function start() {
+    document.body.appendChild(host);
+    render();
+    connect();
+    pingTimer = setInterval(heartbeat, PING_EVERY_MS);
+    window.addEventListener("online", function () {
+      if (!ready) {
+        clearTimeout(reconnectTimer);
+        reconnectTimer = null;
+        abandon();
+      }
+    });
+  }
+
+  // For the site's own buttons: InteractChat.open(), .send("..."), .status(), .visitorId
+  window.InteractChat = {
+    open: function () { setOpen(true); },
+    close: function () { setOpen(false); },
+    send: send,
+    status: function () { return status; },
+    visitorId: visitorId
+  };
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+})();
