@@ -12,22 +12,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from playwright.sync_api import Page, expect, sync_playwright
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from services.stack import seed_demo
-from shared import events as ev
-from shared import topics
 from shared.local_broker import free_port
 from tests.e2e.conftest import login
 
@@ -123,26 +118,14 @@ def wait_for(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
         time.sleep(0.2)
 
 
-def allow_origin(bootstrap: str, tenant_id: str, channel_id: str, origin: str) -> None:
-    """What the administrator's channel settings will publish: the website's origin."""
-
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-        await producer.start()
-        try:
-            envelope = ev.Envelope.wrap(
-                ev.ChannelOriginsSet(channel_id=uuid.UUID(channel_id), allowed_origins=[origin]),
-                tenant_id=uuid.UUID(tenant_id),
-            )
-            await producer.send_and_wait(
-                topics.DIRECTORY_EVENTS, envelope.to_bytes(), key=envelope.key
-            )
-        finally:
-            await producer.stop()
-
-    # Playwright's sync API runs an event loop in this thread: publish from another one.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, send()).result(30)
+def allow_origin(stack, channel_id: str, origin: str) -> None:  # type: ignore[no-untyped-def]
+    """The administrator lists the website in the channel's settings (Portal API)."""
+    response = httpx.put(
+        f"{stack.url('conversation')}/v1/channels/{channel_id}/allowed-origins",
+        headers=login(stack, "admin@demo.example"),
+        json={"allowed_origins": [origin]},
+    )
+    assert response.status_code == 200, response.text
 
 
 def socket_welcomes(url: str, origin: str) -> bool:
@@ -181,7 +164,7 @@ def test_visitor_and_agent_chat_through_an_outage(make_stack, chromium):
         f"data-channel='{demo['webchat_key']}' async></script></body></html>"
     )
     try:
-        allow_origin(stack.bootstrap_servers, demo["tenant_id"], demo["channel_id"], origin)
+        allow_origin(stack, demo["channel_id"], origin)
         socket = f"ws://127.0.0.1:{stack.ports['ingest']}/v1/webchat/{demo['webchat_key']}/ws"
         wait_for(lambda: socket_welcomes(socket, origin))
 
