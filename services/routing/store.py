@@ -1,5 +1,8 @@
 """Routing's own tables: the state of each tenant, written per batch with optimistic versioning.
 
+The take deadline survives a restart because each conversation's ``assigned_at`` is
+stored; the indexes are not stored, they are rebuilt on load.
+
 Two instances must never both route one tenant. Partitions are split by the range
 assignor so one instance owns a tenant on both topics; and each batch bumps the tenant's
 ``version`` only if it still holds the version it loaded, so a stale instance (during a
@@ -9,12 +12,14 @@ rebalance) fails, reloads and retries instead of deciding on old state.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import orjson
 from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Index,
     Integer,
     MetaData,
     String,
@@ -54,6 +59,7 @@ agents = Table(
     Column("capacity", Integer, nullable=False),
     Column("load", Integer, nullable=False),
     Column("idle_since", UtcDateTime),
+    Column("own_capacity", Integer),
 )
 conversations = Table(
     "routing_conversations",
@@ -64,9 +70,13 @@ conversations = Table(
     Column("language", String(16), nullable=False),
     Column("competences", Text, nullable=False),
     Column("opened_at", UtcDateTime, nullable=False),
-    Column("status", String(10), nullable=False),
+    Column("status", String(12), nullable=False),
     Column("assignee_id", String(36)),
     Column("rounds", Integer, nullable=False),
+    Column("assigned_at", UtcDateTime),
+    Column("dispatched", Boolean, nullable=False, default=False),
+    # The sweep's question: which tenants have something assigned (not taken) since when.
+    Index("ix_routing_conversations_due", "status", "assigned_at"),
 )
 
 
@@ -98,6 +108,7 @@ def load(conn: Connection, tenant_id: uuid.UUID) -> TenantRouting:
             capacity=a.capacity,
             load=a.load,
             idle_since=a.idle_since,
+            own_capacity=a.own_capacity,
         )
     for c in conn.execute(select(conversations).where(conversations.c.tenant_id == key)):
         state.conversations[uuid.UUID(c.conversation_id)] = Tracked(
@@ -107,8 +118,31 @@ def load(conn: Connection, tenant_id: uuid.UUID) -> TenantRouting:
             status=c.status,
             assignee_id=uuid.UUID(c.assignee_id) if c.assignee_id else None,
             rounds=c.rounds,
+            assigned_at=c.assigned_at,
+            dispatched=c.dispatched,
         )
+    state.reindex()
     return state
+
+
+def version_of(conn: Connection, tenant_id: uuid.UUID) -> int:
+    """The saved version of a tenant's state (0: never saved)."""
+    found = conn.scalar(select(tenants.c.version).where(tenants.c.tenant_id == str(tenant_id)))
+    return found or 0
+
+
+def tenants_with_assignments_up_to(conn: Connection, moment: datetime) -> list[uuid.UUID]:
+    """Tenants with a conversation assigned (not dispatched, not taken) at or before ``moment``."""
+    rows = conn.execute(
+        select(conversations.c.tenant_id)
+        .where(
+            conversations.c.status == "assigned",
+            conversations.c.dispatched.is_(False),
+            conversations.c.assigned_at <= moment,
+        )
+        .distinct()
+    )
+    return sorted(uuid.UUID(row.tenant_id) for row in rows)
 
 
 def save(conn: Connection, state: TenantRouting) -> None:
@@ -151,6 +185,7 @@ def save(conn: Connection, state: TenantRouting) -> None:
                     "capacity": a.capacity,
                     "load": a.load,
                     "idle_since": a.idle_since,
+                    "own_capacity": a.own_capacity,
                 }
                 for a in (state.agents[user_id] for user_id in state.dirty_agents)
             ],
@@ -169,6 +204,8 @@ def save(conn: Connection, state: TenantRouting) -> None:
                 "status": c.status,
                 "assignee_id": str(c.assignee_id) if c.assignee_id else None,
                 "rounds": c.rounds,
+                "assigned_at": c.assigned_at,
+                "dispatched": c.dispatched,
             }
             for c in (state.conversations.get(i) for i in state.dirty_conversations)
             if c is not None  # closed ones are only deleted

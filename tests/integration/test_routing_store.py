@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timedelta
+
 import pytest
 
 from services.routing import store
+from services.routing.application.router import Router
+from services.routing.application.state import TenantRouting
+from shared.events import Envelope
 from shared.readmodel import make_engine
+from tests.unit.test_routing_replay import MORNING, TIMEOUT
 from tests.unit.test_routing_state import (
     ANN,
     BOB,
     TENANT,
+    at,
+    conv,
     feed,
     new_state,
     opened,
@@ -63,3 +72,88 @@ def test_saved_state_loads_back_the_same_and_stale_writers_are_refused(engine):
     feed(loaded, presence(BOB, "away", 11))
     with pytest.raises(store.StaleState), engine.begin() as conn:
         store.save(conn, loaded)
+
+
+def replay(script: list[Envelope | datetime], state: TenantRouting | None = None) -> list[Envelope]:
+    state = state or TenantRouting(tenant_id=TENANT)
+    out: list[Envelope] = []
+    for item in script:
+        if isinstance(item, datetime):
+            out += state.sweep(item, TIMEOUT)
+        else:
+            out += state.apply(item, item.parsed())
+    return out
+
+
+def test_a_state_saved_and_loaded_midway_decides_as_if_never_stopped(engine):
+    """Statuses, take clocks, dispatch marks and own capacities survive; the indexes are
+    rebuilt on load, so the rest of the morning gives byte-identical decisions."""
+    whole = replay(MORNING)
+    cut = 12  # after the first sweep: in progress, assigned, bot-handed-over conversations
+    state = TenantRouting(tenant_id=TENANT)
+    first = replay(MORNING[:cut], state)
+    with engine.begin() as conn:
+        store.save(conn, state)
+    with engine.connect() as conn:
+        loaded = store.load(conn, TENANT)
+    assert loaded.conversations == state.conversations
+    assert loaded.agents == state.agents
+    assert {t.status for t in loaded.conversations.values()} == {"in_progress", "assigned"}
+    rest = replay(MORNING[cut:], loaded)
+    assert [e.to_bytes() for e in first + rest] == [e.to_bytes() for e in whole]
+
+
+async def test_the_take_deadline_is_swept_after_a_restart_on_the_owner_only(engine):
+    state = new_state(
+        tenant_created(),
+        user_created(ANN),
+        user_created(BOB),
+        presence(ANN, "online", 0),
+        presence(BOB, "online", 1),
+    )
+    feed(state, opened(1, 2))  # to Ann, who never takes it
+    with engine.begin() as conn:
+        store.save(conn, state)
+
+    published: list[Envelope] = []
+
+    async def publish(decisions: list[Envelope]) -> None:
+        published.extend(decisions)
+
+    router = Router(publish)  # a fresh process: nothing cached
+    router.loop = asyncio.get_running_loop()
+    timeout = timedelta(minutes=2)
+    args = (engine, at(3.5), timeout)
+    assert await asyncio.to_thread(router.sweep, *args) == 0  # not due yet
+    assert await asyncio.to_thread(router.sweep, engine, at(4), timeout, lambda _t: False) == 0
+    assert published == []
+    assert await asyncio.to_thread(router.sweep, engine, at(4), timeout) == 1
+    (decision,) = [e.parsed() for e in published]
+    assert (decision.assignee_id, decision.replaces_assignee_id, decision.reroute_reason) == (
+        BOB,
+        ANN,
+        "not_taken",
+    )
+    with engine.connect() as conn:
+        saved = store.load(conn, TENANT)
+        # Bob's clock runs from minute 4.
+        assert store.tenants_with_assignments_up_to(conn, at(3.9)) == []
+        assert store.tenants_with_assignments_up_to(conn, at(4)) == [TENANT]
+    assert saved.conversations[conv(1)].assignee_id == BOB
+    assert (saved.agents[ANN].load, saved.agents[BOB].load) == (0, 1)
+    # Someone else saved this tenant meanwhile: the cached copy is stale, so the sweep
+    # decides on the saved state instead (Ann has room again: she gets it back).
+    saved.agents[BOB].presence = "away"
+    saved.dirty_agents.add(BOB)
+    with engine.begin() as conn:
+        store.save(conn, saved)
+    published.clear()
+    assert await asyncio.to_thread(router.sweep, engine, at(30), timeout) == 1
+    (again,) = [e.parsed() for e in published]
+    assert (again.assignee_id, again.replaces_assignee_id) == (ANN, BOB)
+    assert [(c.user_id, c.excluded_by) for c in again.candidates] == [
+        (ANN, []),
+        (BOB, ["presence", "not_taken"]),
+    ]
+    with engine.connect() as conn:
+        assert store.load(conn, TENANT).conversations[conv(1)].assignee_id == ANN

@@ -8,12 +8,16 @@ the same snapshot always gives the same decision.
 
 from __future__ import annotations
 
+import heapq
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.events import HANDLING_ROLES
+
+#: The reasons that are about who the agent is, not about how busy or present they are.
+SKILL_REASONS = frozenset({"role", "channel", "language", "competence"})
 
 
 @dataclass(slots=True)
@@ -25,18 +29,24 @@ class Agent:
     channel_ids: frozenset[uuid.UUID] = frozenset()
     languages: frozenset[str] = frozenset()
     competences: frozenset[str] = frozenset()
+    #: The effective capacity: the user's own (``own_capacity``) else the tenant's default.
     capacity: int = 5
     load: int = 0
     idle_since: datetime | None = None
+    own_capacity: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Need:
-    """What a conversation asks of its assignee."""
+    """What a conversation asks of its assignee.
+
+    ``passed_over``: people this one decision must not pick (the one who let it lie).
+    """
 
     channel_id: uuid.UUID
     language: str
     competences: frozenset[str] = frozenset()
+    passed_over: frozenset[uuid.UUID] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,29 +78,43 @@ def exclusions(agent: Agent, need: Need) -> tuple[str, ...]:
         reasons.append("competence")
     if agent.load >= agent.capacity:
         reasons.append("capacity")
+    if agent.user_id in need.passed_over:
+        reasons.append("not_taken")
     return tuple(reasons)
 
 
-def _idle_key(agent: Agent) -> float:
-    return agent.idle_since.timestamp() if agent.idle_since else float("-inf")
+def fits(agent: Agent, need: Need) -> bool:
+    """Could this person hold the conversation at all (ignoring presence and load)?"""
+    return not SKILL_REASONS.intersection(exclusions(agent, need))
+
+
+def rank(agent: Agent) -> tuple[int, float, int]:
+    """Least loaded first, then idle longest (never idle counts as longest), then user id
+    (as a number: the same order as the id's text, cheaper to compare)."""
+    idle = agent.idle_since.timestamp() if agent.idle_since else float("-inf")
+    return agent.load, idle, agent.user_id.int
+
+
+def decide(need: Need, eligible: Iterable[Agent], explained: Iterable[Agent] = ()) -> Decision:
+    """The best of ``eligible`` (agents known to be eligible), with verdicts on ``explained``."""
+    eligible = list(eligible)
+    best = heapq.nsmallest(2, eligible, key=rank)
+    known = {id(a) for a in eligible}  # their verdict is already known: nothing excludes them
+    verdicts = tuple(
+        Verdict(a.user_id, () if id(a) in known else exclusions(a, need), a.load)
+        for a in sorted(explained, key=lambda a: a.user_id.int)
+    )
+    if not best:
+        return Decision(None, None, verdicts)
+    winner = best[0]
+    tie_break = "least_loaded"
+    if len(best) > 1 and best[1].load == winner.load:
+        tie_break = "idle_longest" if rank(best[1])[1] != rank(winner)[1] else "stable_order"
+    return Decision(winner.user_id, tie_break, verdicts)
 
 
 def choose_assignee(need: Need, agents: Iterable[Agent], explain: bool = True) -> Decision:
-    verdicts: list[Verdict] = []
-    eligible: list[Agent] = []
-    for agent in agents:
-        reasons = exclusions(agent, need)
-        if explain:
-            verdicts.append(Verdict(agent.user_id, reasons, agent.load))
-        if not reasons:
-            eligible.append(agent)
-    if not eligible:
-        return Decision(None, None, tuple(verdicts))
-    eligible.sort(key=lambda a: (a.load, _idle_key(a), str(a.user_id)))
-    winner = eligible[0]
-    tie_break = "least_loaded"
-    if len(eligible) > 1 and eligible[1].load == winner.load:
-        tie_break = (
-            "idle_longest" if _idle_key(eligible[1]) != _idle_key(winner) else "stable_order"
-        )
-    return Decision(winner.user_id, tie_break, tuple(verdicts))
+    """The decision over a whole snapshot, every agent's verdict included."""
+    agents = list(agents)
+    eligible = [a for a in agents if not exclusions(a, need)]
+    return decide(need, eligible, agents if explain else ())
