@@ -1,20 +1,25 @@
 """``python -m services.stats``: the statistics read model and dashboard API."""
 
+import sys
+
 from services.stats import api, consumers
+from services.stats.settings import StatsSettings
 from services.stats.store import metadata
+from services.stats.store.access import outdated_tables
 from shared import topics
-from shared.consumer_service import ConsumerService, ConsumerServiceSettings
+from shared.consumer_service import ConsumerService
 from shared.service import serve
-
-
-class StatsSettings(ConsumerServiceSettings):
-    service_name: str = "stats"
-    http_port: int = 8003
 
 
 def main() -> None:
     settings = StatsSettings()
     service = ConsumerService(settings, metadata)
+    if lacking := outdated_tables(service.engine):
+        sys.exit(
+            f"The statistics view in this database is of an older version ({lacking}). "
+            "Rebuild it into an empty database with `python -m services.stats.rebuild "
+            "--into <url>` and point DATABASE_URL at that one (docs/stats.md)."
+        )
     service.consume(
         topics.CONVERSATION_EVENTS,
         topics.DIRECTORY_EVENTS,

@@ -1,0 +1,1 @@
+"""Use cases of the statistics service: keep the view (projector), answer dashboards (reports)."""

@@ -1,0 +1,287 @@
+"""The dashboard's reports: one query per report, whose rows are the series; the summary,
+the breakdown and the CSV export are all made from those rows, so they always agree.
+
+Every query reads a rollup table by (tenant, local day range[, channel]) through its
+primary key and groups by bucket (day, week or month start) and the report's dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, Table, and_, cast, func, or_, select
+
+from services.stats.domain.buckets import Period, segments
+from services.stats.domain.figures import (
+    Row,
+    average_seconds,
+    fold,
+    median,
+    ratio,
+)
+from services.stats.store import (
+    daily_conversations,
+    daily_end_users,
+    daily_message_counts,
+    daily_topics,
+    end_users,
+    hourly_conversations,
+)
+from services.stats.store.access import bucket_of
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    tenant_id: str
+    period: Period
+    channel: str | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    name: str
+    #: The series' columns, in CSV order.
+    columns: list[str]
+    series: list[Row]
+    summary: Row
+    breakdown: list[Row] = field(default_factory=list)
+
+
+def _series(
+    conn: Connection, table: Table, f: Filters, dimensions: Sequence[str], measures: Sequence[str]
+) -> list[Row]:
+    """The report's one query: measures summed per bucket and dimension, in order."""
+    bucket = bucket_of(conn.dialect.name, table.c.day, f.period.bucket).label("bucket")
+    dims = [table.c[d] for d in dimensions]
+    query = (
+        select(bucket, *dims, *_sums(table, measures))
+        .where(*_scope(table, f))
+        .group_by(bucket, *dims)
+        .order_by(bucket, *dims)
+    )
+    return _rows(conn, query, ["bucket", *dimensions], measures)
+
+
+def _totals(
+    conn: Connection, table: Table, f: Filters, dimensions: Sequence[str], measures: Sequence[str]
+) -> list[Row]:
+    dims = [table.c[d] for d in dimensions]
+    query = (
+        select(*dims, *_sums(table, measures))
+        .where(*_scope(table, f, grain="month"))
+        .group_by(*dims)
+        .order_by(*dims)
+    )
+    return _rows(conn, query, list(dimensions), measures)
+
+
+def _scope(table: Table, f: Filters, grain: str | None = None) -> list:  # type: ignore[type-arg]
+    """The tenant's rows covering the period: whole weeks or months from their own rows
+    where the bucket allows (``grain``), single days at the edges."""
+    parts = segments(f.period.first_day, f.period.last_day, grain or f.period.bucket)
+    scope = [
+        table.c.tenant_id == f.tenant_id,
+        or_(*(and_(table.c.grain == g, table.c.day.between(lo, hi)) for g, lo, hi in parts)),
+    ]
+    if f.channel:
+        scope.append(table.c.channel_type == f.channel)
+    return scope
+
+
+def _sums(table: Table, measures: Sequence[str]) -> list:  # type: ignore[type-arg]
+    # BIGINT, not PostgreSQL's numeric for sums of bigints: plain ints come back.
+    return [cast(func.sum(table.c[m]), BigInteger).label(m) for m in measures]
+
+
+def _rows(conn: Connection, query, keys: list[str], measures: Sequence[str]) -> list[Row]:  # type: ignore[no-untyped-def]
+    names = [*keys, *measures]
+    return [dict(zip(names, row, strict=True)) for row in conn.execute(query).all()]
+
+
+# --- conversations -------------------------------------------------------------------
+
+CONVERSATION_MEASURES = (
+    "conversations",
+    "assigned",
+    "closed",
+    "messages",
+    "first_responses",
+    "first_response_ms",
+    "queue_waits",
+    "queue_wait_ms",
+    "handled",
+    "handling_ms",
+)
+
+
+CONVERSATION_FIGURES = (
+    "average_first_response_seconds",
+    "average_queue_wait_seconds",
+    "average_handling_seconds",
+)
+
+
+def _conversation_figures(row: Row) -> Row:
+    return row | {
+        "average_first_response_seconds": average_seconds(
+            row["first_response_ms"], row["first_responses"]
+        ),
+        "average_queue_wait_seconds": average_seconds(row["queue_wait_ms"], row["queue_waits"]),
+        "average_handling_seconds": average_seconds(row["handling_ms"], row["handled"]),
+    }
+
+
+def conversations(conn: Connection, f: Filters) -> Report:
+    """Conversations received per channel, with response, queue and handling times."""
+    dims = ("channel_type",)
+    series = _series(conn, daily_conversations, f, dims, CONVERSATION_MEASURES)
+    return Report(
+        "conversations",
+        ["bucket", *dims, *CONVERSATION_MEASURES, *CONVERSATION_FIGURES],
+        [_conversation_figures(r) for r in series],
+        _conversation_figures(fold(series, (), CONVERSATION_MEASURES)[0]),
+        [_conversation_figures(r) for r in fold(series, dims, CONVERSATION_MEASURES)],
+    )
+
+
+# --- hour of day ---------------------------------------------------------------------
+
+
+def per_hour(conn: Connection, f: Filters) -> Report:
+    """Conversations by the local hour of day they opened in (0-23): the hours are the
+    buckets, so the series has 24 rows whatever the bucket size."""
+    found = {
+        r["hour"]: r["conversations"]
+        for r in _totals(conn, hourly_conversations, f, ("hour",), ("conversations",))
+    }
+    series = [{"hour": h, "conversations": found.get(h, 0)} for h in range(24)]
+    return Report(
+        "per-hour",
+        ["hour", "conversations"],
+        series,
+        fold(series, (), ("conversations",))[0],
+        series,
+    )
+
+
+# --- topics --------------------------------------------------------------------------
+
+
+def per_topic(conn: Connection, f: Filters) -> Report:
+    """Conversations per topic they were archived under (one under two topics counts twice)."""
+    series = _series(conn, daily_topics, f, ("topic",), ("conversations",))
+    breakdown = fold(series, ("topic",), ("conversations",))
+    breakdown.sort(key=lambda r: (-r["conversations"], r["topic"]))
+    return Report(
+        "per-topic",
+        ["bucket", "topic", "conversations"],
+        series,
+        fold(series, (), ("conversations",))[0],
+        breakdown,
+    )
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+def messages(conn: Connection, f: Filters) -> Report:
+    """Messages per conversation (visitor's and ours): average, median and distribution."""
+    rows = _series(conn, daily_message_counts, f, ("messages",), ("conversations",))
+    histograms: dict[Any, dict[int, int]] = {}
+    for r in rows:
+        histograms.setdefault(r["bucket"], {})[r["messages"]] = r["conversations"]
+    series = [{"bucket": b, **_message_figures(h)} for b, h in histograms.items()]
+    overall: dict[int, int] = {}
+    for h in histograms.values():
+        for n, count in h.items():
+            overall[n] = overall.get(n, 0) + count
+    return Report(
+        "messages",
+        ["bucket", "conversations", "messages", "average", "median"],
+        series,
+        _message_figures(overall),
+        [{"messages": n, "conversations": overall[n]} for n in sorted(overall)],
+    )
+
+
+def _message_figures(histogram: dict[int, int]) -> Row:
+    conversations = sum(histogram.values())
+    total = sum(n * count for n, count in histogram.items())
+    return {
+        "conversations": conversations,
+        "messages": total,
+        "average": round(total / conversations, 2) if conversations else None,
+        "median": median(histogram),
+    }
+
+
+# --- end users -----------------------------------------------------------------------
+
+
+def per_end_user(conn: Connection, f: Filters) -> Report:
+    """Conversations each end user took or answered in (one handled by two counts for both)."""
+    measures = ("conversations", "messages_sent")
+    series = _series(conn, daily_end_users, f, ("user_id",), measures)
+    names = {
+        r.user_id: f"{r.first_name} {r.last_name}".strip()
+        for r in conn.execute(
+            select(end_users.c.user_id, end_users.c.first_name, end_users.c.last_name).where(
+                end_users.c.tenant_id == f.tenant_id
+            )
+        )
+    }
+    named = [r | {"name": names.get(r["user_id"])} for r in series]
+    breakdown = [
+        r | {"name": names.get(r["user_id"])} for r in fold(series, ("user_id",), measures)
+    ]
+    breakdown.sort(key=lambda r: (-r["conversations"], r["name"] or "", r["user_id"]))
+    return Report(
+        "per-end-user",
+        ["bucket", "user_id", "name", *measures],
+        named,
+        fold(series, (), measures)[0],
+        breakdown,
+    )
+
+
+# --- bot (Bot plan) ------------------------------------------------------------------
+
+BOT_MEASURES = (
+    "bot_conversations",
+    "bot_closed",
+    "bot_contained",
+    "handover_waits",
+    "handover_wait_ms",
+)
+
+
+def _bot_figures(row: Row) -> Row:
+    return row | {
+        "containment_rate": ratio(row["bot_contained"], row["bot_closed"]),
+        "average_handover_wait_seconds": average_seconds(
+            row["handover_wait_ms"], row["handover_waits"]
+        ),
+    }
+
+
+def bot(conn: Connection, f: Filters) -> Report:
+    """Bot containment (closed bot conversations never handed to a human) and handover wait."""
+    series = _series(conn, daily_conversations, f, (), BOT_MEASURES)
+    return Report(
+        "bot",
+        ["bucket", *BOT_MEASURES, "containment_rate", "average_handover_wait_seconds"],
+        [_bot_figures(r) for r in series],
+        _bot_figures(fold(series, (), BOT_MEASURES)[0]),
+    )
+
+
+REPORTS: dict[str, Callable[[Connection, Filters], Report]] = {
+    "conversations": conversations,
+    "per-hour": per_hour,
+    "per-topic": per_topic,
+    "messages": messages,
+    "per-end-user": per_end_user,
+    "bot": bot,
+}
