@@ -15,7 +15,7 @@ import pytest
 from services.conversation.application.conversations import Inbound, Routed
 from services.conversation.domain.conversation import Visitor
 from shared.events import ConversationRouted, InboundMessageReceived, MessageContent
-from tests.integration.conftest import new_tenant
+from tests.integration.conftest import PASSWORD, login, new_tenant
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 
@@ -405,11 +405,24 @@ def test_bot_pause_and_resume_need_the_bot_plan(portal) -> None:  # type: ignore
     assert bot.get(cid)["status"] == "bot"
     take = portal.post(f"/v1/conversations/{cid}/take", headers=bot.manager)
     assert take.status_code == 409 and take.json()["error"]["code"] == "with_bot"
+    # The agent who pauses the bot takes the visitor over and chats at once.
     paused = bot.ok(portal.post(f"/v1/conversations/{cid}/bot/pause", headers=bot.agent))
-    assert (paused["status"], paused["handover"]) == ("waiting", "waiting_for_human")
-    taken = bot.ok(portal.post(f"/v1/conversations/{cid}/take", headers=bot.manager))
-    assert taken["handover"] == "human"
-    resumed = bot.ok(portal.post(f"/v1/conversations/{cid}/bot/resume", headers=bot.manager))
+    assert (paused["status"], paused["handover"], paused["assignee_id"]) == (
+        "in_progress",
+        "human",
+        bot.tenant.users["agent"],
+    )
+    reply = portal.post(
+        f"/v1/conversations/{cid}/messages", headers=bot.agent, json={"text": "A human here."}
+    )
+    assert reply.status_code == 201
+    taken = portal.post(f"/v1/conversations/{cid}/take", headers=bot.manager)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "already_taken"
+    # Only its holder (or a Manager) gives it back to the bot.
+    other = new_tenant_user(portal, bot, "agent")
+    refused = portal.post(f"/v1/conversations/{cid}/bot/resume", headers=other)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_yours"
+    resumed = bot.ok(portal.post(f"/v1/conversations/{cid}/bot/resume", headers=bot.agent))
     assert (resumed["status"], resumed["handover"], resumed["assignee_id"]) == ("bot", "bot", None)
     assert (
         portal.post(
@@ -417,6 +430,26 @@ def test_bot_pause_and_resume_need_the_bot_plan(portal) -> None:  # type: ignore
         ).status_code
         == 403
     )
+
+
+def new_tenant_user(portal, desk: Desk, role: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """One more end user of the desk's tenant, logged in."""
+    email = f"{role}-{uuid.uuid4().hex[:6]}@tenant.example"
+    desk.ok(
+        portal.post(
+            "/v1/users",
+            headers=desk.admin,
+            json={
+                "first_name": "Second",
+                "last_name": role.title(),
+                "email": email,
+                "role": role,
+                "mother_tongue": "nl",
+                "password": PASSWORD,
+            },
+        )
+    )
+    return login(portal, email)
 
 
 def test_allowed_origins_only_for_the_website_chat(portal, desk) -> None:  # type: ignore[no-untyped-def]

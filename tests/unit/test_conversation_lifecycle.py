@@ -27,6 +27,7 @@ from shared.events import (
     DeliveryStatusReported,
     InboundMessageReceived,
     MessageContent,
+    UnreadableEvent,
 )
 
 TENANT = uuid.UUID("a0000000-0000-4000-8000-000000000001")
@@ -85,11 +86,18 @@ def say(
     return app.conversation(TENANT, visitor_aggregate.conversation_ids[-1])
 
 
-def route(app: Conversations, conversation: Conversation, to: uuid.UUID | None, **kw) -> int:  # type: ignore[no-untyped-def]
+def route(  # type: ignore[no-untyped-def]
+    app: Conversations,
+    conversation: Conversation,
+    to: uuid.UUID | None,
+    decision_id: uuid.UUID | None = None,
+    at: datetime = T0 + timedelta(seconds=5),
+    **kw,
+) -> int:
     decision = ConversationRouted(
-        conversation_id=conversation.id, assignee_id=to, decided_at=T0 + timedelta(seconds=5), **kw
+        conversation_id=conversation.id, assignee_id=to, decided_at=at, **kw
     )
-    return app.apply_routing([Routed(TENANT, decision)])
+    return app.apply_routing([Routed(TENANT, decision, decision_id)])
 
 
 def published(app: Conversations) -> list[tuple[str, str]]:
@@ -342,6 +350,11 @@ def test_bot_answers_first_then_hands_over_on_request(app, channel) -> None:  # 
     assert len(states) == 2  # waiting_for_human, human
 
 
+def test_only_a_conversation_the_bot_had_goes_back_to_it(app, channel) -> None:  # type: ignore[no-untyped-def]
+    conversation = say(app, channel, "m1")
+    refused("no_bot", app.resume_bot, TENANT, conversation.id, ANN, T0)
+
+
 def test_bot_failure_hands_over_and_keeps_the_message(app, channel) -> None:  # type: ignore[no-untyped-def]
     channel.bot = True
     conversation = say(app, channel, "m1")
@@ -358,6 +371,8 @@ def test_pause_keeps_the_visitor_with_humans_until_resumed(app, channel) -> None
     channel.bot = True
     conversation = say(app, channel, "m1")
     app.pause_bot(TENANT, conversation.id, ANN, T0)
+    paused = app.conversation(TENANT, conversation.id)
+    assert (paused.status, paused.handover, paused.assignee_id) == ("in_progress", "human", ANN)
     late = bot_report(
         conversation, BotReplied, reply_to=last_message_id(app, conversation), texts=["late"]
     )
@@ -390,3 +405,63 @@ def test_visitor_profile_records_only_changes(app, channel) -> None:  # type: ig
     refused("unknown_field", app.update_visitor, TENANT, visitor, {"password": "x"}, ANN)
     with pytest.raises(LookupError):
         app.visitor(OTHER, visitor)
+
+
+def test_a_redelivered_or_stale_decision_changes_nothing(app, channel) -> None:  # type: ignore[no-untyped-def]
+    conversation = say(app, channel, "m1")
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert route(app, conversation, ANN, first) == 1
+    assert (
+        route(app, conversation, None, second, replaces_assignee_id=ANN, reroute_reason="offline")
+        == 1
+    )
+    # The batch is redelivered after a crash: neither decision applies again.
+    assert route(app, conversation, ANN, first) == 0
+    assert (
+        route(app, conversation, None, second, replaces_assignee_id=ANN, reroute_reason="offline")
+        == 0
+    )
+    assert app.conversation(TENANT, conversation.id).assignee_id is None
+
+
+def test_a_decision_from_before_the_handover_is_stale(app, channel) -> None:  # type: ignore[no-untyped-def]
+    channel.bot = True
+    conversation = say(app, channel, "m1")
+    asked = last_message_id(app, conversation)
+    handover_at = T0 + timedelta(minutes=5)
+    app.apply_channel_reports(
+        [
+            ChannelReport(
+                TENANT,
+                BotFailed(
+                    conversation_id=conversation.id,
+                    reply_to_message_id=asked,
+                    reason="down",
+                    at=handover_at,
+                ),
+            )
+        ]
+    )
+    assert route(app, conversation, ANN, uuid.uuid4(), at=handover_at - timedelta(seconds=1)) == 0
+    assert route(app, conversation, BOB, uuid.uuid4(), at=handover_at) == 1
+    assert app.conversation(TENANT, conversation.id).assignee_id == BOB
+
+
+def test_a_message_for_an_unknown_tenant_is_unreadable_and_the_batch_keeps_nothing(app) -> None:  # type: ignore[no-untyped-def]
+    def no_such_tenant(*_: object) -> ChannelContext:
+        raise LookupError("Tenant")
+
+    good = Inbound(
+        TENANT,
+        InboundMessageReceived(
+            channel_id=CHANNEL,
+            channel_type="webchat",
+            channel_message_id="x1",
+            visitor_external_id="vx",
+            content=MessageContent(text="hi"),
+            received_at=T0,
+        ),
+    )
+    with pytest.raises(UnreadableEvent):
+        app.receive_inbound([good], no_such_tenant)
+    assert app.recorder.max_notification_id() in (None, 0)

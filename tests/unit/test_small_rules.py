@@ -42,7 +42,7 @@ def test_language_of(locale: str | None, default: str, expected: str) -> None:
 
 # --- event_store_env --------------------------------------------------------------------
 
-COMMON = {"AGGREGATE_CACHE_MAXSIZE": "20000", "AGGREGATE_CACHE_FASTFORWARD": "n"}
+COMMON = {"AGGREGATE_CACHE_MAXSIZE": "20000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 
 
 @pytest.mark.parametrize("application", ["conversations", "directory"])

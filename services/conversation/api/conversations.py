@@ -369,7 +369,7 @@ async def add_note(
 def _may_finish(svc: ConversationService, who: Caller, conversation_id: uuid.UUID) -> None:
     current = detail(svc, who.tenant_id, conversation_id)
     if current.assignee_id != who.user_id and who.role not in (ADMINISTRATOR, MANAGER):
-        raise ApiError(409, "not_yours", "Only its holder (or a Manager) can close it.")
+        raise ApiError(409, "not_yours", "Only its holder (or a Manager) can do this.")
 
 
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationDetail)
@@ -428,8 +428,10 @@ async def resume_bot(
     who: Caller = Depends(handover),
     svc: ConversationService = Depends(service),
 ) -> ConversationDetail:
-    """The bot answers this visitor again; the conversation leaves the humans' queues."""
+    """The bot answers this visitor again; the conversation leaves the humans' queues.
+    Its holder or a Manager/Administrator gives it back."""
     require_plan(svc, who.tenant_id, "chatbot")
+    _may_finish(svc, who, conversation_id)
     await _run(
         svc, svc.conversations.resume_bot, who.tenant_id, conversation_id, who.user_id, _now()
     )

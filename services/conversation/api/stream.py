@@ -25,6 +25,7 @@ from services.conversation.api.deps import Caller, allowed, service
 from services.conversation.application.contracts import to_envelopes, topic_of
 from services.conversation.bootstrap import ConversationService
 from services.conversation.store import tables as t
+from services.conversation.store.positions import read_position
 from shared import topics
 from shared.access import AGENT
 from shared.events import Envelope
@@ -55,8 +56,14 @@ def parse_position(value: str | None) -> tuple[int, int] | None:
 def _read(
     svc: ConversationService, after: int, tenant: str
 ) -> tuple[int, list[tuple[int, int, Envelope]]]:
+    """The tenant's events after ``after``, no further than the views have got: visibility
+    is decided on the views, so an event is never judged before its effect is in them."""
     app = svc.conversations
-    notes = app.recorder.select_notifications(start=after + 1, limit=PAGE)
+    with svc.engine.connect() as conn:
+        projected = read_position(conn, f"views:{app.name}")
+    if projected <= after:
+        return after, []
+    notes = app.recorder.select_notifications(start=after + 1, limit=PAGE, stop=projected)
     found = []
     for note in notes:
         for n, envelope in enumerate(to_envelopes(app.mapper.to_domain_event(note))):
@@ -67,8 +74,12 @@ def _read(
     return (notes[-1].id if notes else after), found
 
 
-def _visible_to_agent(svc: ConversationService, who: Caller, envelopes: list[Envelope]) -> set[str]:
-    """Conversation ids among ``envelopes`` that this agent may follow right now."""
+def _visible_to_agent(
+    svc: ConversationService, who: Caller, envelopes: list[Envelope], followed: set[str]
+) -> set[str]:
+    """Conversation ids among ``envelopes`` that this agent may follow: theirs, in the
+    shared queue, naming them, or followed on this connection already (so they also see
+    a conversation leave them)."""
     ids = {str(e.payload.get("conversation_id")) for e in envelopes}
     c = t.conversations
     with svc.engine.connect() as conn:
@@ -86,10 +97,11 @@ def _visible_to_agent(svc: ConversationService, who: Caller, envelopes: list[Env
         for r in rows
         if r.assignee_id == me or (not routing and r.status == "waiting" and r.assignee_id is None)
     }
-    for e in envelopes:  # a conversation passed on by me stays visible for that event
-        if me in (str(e.payload.get("assignee_id")), str(e.payload.get("by_user_id"))):
+    for e in envelopes:
+        named = {str(e.payload.get(k)) for k in ("assignee_id", "by_user_id", "user_id")}
+        if me in named:
             visible.add(str(e.payload.get("conversation_id")))
-    return visible
+    return visible | (ids & followed)
 
 
 def _frame(position: int, n: int, envelope: Envelope) -> bytes:
@@ -106,17 +118,21 @@ async def _events(
     position, index = start
     after = position - 1 if index < 1_000_000 else position
     tenant = str(who.tenant_id)
+    followed: set[str] = set()
     yield b"retry: 2000\n\n"
     last_sent = time.monotonic()
     while not await request.is_disconnected():
-        if svc.security.session(who.token) is None:  # logged out or deactivated: stop
+        session = await asyncio.to_thread(svc.security.session, who.token)
+        if session is None:  # logged out or deactivated: stop
             yield b"event: session_ended\ndata: {}\n\n"
             return
         new_after, found = await asyncio.to_thread(_read, svc, after, tenant)
         found = [f for f in found if (f[0], f[1]) > (position, index)]
-        if found and who.role == AGENT:
-            visible = await asyncio.to_thread(_visible_to_agent, svc, who, [e for _, _, e in found])
+        if found and session.role == AGENT:  # read fresh: a role change applies at once
+            envelopes = [e for _, _, e in found]
+            visible = await asyncio.to_thread(_visible_to_agent, svc, who, envelopes, followed)
             found = [f for f in found if str(f[2].payload.get("conversation_id")) in visible]
+            followed |= visible
         for note_id, n, envelope in found:
             yield _frame(note_id, n, envelope)
             last_sent = time.monotonic()

@@ -31,6 +31,7 @@ from shared.events import (
     ConversationRouted,
     DeliveryStatusReported,
     InboundMessageReceived,
+    UnreadableEvent,
 )
 
 MESSAGE_NAMESPACE = uuid.UUID("0b5f3f0e-8f0e-4c55-8a35-1d6f0b7b6c11")
@@ -46,6 +47,8 @@ class Inbound:
 class Routed:
     tenant_id: uuid.UUID
     decision: ConversationRouted
+    #: The decision's event id: a redelivered decision is recognised by it.
+    decision_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,15 @@ class Conversations(CacheEvictingOnConflict):
                     work.touch(visitor)
                 if message.channel_message_id in visitor.earlier_message_ids:
                     continue
-                context = context_of(item.tenant_id, message.channel_id, message.received_at)
+                try:
+                    context = context_of(item.tenant_id, message.channel_id, message.received_at)
+                except LookupError:
+                    # No retry will make it readable: the batch is applied one by one and
+                    # this message set aside on the dead-letter topic with the reason.
+                    raise UnreadableEvent(
+                        f"inbound message for unknown tenant {item.tenant_id}"
+                    ) from None
+
                 conversation = (
                     work.get(visitor.open_conversation_id) if visitor.open_conversation_id else None
                 )
@@ -279,6 +290,7 @@ class Conversations(CacheEvictingOnConflict):
                     item.decision.decided_at,
                     item.decision.replaces_assignee_id,
                     item.decision.reroute_reason,
+                    item.decision_id,
                 ):
                     work.touch(conversation)
                     changed += 1
@@ -404,12 +416,14 @@ class Conversations(CacheEvictingOnConflict):
     def pause_bot(
         self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, by: uuid.UUID, at: datetime
     ) -> None:
-        """The visitor stays with the humans until resumed (SPEC §3.2.2)."""
+        """The one who pauses the bot takes the visitor over and chats without it; the
+        visitor stays with the humans until resumed (SPEC §3.2.2)."""
         conversation = self.conversation(tenant_id, conversation_id)
         visitor = self.repository.get(conversation.visitor_id)
         if not visitor.bot_paused:
             visitor.pause_bot(tenant_id, by, at)
-        conversation.hand_to_humans("paused", at, by)
+        if conversation.hand_to_humans("paused", at, by):
+            conversation.take(by, at, from_shared_queue=True)
         self._save(conversation, visitor)
 
     @_one_writer
@@ -418,9 +432,9 @@ class Conversations(CacheEvictingOnConflict):
     ) -> None:
         conversation = self.conversation(tenant_id, conversation_id)
         visitor = self.repository.get(conversation.visitor_id)
+        conversation.hand_to_bot(at, by, visitor.bot_paused)
         if visitor.bot_paused:
             visitor.resume_bot(tenant_id, by, at)
-        conversation.hand_to_bot(at, by)
         self._save(conversation, visitor)
 
     @_one_writer

@@ -47,7 +47,7 @@ def register(service: ConversationService) -> None:
 
     async def on_routed(batch: list[Delivery]) -> None:
         items = [
-            Routed(d.envelope.tenant_id, d.payload)
+            Routed(d.envelope.tenant_id, d.payload, d.envelope.event_id)
             for d in batch
             if isinstance(d.payload, ConversationRouted)
         ]

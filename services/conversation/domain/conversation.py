@@ -294,13 +294,20 @@ class Conversation(Aggregate):
         at: datetime,
         replaces_assignee_id: uuid.UUID | None = None,
         reroute_reason: str | None = None,
+        decision_id: uuid.UUID | None = None,
     ) -> bool:
         """Apply routing's decision unless a person has decided since; True if it changed us.
 
         A decision that takes the conversation from someone (``replaces_assignee_id``)
         applies only while that person still has it, and one for ``not_taken`` only while
-        it is still not taken.
+        it is still not taken. A decision seen before (redelivered) or made before the
+        conversation came back to routing (a handover) is stale and changes nothing.
         """
+        if decision_id is not None and decision_id in getattr(self, "decisions", set()):
+            return False
+        since = getattr(self, "routable_since", None)
+        if since is not None and at < since:
+            return False
         if replaces_assignee_id is not None:
             if not self.is_open or self.assignee_id != replaces_assignee_id:
                 return False
@@ -313,16 +320,23 @@ class Conversation(Aggregate):
         if assignee_id is None:
             if self.status == "waiting" and replaces_assignee_id is None and self._was_queued():
                 return False
-            self._queued(self.tenant_id, at)
+            self._queued(self.tenant_id, at, decision_id)
         else:
-            self._assigned(self.tenant_id, assignee_id, "routing", at)
+            self._assigned(self.tenant_id, assignee_id, "routing", at, decision_id=decision_id)
         return True
 
     def _was_queued(self) -> bool:
         return getattr(self, "queued_at", None) is not None
 
+    def _remember(self, decision_id: uuid.UUID | None) -> None:
+        if decision_id is not None:
+            self.decisions = {*getattr(self, "decisions", set()), decision_id}
+
     @event("Queued")
-    def _queued(self, tenant_id: uuid.UUID, at: datetime) -> None:
+    def _queued(
+        self, tenant_id: uuid.UUID, at: datetime, decision_id: uuid.UUID | None = None
+    ) -> None:
+        self._remember(decision_id)
         self.queued_at = at
         self.status = "waiting"
         self.assignee_id = None
@@ -336,7 +350,9 @@ class Conversation(Aggregate):
         assigned_by: str,
         at: datetime,
         by_user_id: uuid.UUID | None = None,
+        decision_id: uuid.UUID | None = None,
     ) -> None:
+        self._remember(decision_id)
         self.assignee_id = assignee_id
         self.status = "assigned"
         self.dispatched = assigned_by == "dispatch"
@@ -455,9 +471,12 @@ class Conversation(Aggregate):
         self._handover_changed(self.tenant_id, "waiting_for_human", reason, by, at)
         return True
 
-    def hand_to_bot(self, at: datetime, by: uuid.UUID) -> bool:
-        """Resume: the bot answers again; the conversation leaves the humans' queues."""
+    def hand_to_bot(self, at: datetime, by: uuid.UUID, visitor_paused: bool) -> bool:
+        """Resume: the bot answers again; the conversation leaves the humans' queues.
+        Only a conversation the bot had, or a paused visitor's, can go (back) to it."""
         self._require_open()
+        if self.handover is None and not visitor_paused:
+            raise ConversationError("no_bot", "No chatbot had this conversation.")
         if self.status == "bot":
             return False
         self._handover_changed(self.tenant_id, "bot", "resumed", by, at)
@@ -480,6 +499,7 @@ class Conversation(Aggregate):
         elif state == "waiting_for_human":
             self.status = "waiting"
             self.queued_at = None
+            self.routable_since = at
 
     def ask_bot(
         self, message_id: uuid.UUID, text: str, visitor_external_id: str, at: datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services.conversation.store.tables import log_positions
 
@@ -32,6 +33,14 @@ def claim_position(conn: Connection, name: str) -> int:
         .where(log_positions.c.name == name)
         .values(position=log_positions.c.position)
     ).rowcount
-    if not locked:
-        conn.execute(insert(log_positions).values(name=name, position=0))
+    if not locked:  # a new name: another replica may be inserting it at this moment
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            dialect.insert(log_positions).values(name=name, position=0).on_conflict_do_nothing()
+        )
+        conn.execute(
+            update(log_positions)
+            .where(log_positions.c.name == name)
+            .values(position=log_positions.c.position)
+        )
     return read_position(conn, name)

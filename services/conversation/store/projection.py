@@ -43,6 +43,12 @@ def _s(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _clip(text: str | None, length: int) -> str | None:
+    """Fit a column: what the channels send is not ours to bound, and PostgreSQL (unlike
+    SQLite) refuses an over-long value, which would stop every view."""
+    return None if text is None else text[:length]
+
+
 class Writer:
     """The projector's writes for one transaction, made cheap.
 
@@ -229,11 +235,10 @@ def _message_sent(w: Writer, e: DomainEvent) -> None:
 
 
 def _delivery_changed(w: Writer, e: DomainEvent) -> None:
-    w.update(
-        t.messages, "message_id", e.message_id, delivery_status=e.status, delivery_error=e.error
-    )
+    error = _clip(e.error, 1000)
+    w.update(t.messages, "message_id", e.message_id, delivery_status=e.status, delivery_error=error)
     if e.status == "failed":  # shown on the conversation and on its channel (SPEC §7.7.4)
-        error = e.error or "delivery failed"
+        error = error or "delivery failed"
         w.update(t.conversations, "conversation_id", e.originator_id, last_error=error)
         conv = t.conversations
         channel_id = w.scalar(
@@ -296,7 +301,7 @@ def _visitor_registered(w: Writer, e: DomainEvent) -> None:
         tenant_id=str(e.tenant_id),
         channel_id=str(e.channel_id),
         external_id=e.external_id,
-        name=e.name,
+        name=_clip(e.name, 200),
         bot_paused=False,
     )
 
