@@ -34,6 +34,10 @@ PAGE = 500
 PUBLISH_TIMEOUT_S = 10.0
 
 
+class LeadershipLost(Exception):
+    """The advisory lock's connection is gone: another replica may be relaying now."""
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -67,8 +71,10 @@ class OutboxRelay:
         return position, list(notes)
 
     def _save_position(self, position: int) -> None:
+        """Forward only: a relay that lost its leadership unnoticed cannot move it back."""
         with self.engine.begin() as conn:
-            write_position(conn, self.name, position)
+            if position > read_position(conn, self.name):
+                write_position(conn, self.name, position)
 
     async def relay_once(self) -> int:
         """Publish one page; returns how many notifications it covered."""
@@ -114,20 +120,36 @@ class OutboxRelay:
         return None
 
     async def run(self) -> None:
-        leadership = None
-        while leadership is None and not self._stopping:
-            leadership = await asyncio.to_thread(self._try_lead)
-            if leadership is None:
-                await asyncio.sleep(self.retry_interval)
-        try:
-            await self._relay_forever()
-        finally:
-            await self._close_producer()
-            if leadership is not None and leadership is not True:
-                leadership.close()  # type: ignore[attr-defined]
-
-    async def _relay_forever(self) -> None:
         while not self._stopping:
+            leadership = None
+            while leadership is None and not self._stopping:
+                leadership = await asyncio.to_thread(self._try_lead)
+                if leadership is None:
+                    await asyncio.sleep(self.retry_interval)
+            try:
+                await self._relay_forever(leadership)
+            except LeadershipLost:
+                log.warning("outbox relay lost its lock; standing by", extra={"log": self.name})
+            finally:
+                await self._close_producer()
+                if leadership is not None and leadership is not True:
+                    with contextlib.suppress(Exception):
+                        leadership.close()  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _still_leading(leadership: object) -> None:
+        """The lock lives as long as its connection: if that is gone, so is the lock."""
+        if leadership is True:
+            return
+        try:
+            leadership.scalar(text("SELECT 1"))  # type: ignore[attr-defined]
+            leadership.commit()  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise LeadershipLost(str(exc)) from exc
+
+    async def _relay_forever(self, leadership: object = True) -> None:
+        while not self._stopping:
+            await asyncio.to_thread(self._still_leading, leadership)
             try:
                 relayed = await self.relay_once()
             except asyncio.CancelledError:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
 
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
-from services.conversation.outbox import OutboxRelay
+from services.conversation.outbox import LeadershipLost, OutboxRelay
 from services.conversation.store.positions import read_position
 from services.conversation.store.tables import metadata
 from shared import topics
@@ -107,3 +109,36 @@ async def test_republished_notifications_keep_their_event_ids(tmp_path):
     assert first[0].tenant_id == tenant_id
     assert uuid.UUID(str(first[0].event_id)).version == 5
     directory.close()
+
+
+def test_one_relay_leads_on_postgres_and_a_lost_lock_is_noticed(postgres, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two replicas: the second stands by while the first holds the lock; when the first's
+    lock connection dies it notices before its next page, and the second takes over.
+    Positions only move forward, whoever writes them."""
+    name = f"relay_{uuid.uuid4().hex[:8]}"
+    postgres.create_database(name)
+    engine = make_engine(postgres.url(name))
+    metadata.create_all(engine)
+    directory = Directory(env=event_store_env(postgres.url(name), tmp_path, "directory"))
+    relays = [
+        OutboxRelay(directory, topics.DIRECTORY_EVENTS, engine, lambda: None) for _ in range(2)
+    ]
+    try:
+        first = relays[0]._try_lead()
+        assert first is not None and first is not True
+        assert relays[1]._try_lead() is None
+        first_pid = first.scalar(text("SELECT pg_backend_pid()"))
+        first.commit()
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
+        with pytest.raises(LeadershipLost):
+            relays[0]._still_leading(first)
+        second = relays[1]._try_lead()
+        assert second is not None
+        relays[1]._save_position(40)
+        relays[0]._save_position(12)  # a late write of the old leader
+        assert _position(engine, relays[1]) == 40
+        second.close()
+    finally:
+        directory.close()
+        engine.dispose()
