@@ -16,9 +16,10 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import REGISTRY, Counter
 from pydantic import SecretStr
 from sqlalchemy import Connection, MetaData
+from sqlalchemy.exc import DataError
 
 from shared.auth import TokenChecker
-from shared.events import Envelope
+from shared.events import Envelope, UnreadableEvent
 from shared.http import install_error_handlers, install_probes
 from shared.kafka import Delivery, ensure_topics, make_broker, subscribe_batches
 from shared.readmodel import applied_events_table, make_engine, mark_applied, only_new, ping
@@ -53,12 +54,20 @@ class ConsumerService:
         self.on_start: list[Callable[[], Awaitable[None]]] = []
 
     def apply_batch_now(self, apply: Applier, deliveries: list[Delivery]) -> Any:
-        """Apply the never-seen deliveries and record them, in one transaction."""
-        with self.engine.begin() as conn:
-            fresh = only_new(conn, self.applied, deliveries, lambda d: d.envelope.event_id)
-            DUPLICATES.labels(self.settings.service_name).inc(len(deliveries) - len(fresh))
-            result = apply(conn, fresh) if fresh else None
-            mark_applied(conn, self.applied, (d.envelope.event_id for d in fresh))
+        """Apply the never-seen deliveries and record them, in one transaction.
+
+        Data the database refuses (a value it cannot hold) will be refused on every retry:
+        it is reported as unreadable, so the batch is applied one by one and only the
+        offending event goes to the dead-letter topic.
+        """
+        try:
+            with self.engine.begin() as conn:
+                fresh = only_new(conn, self.applied, deliveries, lambda d: d.envelope.event_id)
+                DUPLICATES.labels(self.settings.service_name).inc(len(deliveries) - len(fresh))
+                result = apply(conn, fresh) if fresh else None
+                mark_applied(conn, self.applied, (d.envelope.event_id for d in fresh))
+        except DataError as exc:
+            raise UnreadableEvent(f"the database refuses it: {exc.orig}"[:500]) from exc
         APPLIED.labels(self.settings.service_name).inc(len(fresh))
         return result
 

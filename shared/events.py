@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 Role = Literal["administrator", "manager", "agent", "analyst"]
 Presence = Literal["online", "away", "offline"]
@@ -25,10 +32,29 @@ Plan = Literal["hub", "pro", "bot"]
 HANDLING_ROLES: frozenset[str] = frozenset({"administrator", "manager", "agent"})
 
 
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 class Payload(BaseModel):
-    """Base of every payload: unknown fields from a newer producer are ignored."""
+    """Base of every payload: unknown fields from a newer producer are ignored.
+
+    NUL characters are dropped from every text: PostgreSQL cannot store them, and one
+    in an event would stop every consumer that projects it, batch after batch.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nul(cls, data: Any) -> Any:
+        return _without_nul(data)
 
 
 # --- inbound (ingest -> conversation) -------------------------------------------------

@@ -33,7 +33,52 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": body}
 
 
+class RefuseNul:
+    """NUL characters are refused at the door with a 422: PostgreSQL cannot store them,
+    and one that reached an event or a view would stop whatever projects it.
+
+    Plain ASGI (not ``BaseHTTPMiddleware``), so streams and WebSockets pass untouched; the
+    body is read once and handed on as it came (webhook signatures cover the raw bytes).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
+            await self._refuse(scope, send)
+            return
+        messages, body, more = [], b"", True
+        while more:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b"\x00" in body or b"\\u0000" in body:
+            await self._refuse(scope, send)
+            return
+
+        async def replay() -> dict:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope: dict, send: Any) -> None:
+        response = JSONResponse(
+            error_body("nul_character", "Text may not contain NUL characters."), 422
+        )
+        await response(scope, None, send)  # type: ignore[arg-type]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_middleware(RefuseNul)
+
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
