@@ -95,8 +95,8 @@ class ConversationService:
 
     async def _project_forever(self) -> None:
         while True:
+            self._changed.clear()  # before, so a change during the catch-up is not missed
             await self.projector.catch_up()
-            self._changed.clear()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=0.05)
 

@@ -150,6 +150,9 @@ class OutboxRelay:
     async def _relay_forever(self, leadership: object = True) -> None:
         while not self._stopping:
             await asyncio.to_thread(self._still_leading, leadership)
+            # Cleared before reading, not after: a save during this page wakes the next one
+            # at once instead of waiting for the poll.
+            self._wake.clear()
             try:
                 relayed = await self.relay_once()
             except asyncio.CancelledError:
@@ -162,7 +165,6 @@ class OutboxRelay:
                 await self._recover()
                 continue
             if relayed < PAGE:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
 
