@@ -13,12 +13,12 @@ from services.billing import consumers
 from services.billing.api import operator, tenant
 from services.billing.application.invoicing import Invoicing
 from services.billing.domain.invoice import Period
-from services.billing.outbox import OutboxRelay
 from services.billing.settings import BillingSettings
-from services.billing.store import drop_view_of_older_version, metadata
+from services.billing.store import drop_view_of_older_version, metadata, outbox
 from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.kafka import make_producer
+from shared.outbox import OutboxRelay
 from shared.readmodel import make_engine
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class BillingService:
         before.dispose()
         self.consumer = ConsumerService(settings, metadata)
         self.engine = self.consumer.engine
-        self.relay = OutboxRelay(self.engine, lambda: make_producer(settings))
+        self.relay = OutboxRelay("billing", self.engine, outbox, lambda: make_producer(settings))
         self.invoicing = Invoicing(
             self.engine, settings.price_list(), clock, after_commit=self.relay.wake
         )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 
+from shared.outbox import outbox_table
 from shared.readmodel import UtcDateTime
 
 metadata = MetaData()
@@ -107,15 +108,7 @@ payments = Table(
     Column("recorded_at", UtcDateTime, nullable=False),
 )
 
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("envelope", Text, nullable=False),
-    Column("sent_at", UtcDateTime),
-    Index("ix_outbox_unsent", "sent_at", "id"),
-)
+outbox = outbox_table(metadata)
 
 
 def drop_view_of_older_version(engine: Engine) -> None:

@@ -16,12 +16,12 @@ from services.sla import consumers
 from services.sla.api.routes import Sla, operator_router, tenant_router
 from services.sla.application.incidents import Clock, utc_now
 from services.sla.domain.targets import TARGETS
-from services.sla.outbox import OutboxRelay
-from services.sla.store.tables import metadata, tenants
+from services.sla.store.tables import metadata, outbox, tenants
 from shared import topics
 from shared.auth import Caller, caller
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.kafka import make_producer
+from shared.outbox import OutboxRelay
 from shared.service import serve
 
 
@@ -65,7 +65,7 @@ def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
         apply=consumers.apply,
         wanted=lambda e: e.type in consumers.WANTED,
     )
-    relay = OutboxRelay(service.engine, lambda: make_producer(settings))
+    relay = OutboxRelay("sla", service.engine, outbox, lambda: make_producer(settings))
 
     sla = Sla(service.engine, clock)
 

@@ -32,16 +32,18 @@ from services.billing.domain.invoice import (
     setup_lines,
 )
 from services.billing.domain.licence import ActivationPeriod
-from services.billing.outbox import enqueue
 from services.billing.store import (
     activations,
     invoice_lines,
     invoices,
+    outbox,
     payments,
     service_credits,
     tenants,
 )
+from shared import topics
 from shared.events import Envelope, InvoiceIssued, InvoicePaymentRecorded
+from shared.outbox import enqueue
 
 T = TypeVar("T")
 NAMESPACE = uuid.UUID("0f5e9d1c-2b7a-4c3e-8d6f-b1a2c3d4e5f6")
@@ -219,7 +221,7 @@ def write_invoice(
                 occurred_at=issued_at,
             )
         )
-    enqueue(conn, *events)
+    enqueue(conn, outbox, topics.BILLING_EVENTS, *events)
     return invoice_id
 
 
@@ -439,6 +441,8 @@ class Invoicing:
         conn.execute(insert(payments).values(invoice_id=invoice_id, paid=paid, recorded_at=now))
         enqueue(
             conn,
+            outbox,
+            topics.BILLING_EVENTS,
             Envelope.wrap(
                 InvoicePaymentRecorded(invoice_id=uuid.UUID(invoice_id), paid=paid, at=now),
                 tenant_id=uuid.UUID(invoice.tenant_id),

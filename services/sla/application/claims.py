@@ -39,6 +39,7 @@ from services.sla.store.projection import load
 from services.sla.store.tables import credits, outbox, tenants
 from shared import events as ev
 from shared import topics
+from shared.outbox import enqueue
 
 CREDIT_IDS = uuid.UUID("5c1a0c6e-6f1b-4a57-9d0b-7f3c2f9e51a1")
 
@@ -173,9 +174,7 @@ class Claims:
             event_id=credit_id,
             occurred_at=now,
         )
-        conn.execute(
-            insert(outbox).values(topic=topics.SLA_EVENTS, envelope=envelope.model_dump_json())
-        )
+        enqueue(conn, outbox, topics.SLA_EVENTS, envelope)
         return _with(base, "granted", amount_cents, credit_id)
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shared.outbox import outbox_table
 from shared.readmodel import UtcDateTime
 
 metadata = MetaData()
@@ -121,11 +122,4 @@ credits = Table(
 )
 
 #: Envelopes waiting for Kafka; the relay publishes them in ``seq`` order and marks them.
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("topic", String(100), nullable=False),
-    Column("envelope", Text, nullable=False),
-    Column("published_at", UtcDateTime, nullable=True, index=True),
-)
+outbox = outbox_table(metadata)
