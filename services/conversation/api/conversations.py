@@ -262,6 +262,17 @@ async def pass_on(
     svc: ConversationService = Depends(service),
 ) -> ConversationDetail:
     """Pass my conversation to a colleague: it lands in their queue."""
+    return await _assign(svc, who, conversation_id, body, dispatch=False)
+
+
+async def _assign(
+    svc: ConversationService,
+    who: Caller,
+    conversation_id: uuid.UUID,
+    body: Assignment,
+    *,
+    dispatch: bool,
+) -> ConversationDetail:
     _handler_in_tenant(svc, who, body.user_id)
     await _run(
         svc,
@@ -271,9 +282,25 @@ async def pass_on(
         body.user_id,
         who.user_id,
         _now(),
-        dispatch=False,
+        dispatch=dispatch,
     )
     return detail(svc, who.tenant_id, conversation_id)
+
+
+def _holder(
+    svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+) -> str | None:
+    """Who has the conversation now (404 if it is not this tenant's); no messages loaded."""
+    c = t.conversations
+    with svc.engine.connect() as conn:
+        row = conn.execute(
+            select(c.c.assignee_id).where(
+                c.c.conversation_id == str(conversation_id), c.c.tenant_id == str(tenant_id)
+            )
+        ).first()
+    if row is None:
+        raise ApiError(404, "not_found", "No such conversation.")
+    return row.assignee_id
 
 
 @router.put("/conversations/{conversation_id}/requirements", response_model=ConversationDetail)
@@ -285,8 +312,7 @@ async def change_requirements(
 ) -> ConversationDetail:
     """Correct the language or add/remove competences of my conversation: routing checks
     whether I still fit, and routes it on if not."""
-    current = detail(svc, who.tenant_id, conversation_id)
-    if current.assignee_id != who.user_id:
+    if _holder(svc, who.tenant_id, conversation_id) != str(who.user_id):
         raise ApiError(409, "not_yours", "Only its holder can change it; dispatch can too.")
     return await _requirements(svc, who, conversation_id, body, dispatched=False)
 
@@ -324,18 +350,7 @@ async def dispatch_assign(
 ) -> ConversationDetail:
     """Assign by hand (SPEC §3.1.10): it lands in that person's queue and automatic
     routing leaves it alone."""
-    _handler_in_tenant(svc, who, body.user_id)
-    await _run(
-        svc,
-        svc.conversations.assign,
-        who.tenant_id,
-        conversation_id,
-        body.user_id,
-        who.user_id,
-        _now(),
-        dispatch=True,
-    )
-    return detail(svc, who.tenant_id, conversation_id)
+    return await _assign(svc, who, conversation_id, body, dispatch=True)
 
 
 @router.put(
@@ -367,8 +382,8 @@ async def add_note(
 
 
 def _may_finish(svc: ConversationService, who: Caller, conversation_id: uuid.UUID) -> None:
-    current = detail(svc, who.tenant_id, conversation_id)
-    if current.assignee_id != who.user_id and who.role not in (ADMINISTRATOR, MANAGER):
+    holder = _holder(svc, who.tenant_id, conversation_id)
+    if holder != str(who.user_id) and who.role not in (ADMINISTRATOR, MANAGER):
         raise ApiError(409, "not_yours", "Only its holder (or a Manager) can do this.")
 
 
