@@ -55,7 +55,10 @@ TARGET_P99_MS = 5.0  # per decision, 1,000 agents and 10,000 waiting
 TARGET_DECISIONS_PER_S = 4000.0  # the end-to-end target the routing consumer must carry
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 LANGUAGES = ["nl", "fr", "en", "de"]
-COMPETENCES = ["billing", "legal", "sales", "tech"]
+#: Competence ids (events carry ids; the names only make them readable here).
+COMPETENCES = [
+    str(uuid.uuid5(uuid.NAMESPACE_URL, n)) for n in ("billing", "legal", "sales", "tech")
+]
 
 
 def pct(values: list[float], p: float) -> float:

@@ -106,6 +106,7 @@ class EndUserProfile(Payload):
     mother_tongue: str
     languages: list[str] = []
     channel_ids: list[uuid.UUID] = []
+    #: Competence ids (``LabelChanged.label_id`` as text), the identity routing compares.
     competences: list[str] = []
     capacity: int | None = None
 
@@ -140,7 +141,11 @@ class EndUserDeleted(Payload):
 
 
 class LabelChanged(Payload):
-    """A competence or topic was created or changed (``kind`` says which)."""
+    """A competence or topic was created or changed (``kind`` says which).
+
+    A competence is known by ``label_id`` everywhere (end users' competences, conversations'
+    required competences); ``name`` is for display and may change without changing routing.
+    """
 
     kind: Literal["competence", "topic"]
     label_id: uuid.UUID
@@ -149,6 +154,8 @@ class LabelChanged(Payload):
 
 
 class LabelDeleted(Payload):
+    """Gone: a conversation that required this competence no longer waits for it."""
+
     kind: Literal["competence", "topic"]
     label_id: uuid.UUID
 
@@ -220,6 +227,9 @@ class ConversationOpened(Payload):
     channel_type: ChannelType
     visitor_id: uuid.UUID
     language: str
+    #: Competence ids, compared with ``EndUserProfile.competences``. Events written before
+    #: competences were ids carry competence *names* here; routing maps such an entry (one
+    #: that is not a UUID) to the id of the competence that has that name.
     required_competences: list[str] = []
     opened_at: AwareDatetime
     #: A chatbot answers first (SPEC §3.2): routing leaves it alone until a handover.
@@ -255,7 +265,8 @@ class ConversationTaken(Payload):
 
 class ConversationRequirementsChanged(Payload):
     """Language or required competences changed by hand; routing re-checks the assignee.
-    ``dispatched``: changed by a Manager/Administrator through dispatch."""
+    ``dispatched``: changed by a Manager/Administrator through dispatch.
+    ``required_competences``: competence ids (older events: names, see ConversationOpened)."""
 
     conversation_id: uuid.UUID
     language: str

@@ -80,6 +80,17 @@ conversations = Table(
 )
 
 
+#: The tenant's competences (``deleted``: a need naming it is met without it).
+competences = Table(
+    "routing_competences",
+    metadata,
+    Column("competence_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+)
+
+
 class StaleState(Exception):
     """Another instance changed this tenant's state since we loaded it: reload and retry."""
 
@@ -121,6 +132,11 @@ def load(conn: Connection, tenant_id: uuid.UUID) -> TenantRouting:
             assigned_at=c.assigned_at,
             dispatched=c.dispatched,
         )
+    for k in conn.execute(select(competences).where(competences.c.tenant_id == key)):
+        if k.deleted:
+            state.deleted_competences.add(k.competence_id)
+        else:
+            state.competences[k.competence_id] = k.name
     state.reindex()
     return state
 
@@ -212,6 +228,22 @@ def save(conn: Connection, state: TenantRouting) -> None:
         ]
         if rows:
             conn.execute(insert(conversations), rows)
+    if state.dirty_competences:
+        ids = list(state.dirty_competences)
+        conn.execute(delete(competences).where(competences.c.competence_id.in_(ids)))
+        conn.execute(
+            insert(competences),
+            [
+                {
+                    "competence_id": i,
+                    "tenant_id": key,
+                    "name": state.competences.get(i, ""),
+                    "deleted": i in state.deleted_competences,
+                }
+                for i in ids
+            ],
+        )
     state.version += 1
     state.dirty_agents.clear()
     state.dirty_conversations.clear()
+    state.dirty_competences.clear()

@@ -37,8 +37,12 @@ class Desk:
                 json={"routing_enabled": routing, "languages": ["nl", "fr"]},
             )
         )
-        for name in ("Orders", "Technical"):
-            self.ok(portal.post("/v1/competences", headers=self.admin, json={"name": name}))
+        self.competences = {
+            name: self.ok(portal.post("/v1/competences", headers=self.admin, json={"name": name}))[
+                "id"
+            ]
+            for name in ("Orders", "Technical")
+        }
         for name in ("Delivery", "Complaint"):
             self.ok(portal.post("/v1/topics", headers=self.admin, json={"name": name}))
         self.channel = self.ok(
@@ -239,23 +243,41 @@ def test_requirements_by_the_holder_and_by_dispatch(portal, desk) -> None:  # ty
         bad_language.status_code == 422
         and bad_language.json()["error"]["code"] == "unknown_language"
     )
-    bad_competence = portal.put(
-        f"/v1/dispatch/conversations/{cid}/requirements",
-        headers=desk.manager,
-        json={"competences": ["Cooking"]},
-    )
-    assert (
-        bad_competence.status_code == 422
-        and bad_competence.json()["error"]["code"] == "unknown_competence"
-    )
+    # Competences are given by id: a made-up id, another tenant's id and a name are refused.
+    elsewhere = new_tenant(portal)
+    theirs = desk.ok(
+        portal.post(
+            "/v1/competences",
+            headers=elsewhere.tokens["administrator"],
+            json={"name": "Technical"},
+        )
+    )["id"]
+    for wrong, code in (
+        (str(uuid.uuid4()), "unknown_competence"),
+        (theirs, "unknown_competence"),
+        ("Technical", "invalid_request"),
+    ):
+        refused = portal.put(
+            f"/v1/dispatch/conversations/{cid}/requirements",
+            headers=desk.manager,
+            json={"competences": [wrong]},
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == code
+    assert desk.get(cid)["required_competences"] == []
+    technical = desk.competences["Technical"]
     changed = desk.ok(
         portal.put(
             f"/v1/dispatch/conversations/{cid}/requirements",
             headers=desk.manager,
-            json={"language": "fr", "competences": ["Technical"]},
+            json={"language": "fr", "competences": [technical]},
         )
     )
-    assert (changed["language"], changed["required_competences"]) == ("fr", ["Technical"])
+    assert (changed["language"], changed["required_competences"]) == ("fr", [technical])
+    assert changed["competences"] == [{"id": technical, "name": "Technical"}]
+    # A rename shows at once; the requirement is the same competence.
+    desk.ok(portal.put(f"/v1/competences/{technical}", headers=desk.admin, json={"name": "Tech"}))
+    assert desk.get(cid)["competences"] == [{"id": technical, "name": "Tech"}]
     # Only the holder changes it through the conversation endpoint.
     not_yours = portal.put(
         f"/v1/conversations/{cid}/requirements", headers=desk.agent, json={"language": "nl"}
@@ -278,7 +300,7 @@ def test_history_search(portal, desk) -> None:  # type: ignore[no-untyped-def]
         portal.put(
             f"/v1/dispatch/conversations/{second}/requirements",
             headers=desk.manager,
-            json={"language": "fr", "competences": ["Orders"]},
+            json={"language": "fr", "competences": [desk.competences["Orders"]]},
         )
     )
     for cid, topics in ((first, ["Delivery"]), (second, ["Complaint", "Delivery"])):
@@ -299,7 +321,9 @@ def test_history_search(portal, desk) -> None:  # type: ignore[no-untyped-def]
     assert open_one not in search()
     assert search(topic="Complaint") == [second]
     assert set(search(topic="Delivery")) == {first, second}
-    assert search(competence="Orders") == [second]
+    assert search(competence=desk.competences["Orders"]) == [second]
+    assert search(competence="Orders") == [second]  # its name finds it too
+    assert search(competence=desk.competences["Technical"]) == []
     assert search(language="fr") == [second]
     assert search(visitor="emma") == [first]
     assert search(visitor="PEETERS") == [second]
@@ -503,3 +527,23 @@ def test_out_of_office_once_per_closed_period_and_still_queued(portal, desk) -> 
         "monday late",
     ]
     assert detail["status"] == "waiting"
+
+
+def test_a_conversation_recorded_with_competence_names_shows_the_competences(portal, desk):  # type: ignore[no-untyped-def]
+    """Conversations recorded before competences were ids hold names; they show as the
+    competence of that name (a name no competence has any more is left out)."""
+    cid = desk.visitor_writes("v-older", "o1")
+    desk.svc.conversations.change_requirements(
+        uuid.UUID(desk.tenant.tenant_id),
+        uuid.UUID(cid),
+        None,
+        ["Orders", "Gone"],
+        uuid.UUID(desk.tenant.users["manager"]),
+        T0,
+        dispatched=True,
+    )
+    desk.svc.projector.catch_up_now()
+    orders = desk.competences["Orders"]
+    shown = desk.get(cid)
+    assert shown["required_competences"] == [orders]
+    assert shown["competences"] == [{"id": orders, "name": "Orders"}]

@@ -10,6 +10,7 @@ import pytest
 from services.routing import store
 from services.routing.application.router import Router
 from services.routing.application.state import TenantRouting
+from shared import events as ev
 from shared.events import Envelope
 from shared.readmodel import make_engine
 from tests.unit.test_routing_replay import MORNING, TIMEOUT
@@ -18,6 +19,7 @@ from tests.unit.test_routing_state import (
     BOB,
     TENANT,
     at,
+    competence,
     conv,
     feed,
     new_state,
@@ -52,6 +54,9 @@ def test_saved_state_loads_back_the_same_and_stale_writers_are_refused(engine):
     )
     for n in range(4):
         feed(state, opened(n, n + 1))  # two to Ann (capacity 2), two waiting
+    for name in ("c1", "c2"):
+        feed(state, ev.LabelChanged(kind="competence", label_id=competence(name), name=name))
+    feed(state, ev.LabelDeleted(kind="competence", label_id=competence("c2")))
     with engine.begin() as conn:
         store.save(conn, state)
     with engine.connect() as conn:
@@ -59,6 +64,8 @@ def test_saved_state_loads_back_the_same_and_stale_writers_are_refused(engine):
     assert loaded.version == state.version == 1
     assert loaded.agents == state.agents
     assert loaded.conversations == state.conversations
+    assert loaded.competences == {competence("c1"): "c1"}
+    assert loaded.deleted_competences == {competence("c2")}
     assert (loaded.routing_enabled, loaded.default_capacity) == (True, 3)
 
     feed(state, presence(BOB, "online", 10))  # Bob takes the waiting two

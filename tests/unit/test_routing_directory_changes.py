@@ -9,6 +9,7 @@ from tests.unit.test_routing_state import (
     ANN,
     BOB,
     at,
+    competence,
     conv,
     decisions,
     feed,
@@ -98,3 +99,62 @@ def test_switching_routing_on_routes_the_shared_queue_oldest_first():
         (conv(1), ANN),
         (conv(2), None),
     ]
+
+
+# --- competences: ids on both sides; deleted ones no longer hold anything back ----------
+
+
+def _competence(name: str, *, deleted: bool = False) -> ev.Payload:
+    if deleted:
+        return ev.LabelDeleted(kind="competence", label_id=competence(name))
+    return ev.LabelChanged(kind="competence", label_id=competence(name), name=name)
+
+
+def test_a_deleted_competence_no_longer_keeps_a_conversation_waiting():
+    state = new_state(
+        tenant_created(),
+        _competence("legal"),
+        _competence("billing"),
+        user_created(ANN, competences=("billing",)),
+        presence(ANN, "online", 0),
+    )
+    assert (
+        decisions(feed(state, opened(1, 1, competences=("legal", "billing"))))[0].assignee_id
+        is None
+    )
+    routed = decisions(feed(state, _competence("legal", deleted=True)))
+    assert [(d.conversation_id, d.assignee_id) for d in routed] == [(conv(1), ANN)]
+    assert state.conversations[conv(1)].need.competences == {competence("billing")}
+    # A later event that still names the deleted competence is met without it.
+    feed(state, opened(2, 2, competences=("legal",)))
+    assert state.conversations[conv(2)].need.competences == frozenset()
+
+
+def test_a_renamed_competence_routes_as_before():
+    state = new_state(
+        tenant_created(),
+        _competence("billing"),
+        user_created(ANN, competences=("billing",)),
+        presence(ANN, "online", 0),
+    )
+    feed(state, ev.LabelChanged(kind="competence", label_id=competence("billing"), name="Money"))
+    assert decisions(feed(state, opened(1, 1, competences=("billing",))))[0].assignee_id == ANN
+
+
+def test_an_older_event_naming_a_competence_is_read_as_its_id():
+    """Events written before competences were ids carry names: mapped by the name's id;
+    a name no competence has could never be met, so it holds nothing back."""
+    state = new_state(
+        tenant_created(),
+        _competence("billing"),
+        user_created(ANN, competences=("billing",)),
+        user_created(BOB),
+        presence(ANN, "online", 0),
+        presence(BOB, "online", 1),
+    )
+    older = opened(1, 2).model_copy(update={"required_competences": ["billing"]})
+    assert decisions(feed(state, older))[0].assignee_id == ANN
+    assert state.conversations[conv(1)].need.competences == {competence("billing")}
+    gone = opened(2, 3).model_copy(update={"required_competences": ["cooking"]})
+    feed(state, gone)
+    assert state.conversations[conv(2)].need.competences == frozenset()

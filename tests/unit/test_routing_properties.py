@@ -24,6 +24,7 @@ from tests.unit.test_routing_state import (
     OTHER_CHANNEL,
     TENANT,
     at,
+    competence,
     decisions,
     feed,
     opened,
@@ -112,7 +113,7 @@ def payload_for(state: TenantRouting, action: tuple, minute: float, n: int) -> P
         return ev.ConversationRequirementsChanged(
             conversation_id=cid,
             language=action[2],
-            required_competences=list(action[3]),
+            required_competences=[competence(c) for c in action[3]],
             at=at(minute),
         )
     return ev.HandoverChanged(conversation_id=cid, state=action[2], reason="r", at=at(minute))

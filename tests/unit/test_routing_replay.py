@@ -14,6 +14,7 @@ from tests.unit.test_routing_state import (
     assigned,
     at,
     closed,
+    competence,
     conv,
     opened,
     presence,
@@ -52,7 +53,7 @@ MORNING: list[Envelope | datetime] = [
                 ev.ConversationRequirementsChanged(
                     conversation_id=conv(1),
                     language="nl",
-                    required_competences=["legal"],
+                    required_competences=[competence("legal")],
                     at=at(21),
                 ),
                 assigned(4, ANN, 22, by="dispatch"),

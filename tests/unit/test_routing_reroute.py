@@ -17,6 +17,7 @@ from tests.unit.test_routing_state import (
     assigned,
     at,
     closed,
+    competence,
     conv,
     decisions,
     feed,
@@ -65,7 +66,7 @@ def requirements(
     return ev.ConversationRequirementsChanged(
         conversation_id=conv(n),
         language=language,
-        required_competences=list(competences),
+        required_competences=[competence(c) for c in competences],
         at=at(minute),
     )
 

@@ -21,6 +21,14 @@ OTHER_CHANNEL = uuid.UUID("c0000000-0000-4000-8000-000000000002")
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 ANN = uuid.UUID("00000000-0000-4000-8000-00000000000a")
+COMPETENCE_NAMESPACE = uuid.UUID("e0000000-0000-4000-8000-000000000001")
+
+
+def competence(name: str) -> str:
+    """The id of a test competence: events carry competence ids, never names."""
+    return str(uuid.uuid5(COMPETENCE_NAMESPACE, name))
+
+
 BOB = uuid.UUID("00000000-0000-4000-8000-00000000000b")
 
 
@@ -59,7 +67,7 @@ def user_created(
         mother_tongue="nl",
         languages=list(languages),
         channel_ids=list(channels),
-        competences=list(competences),
+        competences=[competence(c) for c in competences],
         capacity=capacity,
     )
 
@@ -82,7 +90,7 @@ def opened(
         channel_type="webchat",
         visitor_id=uuid.UUID(int=n),
         language=language,
-        required_competences=list(competences),
+        required_competences=[competence(c) for c in competences],
         opened_at=at(minute),
     )
 
@@ -173,7 +181,7 @@ def test_end_user_created_adds_an_offline_agent_with_capacity(
     assert agent.role == "manager"
     assert agent.languages == {"nl", "fr"}
     assert agent.channel_ids == {CHANNEL, OTHER_CHANNEL}
-    assert agent.competences == {"billing"}
+    assert agent.competences == {competence("billing")}
 
 
 # --- presence ---------------------------------------------------------------------------

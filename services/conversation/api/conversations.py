@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import and_, func, or_, select
 
+from services.conversation.api.competences import check_known, conversations_out
 from services.conversation.api.deps import Caller, allowed, require_plan, service
 from services.conversation.api.schemas import (
     Archiving,
@@ -49,12 +50,21 @@ handover = allowed("chatbot.handover")
 UNPROCESSABLE = frozenset({"topics_required", "unknown_field"})
 
 
-def _page(svc: ConversationService, scope: Any, order: list[Any], offset: int, limit: int):  # type: ignore[no-untyped-def]
+def _page(  # type: ignore[no-untyped-def]
+    svc: ConversationService,
+    tenant_id: uuid.UUID,
+    scope: Any,
+    order: list[Any],
+    offset: int,
+    limit: int,
+):
     c = t.conversations
     with svc.engine.connect() as conn:
         total = conn.scalar(select(func.count()).select_from(c).where(scope)) or 0
-        rows = conn.execute(select(c).where(scope).order_by(*order).offset(offset).limit(limit))
-        items = [ConversationOut.model_validate(r, from_attributes=True) for r in rows]
+        rows = conn.execute(
+            select(c).where(scope).order_by(*order).offset(offset).limit(limit)
+        ).all()
+        items = conversations_out(conn, tenant_id, rows)
     return Page[ConversationOut](items=items, total=total, offset=offset, limit=limit)
 
 
@@ -81,7 +91,7 @@ async def my_queue(
     shared = and_(c.c.assignee_id.is_(None), c.c.status == "waiting")
     routing = _routing_enabled(svc, who.tenant_id)
     scope = and_(c.c.tenant_id == str(who.tenant_id), mine if routing else or_(mine, shared))
-    return _page(svc, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
+    return _page(svc, who.tenant_id, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
 
 
 @router.get(
@@ -102,7 +112,7 @@ async def dispatch_overview(
     c = t.conversations
     statuses = ("bot", "waiting", "assigned", "in_progress") if status == "open" else (status,)
     scope = and_(c.c.tenant_id == str(who.tenant_id), c.c.status.in_(statuses))
-    return _page(svc, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
+    return _page(svc, who.tenant_id, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
 
 
 def detail(
@@ -125,8 +135,9 @@ def detail(
         notes = conn.execute(
             select(n).where(n.c.conversation_id == str(conversation_id)).order_by(n.c.at)
         ).all()
+        (out,) = conversations_out(conn, tenant_id, [row])
     return ConversationDetail(
-        **ConversationOut.model_validate(row, from_attributes=True).model_dump(),
+        **out.model_dump(),
         messages=[MessageOut.model_validate(r, from_attributes=True) for r in messages],
         notes=[NoteOut.model_validate(r, from_attributes=True) for r in notes],
     )
@@ -326,14 +337,17 @@ async def _requirements(
     dispatched: bool,
 ) -> ConversationDetail:
     _language_offered(svc, who, body.language)
-    _labels_exist(svc, who, "competence", body.competences or [])
+    competences = None
+    if body.competences is not None:
+        with svc.engine.connect() as conn:
+            competences = check_known(conn, who.tenant_id, body.competences)
     await _run(
         svc,
         svc.conversations.change_requirements,
         who.tenant_id,
         conversation_id,
         body.language,
-        body.competences,
+        competences,
         who.user_id,
         _now(),
         dispatched=dispatched,

@@ -11,8 +11,9 @@ import uuid
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Connection, and_, exists, func, or_, select
 
+from services.conversation.api.competences import conversations_out
 from services.conversation.api.conversations import _run
 from services.conversation.api.deps import Caller, allowed, service
 from services.conversation.api.schemas import ConversationOut, Page, VisitorOut, VisitorProfile
@@ -41,7 +42,9 @@ async def history(
     channel_id: uuid.UUID | None = None,
     language: str | None = Query(None, min_length=2, max_length=16),
     topic: str | None = Query(None, min_length=1, max_length=100),
-    competence: str | None = Query(None, min_length=1, max_length=100),
+    competence: str | None = Query(
+        None, min_length=1, max_length=100, description="A competence's id (or its name)"
+    ),
     end_user: str | None = Query(None, min_length=1, max_length=100, description="Part of a name"),
     visitor: str | None = Query(None, min_length=1, max_length=100, description="Part of a name"),
     opened_from: AwareDatetime | None = Query(None, alias="from"),
@@ -56,22 +59,19 @@ async def history(
     (``from`` inclusive, ``to`` exclusive). Names match case-insensitively on any part."""
     if opened_from and opened_to and opened_from >= opened_to:
         raise ApiError(422, "bad_period", "'from' must be before 'to'.")
-    c, cl, v, eu = t.conversations, t.conversation_labels, t.visitors, t.end_users
+    c, v, eu = t.conversations, t.visitors, t.end_users
     tenant = str(who.tenant_id)
     where = [c.c.tenant_id == tenant, c.c.status.in_(("closed", "archived"))]
     if channel_id:
         where.append(c.c.channel_id == str(channel_id))
     if language:
         where.append(c.c.language == language)
-    for kind, name in (("topic", topic), ("competence", competence)):
-        if name:
+    if topic:
+        where.append(_labelled(tenant, "topic", [topic]))
+    if competence:
+        with svc.engine.connect() as conn:
             where.append(
-                exists().where(
-                    cl.c.conversation_id == c.c.conversation_id,
-                    cl.c.tenant_id == tenant,
-                    cl.c.kind == kind,
-                    cl.c.name == name,
-                )
+                _labelled(tenant, "competence", _competence_keys(conn, tenant, competence))
             )
     if end_user:
         pattern = _like(end_user)
@@ -114,9 +114,38 @@ async def history(
     scope = and_(*where)
     with svc.engine.connect() as conn:
         total = conn.scalar(select(func.count()).select_from(c).where(scope)) or 0
-        rows = conn.execute(select(c).where(scope).order_by(*order).offset(offset).limit(limit))
-        items = [ConversationOut.model_validate(r, from_attributes=True) for r in rows]
+        rows = conn.execute(
+            select(c).where(scope).order_by(*order).offset(offset).limit(limit)
+        ).all()
+        items = conversations_out(conn, who.tenant_id, rows)
     return Page[ConversationOut](items=items, total=total, offset=offset, limit=limit)
+
+
+def _labelled(tenant: str, kind: str, keys: list[str]):  # type: ignore[no-untyped-def]
+    cl = t.conversation_labels
+    return exists().where(
+        cl.c.conversation_id == t.conversations.c.conversation_id,
+        cl.c.tenant_id == tenant,
+        cl.c.kind == kind,
+        cl.c.name.in_(keys),
+    )
+
+
+def _competence_keys(conn: Connection, tenant: str, competence: str) -> list[str]:
+    """What a conversation's competence rows may hold for this filter: the competence's id
+    and, for conversations recorded before competences were ids, its name. The filter is an
+    id or a name (names are unique within a tenant, so a name means one competence)."""
+    lb = t.labels
+    try:
+        match = lb.c.label_id == str(uuid.UUID(competence))
+    except ValueError:
+        match = lb.c.name == competence
+    row = conn.execute(
+        select(lb.c.label_id, lb.c.name).where(
+            lb.c.tenant_id == tenant, lb.c.kind == "competence", match
+        )
+    ).first()
+    return [competence] if row is None else [row.label_id, row.name]
 
 
 def _visitor(svc: ConversationService, tenant_id: uuid.UUID, visitor_id: uuid.UUID) -> VisitorOut:
@@ -133,11 +162,10 @@ def _visitor(svc: ConversationService, tenant_id: uuid.UUID, visitor_id: uuid.UU
             .order_by(c.c.opened_at.desc())
             .limit(100)
         ).all()
+        earlier_out = conversations_out(conn, tenant_id, earlier)
     return VisitorOut(
         **{k: getattr(row, k) for k in VisitorOut.model_fields if k != "earlier_conversations"},
-        earlier_conversations=[
-            ConversationOut.model_validate(r, from_attributes=True) for r in earlier
-        ],
+        earlier_conversations=earlier_out,
     )
 
 

@@ -280,6 +280,13 @@ class PresenceUpdate(Strict):
 ConversationStatus = Literal["bot", "waiting", "assigned", "in_progress", "closed", "archived"]
 
 
+class CompetenceRef(BaseModel):
+    """A competence as shown: its id (what requirements take) and its current name."""
+
+    id: uuid.UUID
+    name: str
+
+
 class ConversationOut(BaseModel):
     conversation_id: uuid.UUID
     channel_id: uuid.UUID
@@ -292,7 +299,12 @@ class ConversationOut(BaseModel):
     last_message_at: datetime | None
     message_count: int
     preview: str | None
-    required_competences: list[str] = []
+    required_competences: list[uuid.UUID] = Field(
+        default=[], description="Competence ids (deleted competences are left out)"
+    )
+    competences: list[CompetenceRef] = Field(
+        default=[], description="The required competences with their current names"
+    )
     topics: list[str] = []
     handover: Literal["bot", "waiting_for_human", "human"] | None = None
     dispatched: bool = False
@@ -350,12 +362,14 @@ class Assignment(Strict):
 
 
 class Requirements(Strict):
-    """Omit a field to keep it; competences replace the whole list."""
+    """Omit a field to keep it; competences (ids) replace the whole list."""
 
-    model_config = example(language="fr", competences=["Orders"])
+    model_config = example(language="fr", competences=["3fa85f64-5717-4562-b3fc-2c963f66afa6"])
 
     language: str | None = Field(default=None, min_length=2, max_length=16)
-    competences: list[LabelName] | None = Field(default=None, max_length=50)
+    competences: list[uuid.UUID] | None = Field(
+        default=None, max_length=50, description="Competence ids (GET /v1/competences)"
+    )
 
 
 class Closing(Strict):

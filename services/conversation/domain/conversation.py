@@ -402,7 +402,7 @@ class Conversation(Aggregate):
         *,
         dispatched: bool,
     ) -> bool:
-        """Correct the language or add/remove competences; routing re-checks the holder."""
+        """Correct the language or add/remove competences (ids); routing re-checks the holder."""
         self._require_open()
         competences = sorted(set(competences))
         if language == self.language and competences == sorted(self.required_competences):

@@ -132,6 +132,7 @@ conversations = Table(
     Column("last_message_at", UtcDateTime),
     Column("message_count", Integer, nullable=False, default=0),
     Column("preview", String(200)),
+    #: Competence ids (names in conversations recorded before competences were ids).
     Column("required_competences", JSON, nullable=False, default=list),
     Column("topics", JSON, nullable=False, default=list),
     Column("handover", String(20)),
@@ -149,6 +150,7 @@ conversations = Table(
 )
 
 #: A conversation's topics and competences, one row each, so History filters use an index.
+#: ``name`` holds a topic's name, or a competence's id (older conversations: its name).
 conversation_labels = Table(
     "conversation_labels",
     metadata,

@@ -41,6 +41,8 @@ WANTED = {
     "EndUserDeactivated",
     "EndUserDeleted",
     "PresenceChanged",
+    "LabelChanged",
+    "LabelDeleted",
     "ConversationOpened",
     "ConversationAssigned",
     "ConversationTaken",

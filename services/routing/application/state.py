@@ -10,6 +10,12 @@ Every decision is timed by the event that caused it (or by the sweep's ``now``, 
 input), never by the wall clock, and its ``event_id`` is derived from the conversation
 and its round: replaying the same events into a fresh state gives the same decisions.
 
+Competences are ids on both sides (end users' and conversations'). Routing also keeps the
+tenant's competences (id -> name) and the ids of deleted ones: a deleted competence is
+dropped from every conversation's needs, so nothing waits forever for a skill nobody can
+get any more; and an entry of an older event that is a competence *name* is mapped to the
+id of the competence that has that name (dropped when there is none: it could never be met).
+
 A conversation is ``bot`` (a chatbot answers; not routed), ``waiting`` (in the tenant's
 queue), ``assigned`` (someone must take it) or ``in_progress`` (taken). Assigned and in
 progress both count in the holder's load.
@@ -59,8 +65,13 @@ class TenantRouting:
     version: int = 0
     agents: dict[uuid.UUID, Agent] = field(default_factory=dict)
     conversations: dict[uuid.UUID, Tracked] = field(default_factory=dict)
+    #: The tenant's competences, id -> name (names only to read older, name-based events).
+    competences: dict[str, str] = field(default_factory=dict)
+    #: Deleted competences: a need naming one of them is met without it.
+    deleted_competences: set[str] = field(default_factory=set)
     dirty_agents: set[uuid.UUID] = field(default_factory=set)
     dirty_conversations: set[uuid.UUID] = field(default_factory=set)
+    dirty_competences: set[str] = field(default_factory=set)
     # Derived indexes (rebuilt by ``reindex`` after a load).
     roster: Roster = field(default_factory=Roster, repr=False, compare=False)
     queue: Queue = field(default_factory=Queue, repr=False, compare=False)
@@ -172,7 +183,7 @@ class TenantRouting:
             return []
         tracked = Tracked(
             p.conversation_id,
-            Need(p.channel_id, p.language, frozenset(p.required_competences)),
+            Need(p.channel_id, p.language, self._competence_ids(p.required_competences)),
             p.opened_at,
             status="bot" if p.bot_active else "waiting",
         )
@@ -229,7 +240,8 @@ class TenantRouting:
         tracked = self.conversations.get(p.conversation_id)
         if tracked is None:
             return []
-        tracked.need = Need(tracked.need.channel_id, p.language, frozenset(p.required_competences))
+        competences = self._competence_ids(p.required_competences)
+        tracked.need = Need(tracked.need.channel_id, p.language, competences)
         self._file(tracked)
         if not self.routing_enabled or tracked.status == "bot":
             return []
@@ -244,6 +256,47 @@ class TenantRouting:
         freed = self._release(tracked, p.at)
         out = [self._route(tracked, p.at, replaces=replaced, reason="requirements")]
         return out + self._offer_waiting(freed, p.at)
+
+    def _on_LabelChanged(self, _e: Envelope, p: ev.LabelChanged) -> None:
+        if p.kind == "competence":
+            key = str(p.label_id)
+            self.competences[key] = p.name
+            self.dirty_competences.add(key)
+
+    def _on_LabelDeleted(self, e: Envelope, p: ev.LabelDeleted) -> list[Envelope]:
+        """Nobody can be given a deleted competence: conversations stop asking for it, and
+        those that waited only for it are routed now."""
+        if p.kind != "competence":
+            return []
+        key = str(p.label_id)
+        self.competences.pop(key, None)
+        self.deleted_competences.add(key)
+        self.dirty_competences.add(key)
+        out = []
+        for tracked in sorted(self.conversations.values(), key=_by_arrival):
+            if key not in tracked.need.competences:
+                continue
+            tracked.need = replace(tracked.need, competences=tracked.need.competences - {key})
+            self._file(tracked)
+            if (
+                tracked.status == "waiting"
+                and self.routing_enabled
+                and self._choose(tracked.need, explain=False).assignee_id is not None
+            ):
+                out.append(self._route(tracked, e.occurred_at))
+        return out
+
+    def _competence_ids(self, values: list[str]) -> frozenset[str]:
+        """A conversation's required competences as ids routing can compare (see above)."""
+        ids = set()
+        for value in values:
+            try:
+                key = str(uuid.UUID(value))
+            except ValueError:  # an older event: a competence's name
+                key = next((i for i, name in self.competences.items() if name == value), "")
+            if key and key not in self.deleted_competences:
+                ids.add(key)
+        return frozenset(ids)
 
     def _on_ConversationQueued(self, _e: Envelope, p: ev.ConversationQueued) -> list[Envelope]:
         """Put back in the queue after the last assignment routing knows of: route it again.
