@@ -229,8 +229,8 @@ class MetaChannels:
     """Connected Meta channels with their credentials opened, cached for ``ttl`` seconds.
 
     A page can be connected twice (Messenger and Page comments), so the key is the
-    channel type with the page or phone-number id. If two tenants connect the same page,
-    the first connected one receives its messages.
+    channel type with the page or phone-number id. The directory lets only one tenant's
+    channel use a page or number at a time (``ChannelAccount``), so one row answers.
     """
 
     def __init__(self, engine: Engine, secrets_key: str, ttl: float = 2.0) -> None:

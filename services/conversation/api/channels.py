@@ -17,6 +17,7 @@ from services.conversation.api.schemas import (
     OutOfOffice,
 )
 from services.conversation.bootstrap import ConversationService
+from services.conversation.domain.directory import ACCOUNT_KINDS, AccountConnectedElsewhere
 from services.conversation.store import tables as t
 from shared.http import ApiError
 from shared.secrets import seal
@@ -105,14 +106,18 @@ async def connect_channel(
             raise ApiError(
                 403, "option_required", "The website chat needs the SDK option.", {"option": "sdk"}
             )
-    channel_id = await asyncio.to_thread(
-        svc.directory.connect_channel,
-        who.tenant_id,
-        body.channel_type,
-        body.name,
-        body.external_id,
-        sealed,
-    )
+    try:
+        _account_free_in_view(svc, who.tenant_id, body.channel_type, body.external_id)
+        channel_id = await asyncio.to_thread(
+            svc.directory.connect_channel,
+            who.tenant_id,
+            body.channel_type,
+            body.name,
+            body.external_id,
+            sealed,
+        )
+    except AccountConnectedElsewhere as exc:
+        raise _connected_elsewhere(exc) from None
     if body.out_of_office_message:
         await asyncio.to_thread(
             svc.directory.set_out_of_office, who.tenant_id, channel_id, body.out_of_office_message
@@ -123,6 +128,43 @@ async def connect_channel(
         )
     await svc.after_change()
     return _load(svc, who.tenant_id, channel_id)
+
+
+def _connected_elsewhere(exc: AccountConnectedElsewhere) -> ApiError:
+    """409 that never names another tenant; the caller's own channel is named."""
+    own = {"channel_id": str(exc.channel_id)} if exc.channel_id else None
+    return ApiError(
+        409,
+        "account_connected_elsewhere",
+        "This page or phone number is already connected in another channel; disconnect it"
+        " there first.",
+        own,
+    )
+
+
+def _account_free_in_view(
+    svc: ConversationService, tenant_id: uuid.UUID, channel_type: str, external_id: str | None
+) -> None:
+    """Channels connected before accounts were claimed have no claim: the view says whether
+    one of them uses the account (the claim in the directory decides for everything since)."""
+    kind = ACCOUNT_KINDS.get(channel_type)
+    if kind is None or external_id is None:
+        return
+    ch = t.channels.c
+    same_kind = [c for c, k in ACCOUNT_KINDS.items() if k == kind]
+    with svc.engine.connect() as conn:
+        rows = conn.execute(
+            select(ch.channel_id, ch.tenant_id, ch.channel_type).where(
+                ch.external_id == external_id,
+                ch.channel_type.in_(same_kind),
+                ch.connected.is_(True),
+            )
+        ).all()
+    for row in rows:
+        if row.tenant_id != str(tenant_id):
+            raise AccountConnectedElsewhere()
+        if row.channel_type == channel_type:
+            raise AccountConnectedElsewhere(uuid.UUID(row.channel_id))
 
 
 @router.put("/{channel_id}/allowed-origins", response_model=ChannelOut)

@@ -6,6 +6,7 @@ missing (``LookupError``), exactly like one that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 import uuid
@@ -15,10 +16,12 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
 
 from services.conversation.application.eventstore import CacheEvictingOnConflict
 from services.conversation.domain.directory import (
     Channel,
+    ChannelAccount,
     Competence,
     EndUser,
     FaqEntry,
@@ -295,17 +298,41 @@ class Directory(CacheEvictingOnConflict):
         external_id: str | None = None,
         sealed_credentials: str | None = None,
     ) -> uuid.UUID:
+        """Connect a channel; a Meta account (page, phone number id) used by another
+        connected channel is refused with ``AccountConnectedElsewhere``. The channel and
+        the account's claim are saved together, so of two connects at once (any replicas)
+        one is stored and the other, retried on the stored state, is refused."""
         self.tenant(tenant_id)
-        channel = Channel(
-            tenant_id=tenant_id,
-            channel_type=channel_type,
-            name=name,
-            public_key=secrets.token_urlsafe(24),
-            external_id=external_id,
-            sealed_credentials=sealed_credentials,
-        )
-        self.save(channel)
-        return channel.id
+        account = ChannelAccount.account_of(channel_type, external_id)
+        for attempt in range(3):
+            channel = Channel(
+                tenant_id=tenant_id,
+                channel_type=channel_type,
+                name=name,
+                public_key=secrets.token_urlsafe(24),
+                external_id=external_id,
+                sealed_credentials=sealed_credentials,
+            )
+            claim = None
+            if account is not None:
+                claim = self._account(account, tenant_id)
+                claim.claim(tenant_id, channel_type, channel.id)
+            try:
+                self.save(channel, claim)
+            except IntegrityError:
+                if claim is None or attempt == 2:
+                    raise
+                continue  # someone claimed the account meanwhile: decide again on what is stored
+            return channel.id
+        raise AssertionError("unreachable")
+
+    def _account(self, account: str, tenant_id: uuid.UUID) -> ChannelAccount:
+        try:
+            found = self.repository.get(ChannelAccount.create_id(account))
+        except AggregateNotFoundError:
+            return ChannelAccount(account=account, tenant_id=tenant_id)
+        assert isinstance(found, ChannelAccount)
+        return found
 
     def set_allowed_origins(
         self, tenant_id: uuid.UUID, channel_id: uuid.UUID, allowed_origins: list[str]
@@ -339,9 +366,17 @@ class Directory(CacheEvictingOnConflict):
         self.save(channel)
 
     def disconnect_channel(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        """Disconnect; the account outside is free for another channel at the same moment."""
         channel = self.channel(tenant_id, channel_id)
         channel.disconnect()
-        self.save(channel)
+        account = ChannelAccount.account_of(channel.channel_type, channel.external_id)
+        claim = None
+        if account is not None:
+            with contextlib.suppress(AggregateNotFoundError):
+                claim = self.repository.get(ChannelAccount.create_id(account))
+            if claim is not None and not claim.release(channel_id):
+                claim = None  # connected before accounts were claimed: nothing to free
+        self.save(channel, claim)
 
     # --- FAQ (operator) ---------------------------------------------------------------
 

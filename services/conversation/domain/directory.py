@@ -294,6 +294,76 @@ class Channel(Aggregate):
         self.connected = False
 
 
+#: Channel types that use the same account outside: Messenger and Page comments a page.
+ACCOUNT_KINDS = {
+    "messenger": "facebook-page",
+    "page_comments": "facebook-page",
+    "whatsapp": "whatsapp",
+}
+ACCOUNT_NAMESPACE = uuid.UUID("9d3f6a0e-2b7c-4e51-8a4d-5c1e0f7b3a92")
+
+
+class AccountConnectedElsewhere(DirectoryError):
+    """The account outside is used by another connected channel (of this tenant or, without
+    saying which, of another one)."""
+
+    def __init__(self, channel_id: uuid.UUID | None = None) -> None:
+        super().__init__("this account is already connected in another channel")
+        #: The channel that has it, when it is the caller's own.
+        self.channel_id = channel_id
+
+
+class ChannelAccount(Aggregate):
+    """An account outside (a Facebook page, a WhatsApp phone number id) and the connected
+    channels that use it: one tenant at a time, one connected channel per channel type
+    (Messenger and Page comments may share a page). Disconnecting frees it.
+
+    The id is derived from the account, so two connects at once write the same aggregate
+    at the same version and the event store's unique (id, version) lets only one through,
+    whichever replica each runs on.
+    """
+
+    @staticmethod
+    def account_of(channel_type: str, external_id: str | None) -> str | None:
+        kind = ACCOUNT_KINDS.get(channel_type)
+        return f"{kind}/{external_id}" if kind and external_id else None
+
+    @staticmethod
+    def create_id(account: str, **_: Any) -> uuid.UUID:
+        return uuid.uuid5(ACCOUNT_NAMESPACE, f"channel-account/{account}")
+
+    @event("Registered")
+    def __init__(self, account: str, tenant_id: uuid.UUID) -> None:
+        self.account = account
+        self.tenant_id = tenant_id
+        #: channel type -> the connected channel that uses the account for it.
+        self.channels: dict[str, uuid.UUID] = {}
+
+    def claim(self, tenant_id: uuid.UUID, channel_type: str, channel_id: uuid.UUID) -> None:
+        if self.channels and self.tenant_id != tenant_id:
+            raise AccountConnectedElsewhere()
+        if channel_type in self.channels:
+            raise AccountConnectedElsewhere(self.channels[channel_type])
+        self._claimed(tenant_id, channel_type, channel_id)
+
+    @event("Claimed")
+    def _claimed(self, tenant_id: uuid.UUID, channel_type: str, channel_id: uuid.UUID) -> None:
+        self.tenant_id = tenant_id
+        self.channels[channel_type] = channel_id
+
+    def release(self, channel_id: uuid.UUID) -> bool:
+        """The channel no longer uses the account (False: it did not)."""
+        for channel_type, holder in self.channels.items():
+            if holder == channel_id:
+                self._released(self.tenant_id, channel_type)
+                return True
+        return False
+
+    @event("Released")
+    def _released(self, tenant_id: uuid.UUID, channel_type: str) -> None:
+        del self.channels[channel_type]
+
+
 class FaqEntry(Aggregate):
     """A question and answer on how the service works (SPEC §3.1.12), kept by the operator."""
 
