@@ -20,7 +20,7 @@ from sqlalchemy.exc import DataError
 
 from shared.auth import TokenChecker
 from shared.events import Envelope, UnreadableEvent
-from shared.http import install_error_handlers, install_probes
+from shared.http import install_error_handlers, install_probes, new_app
 from shared.kafka import Delivery, ensure_topics, make_broker, subscribe_batches
 from shared.readmodel import applied_events_table, make_engine, mark_applied, only_new, ping
 from shared.service import BackgroundTasks
@@ -115,7 +115,7 @@ class ConsumerService:
             self.engine.dispose()
 
     def create_app(self, title: str, routers: list[APIRouter], description: str = "") -> FastAPI:
-        app = FastAPI(title=title, version="1.0.0", description=description, lifespan=self.lifespan)
+        app = new_app(title=title, version="1.0.0", description=description, lifespan=self.lifespan)
         app.state.service = self
         app.state.token_checker = self.token_checker
         install_error_handlers(app)

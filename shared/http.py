@@ -1,4 +1,4 @@
-"""What every service's HTTP side has: /health, /ready, /metrics, and errors as 4xx JSON.
+"""What every service's HTTP side has: /health, /ready, /metrics, /docs, and errors as 4xx JSON.
 
 Errors always have the shape ``{"error": {"code": "...", "message": "...", "details": ...}}``
 so the Portal and scripts can act on ``code`` and show ``message``.
@@ -11,11 +11,37 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+#: Where the Swagger UI files (from the swagger-ui-bundle-v2 package) are served.
+DOCS_ASSETS = "/docs/assets"
+
+
+def new_app(**kwargs: Any) -> FastAPI:
+    """A service's FastAPI app. ``/docs`` loads Swagger UI from files shipped in a package,
+    not from a CDN, so it works on a machine without internet (no ReDoc: it needs a CDN)."""
+    app = FastAPI(docs_url=None, redoc_url=None, **kwargs)
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    return app
 
 
 class ApiError(Exception):

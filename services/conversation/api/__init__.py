@@ -22,11 +22,11 @@ from services.conversation.api import (
     users,
 )
 from services.conversation.bootstrap import ConversationService
-from shared.http import error_body, install_error_handlers, install_probes
+from shared.http import error_body, install_error_handlers, install_probes, new_app
 
 
 def create_app(svc: ConversationService) -> FastAPI:
-    app = FastAPI(
+    app = new_app(
         title="Interact Portal API",
         version="1.0.0",
         description="Conversations, queues and administration for the Interact Portal.",
