@@ -260,3 +260,37 @@ async def test_every_entry_and_message_of_all_three_formats_lands(kafka_bootstra
             MessageContent(kind="unsupported", text="[poll_vote]"),
         ),
     ]
+
+
+async def test_a_body_that_is_not_json_by_its_content_type_is_refused_with_415(
+    kafka_bootstrap, ingest
+):
+    """Meta posts application/json; anything else is refused, even when correctly signed,
+    and produces nothing."""
+    meta = MetaApp()
+    page = f"page-{uuid.uuid4().hex[:8]}"
+    await produce(kafka_bootstrap, topics.DIRECTORY_EVENTS, [meta.connected("messenger", page)[1]])
+    await wait_until_connected(ingest, meta.verify_token)
+    raw, headers = meta.signed(messenger_body(page, ("m_plain", "not json by its type")))
+    async with httpx.AsyncClient(base_url=ingest) as client:
+        answers = [
+            await client.post(
+                "/v1/meta/webhook", content=raw, headers={**headers, "Content-Type": kind}
+            )
+            for kind in ("text/plain", "application/x-www-form-urlencoded", "application/jsonx")
+        ]
+        bare = {k: v for k, v in headers.items() if k != "Content-Type"}
+        missing = await client.post("/v1/meta/webhook", content=raw, headers=bare)
+        charset = await client.post(
+            "/v1/meta/webhook",
+            content=raw,
+            headers={**headers, "Content-Type": "application/json; charset=utf-8"},
+        )
+    for answer in [*answers, missing]:
+        assert answer.status_code == 415, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "unsupported_media_type"
+        assert "application/json" in error["message"]
+    assert charset.status_code == 200, charset.text
+    events = await read_inbound(kafka_bootstrap, meta.tenant_id, lambda found: len(found) >= 1)
+    assert [p.channel_message_id for p in payloads(events)] == ["m_plain"]  # type: ignore[attr-defined]

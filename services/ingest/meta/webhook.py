@@ -7,9 +7,9 @@ connected channel's ``external_id``.
 
 - ``GET /v1/meta/webhook?hub.mode=subscribe&hub.verify_token=...&hub.challenge=...``
   echoes the challenge when the verify token is that of a connected Meta channel.
-- ``POST /v1/meta/webhook`` must be signed (``X-Hub-Signature-256``) with the app secret of
-  every channel it names; otherwise 401 and nothing is produced. 200 means every message in
-  it is on Kafka (acks=all); if the broker cannot take them the answer is 503 and Meta retries.
+- ``POST /v1/meta/webhook`` must be ``application/json``, as Meta sends it (415 otherwise),
+  and signed (``X-Hub-Signature-256``) with the app secret of every channel it names;
+  otherwise 401 and nothing is produced. 200 means every message in it is on Kafka (acks=all); if the broker cannot take them the answer is 503 and Meta retries.
 """
 
 from __future__ import annotations
@@ -77,6 +77,15 @@ async def verify(
 
 @router.post("/webhook", response_model=Received, summary="Meta webhook events")
 async def receive(request: Request) -> Received:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        WEBHOOKS.labels("unsupported_media_type").inc()
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "A Meta webhook body is application/json.",
+            {"content_type": media_type or None},
+        )
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"A webhook body is at most {MAX_BODY_BYTES} bytes.")
