@@ -137,7 +137,8 @@ def _competence_keys(conn: Connection, tenant: str, competence: str) -> list[str
     id or a name (names are unique within a tenant, so a name means one competence)."""
     lb = t.labels
     try:
-        match = lb.c.label_id == str(uuid.UUID(competence))
+        competence = str(uuid.UUID(competence))
+        match = lb.c.label_id == competence
     except ValueError:
         match = lb.c.name == competence
     row = conn.execute(
