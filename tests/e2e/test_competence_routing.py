@@ -92,7 +92,9 @@ def test_a_conversation_needing_a_competence_reaches_who_has_it(make_stack) -> N
     assert taken.status_code == 200, taken.text
 
     # 2. "Technical": nobody who speaks French has it, so it waits; renamed, it still counts;
-    #    once Eric speaks French it is offered to him.
+    #    once Eric speaks French and comes online it is offered to him.
+    away = httpx.put(f"{api}/v1/me/presence", headers=eric, json={"presence": "offline"})
+    assert away.status_code < 300, away.text
     second = french_visitor("v-technical")
     seen.add(second)
     require(second, competences["Technical"])
@@ -109,6 +111,8 @@ def test_a_conversation_needing_a_competence_reaches_who_has_it(make_stack) -> N
         json={"languages": ["en", "nl", "fr"]},
     )
     assert patched.status_code == 200, patched.text
+    back = httpx.put(f"{api}/v1/me/presence", headers=eric, json={"presence": "online"})
+    assert back.status_code < 300, back.text
     wait_for(
         lambda: (
             second
