@@ -265,6 +265,10 @@ def test_requirements_by_the_holder_and_by_dispatch(portal, desk) -> None:  # ty
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"]["code"] == code
     assert desk.get(cid)["required_competences"] == []
+    # Whoever may change requirements can read the competences to choose from.
+    for who in (desk.agent, desk.manager):
+        listed = desk.ok(portal.get("/v1/competences", headers=who))["items"]
+        assert {c["name"]: c["id"] for c in listed} == desk.competences
     technical = desk.competences["Technical"]
     changed = desk.ok(
         portal.put(

@@ -1,4 +1,8 @@
-"""Competences (SPEC §3.1.3) and topics (§3.1.4): the same shape, one router factory."""
+"""Competences (SPEC §3.1.3) and topics (§3.1.4): the same shape, one router factory.
+
+Administrators manage them; everyone who handles conversations reads them, because a
+conversation's requirements are competence ids and its archive takes topic names.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +60,7 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         sort: Literal["name", "-name"] = "name",
         offset: int = Query(0, ge=0, le=1_000_000),
         limit: int = Query(50, ge=1, le=200),
-        who: Caller = Depends(conversations if kind == "topic" else administration),
+        who: Caller = Depends(conversations),
         svc: ConversationService = Depends(service),
     ) -> Page[LabelOut]:
         with svc.engine.connect() as conn:
@@ -94,7 +98,7 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
     @router.get("/{label_id}", response_model=LabelOut, summary=f"One {kind}")
     async def get_label(
         label_id: uuid.UUID,
-        who: Caller = Depends(conversations if kind == "topic" else administration),
+        who: Caller = Depends(conversations),
         svc: ConversationService = Depends(service),
     ) -> LabelOut:
         return load(svc, who.tenant_id, label_id)
