@@ -31,8 +31,7 @@ def new_app(**kwargs: Any) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, **kwargs)
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
+    async def docs(_request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title=f"{app.title} - API",
@@ -41,6 +40,8 @@ def new_app(**kwargs: Any) -> FastAPI:
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
         )
 
+    # A plain route like FastAPI's own /docs: a public page, not an API operation.
+    app.add_route("/docs", docs, include_in_schema=False)
     return app
 
 
