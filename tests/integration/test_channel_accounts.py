@@ -11,6 +11,7 @@ import uuid
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from services.conversation.api import channels
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
 from services.conversation.domain.directory import AccountConnectedElsewhere, ChannelAccount
@@ -73,6 +74,27 @@ def test_an_account_connected_by_one_tenant_is_refused_to_another(portal) -> Non
     assert moved.status_code == 201, moved.text
     back = portal.post("/v1/channels", headers=admin_a, json=meta_channel("messenger", page))
     assert back.status_code == 409
+
+
+def test_the_directory_refuses_even_before_the_view_shows_the_first_channel(
+    portal, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The view is only a courtesy for channels connected before accounts were claimed;
+    the claim in the event store decides, so a view that lags (another replica just
+    connected the page) changes nothing."""
+    monkeypatch.setattr(channels, "_account_free_in_view", lambda *_args: None)
+    a, b = new_tenant(portal), new_tenant(portal)
+    page = str(uuid.uuid4().int)[:15]
+    first = portal.post(
+        "/v1/channels", headers=a.tokens["administrator"], json=meta_channel("whatsapp", page)
+    )
+    assert first.status_code == 201, first.text
+    refused = portal.post(
+        "/v1/channels", headers=b.tokens["administrator"], json=meta_channel("whatsapp", page)
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "account_connected_elsewhere"
+    assert "details" not in refused.json()["error"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
