@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """End-to-end benchmark of Interact: website-chat messages in, conversations assigned out.
 
-Starts a fresh stack (Tansu + the six services, SQLite in a temp dir, or PostgreSQL with
+Starts a fresh stack (an Apache Kafka node + the six services, SQLite in a temp dir, or PostgreSQL with
 ``--postgres``), or attaches to a running one (``--attach``), adds bench agents with a high
 capacity, then drives N inbound messages through ingest's HTTP endpoint and measures, per
 conversation, the time from ingest's 202 to the moment the ``ConversationAssigned`` event for
