@@ -249,7 +249,8 @@ class LocalBroker:
                 "kafka.tools.StorageTool",
                 "format",
                 "--standalone",
-                *("--cluster-id", self.cluster_id, "--config", str(config)),
+                f"--cluster-id={self.cluster_id}",  # an id may start with "-"
+                f"--config={config}",
             ],
             capture_output=True,
             text=True,
