@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """End-to-end benchmark of Interact: website-chat messages in, conversations assigned out.
 
-Starts a fresh stack (Tansu + the six services, SQLite in a temp dir, or PostgreSQL with
+Starts a fresh stack (an Apache Kafka node + the six services, SQLite in a temp dir, or PostgreSQL with
 ``--postgres``), or attaches to a running one (``--attach``), adds bench agents with a high
 capacity, then drives N inbound messages through ingest's HTTP endpoint and measures, per
 conversation, the time from ingest's 202 to the moment the ``ConversationAssigned`` event for
@@ -130,7 +130,7 @@ async def _watch(
         group_id=None,
         auto_offset_reset="latest",
         enable_auto_commit=False,
-        fetch_max_wait_ms=5,
+        fetch_max_wait_ms=100,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
@@ -139,8 +139,9 @@ async def _watch(
         for topic in topics:
             partitions: set[int] = set()
             for _ in range(200):
-                await consumer.topics()  # refreshes metadata
-                partitions = consumer.partitions_for_topic(topic) or set()
+                # the whole cluster's metadata (the consumer's own only covers its topics)
+                cluster = await consumer._client.fetch_all_metadata()
+                partitions = cluster.partitions_for_topic(topic) or set()
                 if partitions:
                     break
                 await asyncio.sleep(0.1)
@@ -458,6 +459,7 @@ class Target:
     pids: dict[str, list[int]] = field(default_factory=dict)
     database: str = "sqlite"
     data_dir: str | None = None
+    floor_database_urls: dict[str, str] = field(default_factory=dict)
 
 
 class Cleanup:
@@ -1062,6 +1064,74 @@ def print_report(result: dict[str, Any]) -> None:
     for name, path in (result.get("profiles") or {}).items():
         lines.append(f"  profile {name}: {path}")
     print("\n".join(lines), flush=True)
+    print_floor_ratios(result)
+
+
+def run_floor_after(args: argparse.Namespace, target: Target, result: dict[str, Any]) -> dict:
+    """The floor (bench/floor.py) on the same broker and database kind, same load."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from floor import run_floor
+
+    log("running the floor on the same broker")
+    broker_pid = (target.pids.get("broker") or [None])[0]
+    return run_floor(
+        target.bootstrap,
+        args.messages,
+        args.rate,
+        database_urls=target.floor_database_urls or None,
+        workdir=Path(target.data_dir) if target.data_dir else None,
+        idle_s=args.idle_sample,
+        broker_pid=broker_pid,
+    )
+
+
+def print_floor_ratios(result: dict[str, Any]) -> None:
+    """Every figure next to the floor's, with the ratio product / floor."""
+    floor = result.get("floor")
+    if not floor:
+        return
+
+    def ratio(ours: float | None, theirs: float | None) -> str:
+        if not ours or not theirs:
+            return "-"
+        return f"x{ours / theirs:.3f}"
+
+    ours_tput = result["throughput_per_s"]["end_to_end_assigned"]
+    ours_p99 = result["latency_ms"]["accept_to_assigned"]["p99"]
+    floor_p99 = floor["latency_ms"].get("p99")
+    cpu = result.get("cpu") or {}
+    ours_ms = cpu.get("cpu_ms_per_conversation_ours")
+    service_ms = sum(
+        v["cpu_ms_per_conversation"]
+        for k, v in (cpu.get("processes") or {}).items()
+        if not k.startswith("bench")
+    )
+    floor_ms = sum(floor["cpu_ms_per_message"].values())
+    idle = result.get("cpu_idle") or {}
+    ours_idle = sum(
+        v["cores"] or 0.0
+        for k, v in (idle.get("processes") or {}).items()
+        if not k.startswith("bench")
+    )
+    floor_idle = sum(floor["idle_cores"].values()) if floor["idle_cores"] else None
+    lines = [
+        "",
+        "Floor (bench/floor.py: router -> event store -> stats upsert, same broker, same load)",
+        f"  throughput     ours {ours_tput:8.1f}  floor {floor['throughput_per_s']:8.1f} msgs/s"
+        f"   ratio {ratio(ours_tput, floor['throughput_per_s'])}",
+        f"  p99 latency    ours {ours_p99}  floor {floor_p99} ms   ratio {ratio(ours_p99, floor_p99)}"
+        "  (ack/202 -> assigned)",
+        f"  CPU ms/msg     ours {service_ms:.2f} (services + broker; {ours_ms} with the bench)"
+        f"  floor {floor_ms:.3f}   ratio {ratio(service_ms, floor_ms)}",
+        "    floor per process: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in floor["cpu_ms_per_message"].items()),
+    ]
+    if floor_idle is not None and idle:
+        lines.append(
+            f"  idle cores     ours {ours_idle:.3f}  floor {floor_idle:.3f}"
+            f"   ratio {ratio(ours_idle, floor_idle)}   (target <= 0.05 in all)"
+        )
+    print("\n".join(lines), flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1195,6 +1265,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="fresh stack on ports 8000-8005 (default: free ports, so concurrent stacks coexist)",
     )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="do not run bench/floor.py after the product"
+    )
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--no-json", action="store_true", help="do not write the JSON file")
     parser.add_argument("--label", default="", help="free text stored with the results")
@@ -1227,6 +1300,7 @@ def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) 
     else:
         cleanup.push("data dir", lambda: shutil.rmtree(data_dir, ignore_errors=True))
     database_urls: dict[str, str] = {}
+    floor_urls: dict[str, str] = {}
     pg = None
     if args.postgres:
         from tests.support.postgres import postgres_from_env_or_local
@@ -1240,6 +1314,10 @@ def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) 
             db = f"bench_{name}_{suffix}"
             pg.create_database(db)
             database_urls[name] = pg.url(db)
+        for role in ("router", "store", "stats"):
+            db = f"bench_floor_{role}_{suffix}"
+            pg.create_database(db)
+            floor_urls[role] = pg.url(db)
     ports = dict(SERVICES) if args.default_ports else {name: free_port() for name in SERVICES}
     env = dict(item.split("=", 1) for item in args.service_env)
     stack = Stack(data_dir, ports=ports, env=env, database_urls=database_urls)
@@ -1276,6 +1354,7 @@ def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) 
         pids=pids,
         database="postgresql" if args.postgres else "sqlite",
         data_dir=str(data_dir),
+        floor_database_urls=floor_urls,
     )
 
 
@@ -1329,6 +1408,8 @@ def main(argv: list[str] | None = None) -> int:
             "code": code_version(),
             "load_average_at_end": os.getloadavg(),
         }
+        if not args.no_floor and not args.attach:
+            result["floor"] = run_floor_after(args, target, result)
         print_report(result)
         if not args.no_json:
             out = args.results_dir / f"e2e-{stamp}.json"

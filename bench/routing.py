@@ -7,7 +7,7 @@
     Each is timed through ``TenantRouting`` (indexes and all), per decision.
     Target: p99 < 5 ms per decision. For scale, the same choice by a full scan of the
     tenant's agents is timed too.
-(b) ``throughput``: the routing service as a process on the real broker (Tansu unless
+(b) ``throughput``: the routing service as a process on the real broker (embedded Kafka unless
     ``KAFKA_BOOTSTRAP_SERVERS`` is set; SQLite, or PostgreSQL with ``--database-url``):
     publish N ``ConversationOpened`` over several tenants, measure until N decisions are on
     ``interact.routing-decisions.v1``.
@@ -224,9 +224,6 @@ async def throughput(
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "KAFKA_ENABLE_IDEMPOTENCE": "false"
-        if broker
-        else os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "true"),
         "DATA_DIR": str(workdir),
         "DATABASE_URL": database_url,
         "HTTP_PORT": str(port),
@@ -357,7 +354,7 @@ async def throughput(
         process.wait(30)
         log.close()
         if broker is not None:
-            broker.stop()
+            broker.close()
     rate = seen / elapsed
     result = {
         "conversations": count,

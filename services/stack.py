@@ -1,6 +1,7 @@
 """``python -m services.stack``: the whole Interact stack on one machine, on the embedded defaults.
 
-Starts the Kafka-protocol broker (Tansu, unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), the
+Starts an Apache Kafka node (its log in ``DATA_DIR/kafka``, unless ``KAFKA_BOOTSTRAP_SERVERS``
+is set), the
 six services as processes with SQLite files under ``DATA_DIR``, seeds a demo tenant on
 the first run, prints the URLs and demo credentials, and stops everything on Ctrl-C.
 Data is kept between runs. The tests start the same :class:`Stack`.
@@ -54,7 +55,9 @@ class Stack:
             "KAFKA_BOOTSTRAP_SERVERS", ""
         )
         if not self.bootstrap_servers:
-            self.broker = LocalBroker(log_file=self.data_dir / "broker.log").start()
+            self.broker = LocalBroker(
+                self.data_dir / "kafka", log_file=self.data_dir / "broker.log"
+            ).start()
             self.bootstrap_servers = self.broker.bootstrap_servers
         self.start_mail_sink()
         for name in SERVICES:
@@ -100,8 +103,6 @@ class Stack:
             ),
             **self.env,
         }
-        if self.broker is not None:
-            env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # Tansu has no InitProducerId
         if name in self.database_urls:
             env["DATABASE_URL"] = self.database_urls[name]
         return env

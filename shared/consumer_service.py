@@ -8,7 +8,7 @@ deliveries inside one transaction; this module does the rest: deduplication by
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -77,6 +77,7 @@ class ConsumerService:
         group_id: str,
         apply: Applier,
         wanted: Callable[[Envelope], bool] = lambda _e: True,
+        types: Collection[str] | None = None,
         **options: Any,
     ) -> None:
         async def handle(batch: list[Delivery]) -> None:
@@ -89,6 +90,7 @@ class ConsumerService:
             group_id=group_id,
             handler=handle,
             wanted=wanted,
+            types=types,
             **options,
         )
 

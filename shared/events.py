@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
@@ -53,7 +54,9 @@ class Payload(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _drop_nul(cls, data: Any) -> Any:
+    def _drop_nul(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context and info.context.get("nul_free"):  # the raw JSON had no \u0000
+            return data
         return _without_nul(data)
 
 
@@ -545,13 +548,16 @@ class Envelope(BaseModel):
         """The Kafka key: the tenant, so one tenant's events keep their order."""
         return str(self.tenant_id).encode()
 
-    def parsed(self) -> Payload:
-        """The typed payload; raises :class:`UnreadableEvent` if it is not ours to read."""
+    def parsed(self, nul_free: bool = False) -> Payload:
+        """The typed payload; raises :class:`UnreadableEvent` if it is not ours to read.
+
+        ``nul_free``: the caller saw the raw JSON and it has no escaped NUL, so the walk
+        through every string that drops them can be skipped."""
         model = PAYLOADS.get((self.type, self.schema_version))
         if model is None:
             raise UnreadableEvent(f"unknown event type {self.type} v{self.schema_version}")
         try:
-            return model.model_validate(self.payload)
+            return model.model_validate(self.payload, context={"nul_free": nul_free})
         except ValidationError as exc:
             raise UnreadableEvent(f"malformed {self.type}: {exc.errors()[:3]}") from exc
 
@@ -573,4 +579,4 @@ def decode(raw: bytes) -> tuple[Envelope, Payload]:
         envelope = Envelope.model_validate(data)
     except ValidationError as exc:
         raise UnreadableEvent(f"not an event envelope: {exc.errors()[:3]}") from exc
-    return envelope, envelope.parsed()
+    return envelope, envelope.parsed(nul_free=b"\\u0000" not in raw)

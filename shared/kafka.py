@@ -6,6 +6,11 @@ awaiting each send, and only then commits the offsets (at-least-once; consumers
 deduplicate). A message nobody can read goes to the dead-letter topic with its
 reason and the batch goes on; an error that a retry may cure (database down) rewinds
 the batch and tries again after a pause.
+
+Publishing goes through FastStream's broker; consuming is a plain aiokafka loop per group
+(:class:`BatchConsumer`), started and stopped with the broker: a long poll that returns as
+soon as records arrive (no sleep after an empty poll, no per-batch middleware), records of
+types a consumer does not want skipped by their ``event-type`` header before any decoding.
 """
 
 from __future__ import annotations
@@ -13,18 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
-from faststream import AckPolicy, Context
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared import topics
 from shared.events import Envelope, Payload, UnreadableEvent, decode
@@ -40,12 +44,46 @@ DEAD_LETTERED = Counter(
 PUBLISHED = Counter(
     "interact_events_published_total", "Events published in bulk, by topic.", ["topic"]
 )
+CONSUMED = Counter(
+    "interact_events_consumed_total",
+    "Records taken from Kafka by a consumer group, by topic.",
+    ["group", "topic"],
+)
+BATCH_SECONDS = Histogram(
+    "interact_consumer_batch_seconds",
+    "Time to apply one batch and commit its offsets.",
+    ["group"],
+    buckets=(0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 RETRY_PAUSE_S = 1.0
 
 
-def make_broker(settings: ServiceSettings, registry: CollectorRegistry) -> KafkaBroker:
-    """The broker every service uses: acks=all, idempotent where the broker allows, lingering."""
-    return KafkaBroker(
+class InteractBroker(KafkaBroker):
+    """FastStream's broker (publishing, ``ping``) that also starts and stops our consumers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_consumers: list[BatchConsumer] = []
+
+    async def start(self) -> None:
+        await super().start()
+        for consumer in self.batch_consumers:
+            await consumer.start()
+
+    async def stop(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> None:
+        """The batches in hand are finished and committed first; then the producer goes."""
+        await asyncio.gather(*(c.stop() for c in self.batch_consumers))
+        await super().stop(exc_type, exc_val, exc_tb)
+
+
+def make_broker(settings: ServiceSettings, registry: CollectorRegistry) -> InteractBroker:
+    """The broker every service uses: acks=all, idempotent, lingering."""
+    return InteractBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
         acks="all",
@@ -176,51 +214,159 @@ def subscribe_batches(
     group_id: str,
     handler: BatchHandler,
     wanted: Callable[[Envelope], bool] = lambda _e: True,
+    types: Collection[str] | None = None,
     **options: Any,
-) -> None:
+) -> BatchConsumer:
     """Register ``handler`` for batches of readable deliveries of ``source_topics``.
 
-    Unreadable messages are dead-lettered; messages whose type ``wanted`` declines are
-    skipped; offsets are committed only after the handler has returned.
+    ``types``: the event types the handler wants; a record whose ``event-type`` header names
+    another is skipped without being decoded. Unreadable messages are dead-lettered; messages
+    ``wanted`` declines are skipped; offsets are committed only after the handler returned.
+    ``options`` go to :class:`aiokafka.AIOKafkaConsumer`.
     """
-
-    @broker.subscriber(
-        *source_topics,
-        group_id=group_id,
-        batch=True,
-        max_records=settings.kafka_max_records,
-        batch_timeout_ms=settings.kafka_batch_timeout_ms,
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title=f"{group_id}:{','.join(source_topics)}",
-        **options,
+    if not isinstance(broker, InteractBroker):
+        raise TypeError("subscribe_batches needs the broker of shared.kafka.make_broker")
+    consumer = BatchConsumer(
+        broker, settings, source_topics, group_id, handler, wanted, types, options
     )
-    async def consume(_body: list[bytes], message: KafkaMessage = Context("message")) -> None:
-        records = message.raw_message
-        if not isinstance(records, tuple):
-            records = (records,)
-        deliveries: list[Delivery] = []
-        for record in records:
-            position = f"{record.topic}:{record.partition}:{record.offset}"
+    broker.batch_consumers.append(consumer)
+    return consumer
+
+
+class BatchConsumer:
+    """One consumer group's loop: poll, filter, decode, apply, commit; rewind on failure."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        source_topics: Sequence[str],
+        group_id: str,
+        handler: BatchHandler,
+        wanted: Callable[[Envelope], bool],
+        types: Collection[str] | None,
+        options: dict[str, Any],
+    ) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.topics = tuple(source_topics)
+        self.group_id = group_id
+        self.handler = handler
+        self.wanted = wanted
+        self.types = {t.encode() for t in types} if types is not None else None
+        self.options = options
+        self.consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"{self.settings.service_name}-{self.group_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            max_poll_records=self.settings.kafka_max_records,
+            request_timeout_ms=15_000,
+            **self.options,
+        )
+        await self.consumer.start()
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=f"consumer {self.group_id}")
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        """Leave after the batch in hand (applied and committed), then leave the group."""
+        self._stopping = True
+        if self._task is not None:
             try:
-                envelope, payload = decode(record.value)
-            except UnreadableEvent as exc:
-                await dead_letter(broker, settings.service_name, position, record.value, str(exc))
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
+            self.consumer = None
+
+    async def _run(self) -> None:
+        assert self.consumer is not None
+        # The poll's wait bounds how long a stop waits for a quiet consumer.
+        poll_ms = max(100, self.settings.kafka_batch_timeout_ms)
+        while not self._stopping:
+            try:
+                batch = await self.consumer.getmany(
+                    timeout_ms=poll_ms, max_records=self.settings.kafka_max_records
+                )
+            except KafkaError:
+                log.warning("poll failed; retrying", exc_info=True)
+                await asyncio.sleep(RETRY_PAUSE_S)
                 continue
-            if wanted(envelope):
-                deliveries.append(Delivery(envelope, payload, position))
+            if not batch:
+                continue
+            with BATCH_SECONDS.labels(self.group_id).time():
+                if await self._apply(batch):
+                    await self._commit()
+
+    async def _apply(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """True when the batch is done (applied or set aside), False when it was rewound."""
+        deliveries: list[Delivery] = []
+        for tp, records in batch.items():
+            CONSUMED.labels(self.group_id, tp.topic).inc(len(records))
+            for record in records:
+                if self.types is not None and _event_type(record) not in (None, *self.types):
+                    continue  # the header says it is of no interest: not even decoded
+                position = f"{record.topic}:{record.partition}:{record.offset}"
+                try:
+                    envelope, payload = decode(record.value)
+                except UnreadableEvent as exc:
+                    await dead_letter(
+                        self.broker, self.settings.service_name, position, record.value, str(exc)
+                    )
+                    continue
+                if self.types is not None and envelope.type.encode() not in self.types:
+                    continue
+                if self.wanted(envelope):
+                    deliveries.append(Delivery(envelope, payload, position))
         if not deliveries:
-            return
+            return True
         try:
-            await handler(deliveries)
+            await self.handler(deliveries)
         except UnreadableEvent as exc:
             # Poison inside the batch: apply one by one so only the bad message is set aside.
-            await _apply_one_by_one(broker, settings, handler, deliveries, exc)
+            await _apply_one_by_one(self.broker, self.settings, self.handler, deliveries, exc)
         except Exception:
             log.exception("batch failed; rewinding to retry", extra={"size": len(deliveries)})
             await asyncio.sleep(RETRY_PAUSE_S)
-            raise
+            self._rewind(batch)
+            return False
+        return True
+
+    def _rewind(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        for tp, records in batch.items():
+            if tp in assigned:  # a partition taken away meanwhile restarts at its commit
+                self.consumer.seek(tp, records[0].offset)
+
+    async def _commit(self) -> None:
+        """Commit the positions after the batch; a failed commit only means redelivery."""
+        assert self.consumer is not None
+        try:
+            await self.consumer.commit()
+        except KafkaError as exc:
+            log.warning(
+                "offset commit failed (the batch may come again)", extra={"error": str(exc)}
+            )
+
+
+def _event_type(record: ConsumerRecord) -> bytes | None:
+    for key, value in record.headers or ():
+        if key == "event-type":
+            return value
+    return None
 
 
 async def _apply_one_by_one(

@@ -4,9 +4,7 @@ Every service reads the same names so that an operator learns them once:
 
 ==========================  =====================================================
 ``KAFKA_BOOTSTRAP_SERVERS``  Kafka brokers (``host:port,...``). Default: local.
-``KAFKA_ENABLE_IDEMPOTENCE`` Idempotent producer. Default on; the embedded Tansu
-                             broker lacks ``InitProducerId``, so the launcher
-                             turns it off there.
+``KAFKA_ENABLE_IDEMPOTENCE`` Idempotent producer (``acks=all``). Default on.
 ``KAFKA_PARTITIONS``         Partitions per topic when a service creates topics.
 ``DATA_DIR``                 Folder for the SQLite files of the embedded defaults.
 ``DATABASE_URL``             SQLAlchemy URL of this service's database
@@ -41,9 +39,9 @@ class ServiceSettings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_create_topics: bool = True
     kafka_linger_ms: int = Field(default=2, ge=0)
-    kafka_fetch_max_wait_ms: int = Field(default=5, ge=0)
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=0)
     kafka_max_records: int = Field(default=500, ge=1)
-    kafka_batch_timeout_ms: int = Field(default=5, ge=0)
+    kafka_batch_timeout_ms: int = Field(default=100, ge=0)
 
     data_dir: Path = Path("data")
     database_url: str = ""

@@ -1,7 +1,7 @@
-"""Real parts for the tests: the Kafka-protocol broker and a throw-away PostgreSQL cluster.
+"""Real parts for the tests: an Apache Kafka node and a throw-away PostgreSQL cluster.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` / ``TEST_DATABASE_URL`` point the suite at existing ones;
-otherwise the embedded Tansu broker and a local PostgreSQL cluster are started. A missing
+otherwise the embedded Kafka node (a temp folder) and a local PostgreSQL cluster are started. A missing
 part fails the run with what to install; nothing is skipped.
 """
 
@@ -37,9 +37,8 @@ def postgres():  # type: ignore[no-untyped-def]
 
 
 def settings_for(bootstrap: str, **overrides: object) -> ServiceSettings:
-    """Settings of a service under test on the given broker (Tansu has no idempotent producer)."""
+    """Settings of a service under test on the given broker."""
     return ServiceSettings(
         kafka_bootstrap_servers=bootstrap,
-        kafka_enable_idempotence=bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
         **overrides,  # type: ignore[arg-type]
     )

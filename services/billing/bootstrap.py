@@ -46,7 +46,7 @@ class BillingService:
             topics.SLA_EVENTS,
             group_id=group_id,
             apply=consumers.make_apply(settings.price_list()),
-            wanted=lambda e: e.type in consumers.WANTED,
+            types=consumers.WANTED,
         )
         self.consumer.on_start.append(self._start_tasks)
 

@@ -67,6 +67,7 @@ class ConversationService:
                 topic,
                 self.engine,
                 lambda: make_producer(settings),
+                poll_interval=settings.outbox_poll_seconds,
                 ensure_topics=lambda: ensure_topics(settings),
             )
             for app, topic in (
@@ -98,7 +99,9 @@ class ConversationService:
             self._changed.clear()  # before, so a change during the catch-up is not missed
             await self.projector.catch_up()
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=0.05)
+                await asyncio.wait_for(
+                    self._changed.wait(), timeout=self.settings.outbox_poll_seconds
+                )
 
     async def ready(self) -> bool:
         db_ok = await asyncio.to_thread(ping, self.engine)

@@ -170,7 +170,7 @@ class OutboxRelay:
 
     async def _recover(self) -> None:
         """Start over with a fresh connection (a wedged one would never recover), and give a
-        broker that lost its topics (Tansu keeps them in memory) its topics back."""
+        broker that lost its topics (a new cluster behind the same address) its topics back."""
         await self._close_producer()
         if self.ensure_topics is None:
             return

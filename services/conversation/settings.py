@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from shared.settings import ServiceSettings
 
@@ -26,3 +26,7 @@ class ConversationSettings(ServiceSettings):
     channel_secrets_key: SecretStr = SecretStr("change-me-channel-secrets-key")
     login_attempts_per_account_per_minute: int = 10
     login_attempts_per_address_per_minute: int = 30
+    #: How often the outbox relays and the view projector look for saves made elsewhere
+    #: (another replica). A save in this process wakes them at once, so this only bounds
+    #: the delay of other replicas' events, and it is what an idle service costs.
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)

@@ -35,7 +35,7 @@ def build(settings: IngestSettings) -> FastAPI:
         topics.DIRECTORY_EVENTS,
         group_id="ingest",
         apply=store.make_apply(key),
-        wanted=lambda e: e.type in store.WANTED,
+        types=store.WANTED,
     )
     meta_channels = store.MetaChannels(service.engine, key)
     graph = meta_delivery.GraphSettings(

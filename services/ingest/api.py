@@ -8,7 +8,6 @@ for servers and scripts, and for browsers it applies the same allowed origins.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime
 
@@ -47,7 +46,7 @@ async def post_message(public_key: str, body: WebchatMessage, request: Request) 
     """A visitor message by plain HTTP; ``message_id`` makes retries safe. A request with an
     ``Origin`` header (a browser) must come from one of the channel's allowed origins."""
     chat = request.app.state.webchat
-    channel = await asyncio.to_thread(chat.channels.get, public_key)
+    channel = await chat.channels.lookup(public_key)
     if channel is None:
         raise ApiError(404, "unknown_channel", "No connected website chat has this key.")
     origin = request.headers.get("origin")

@@ -45,7 +45,7 @@ def build(settings: RoutingSettings) -> tuple[ConsumerService, Router]:
         topics.CONVERSATION_EVENTS,
         group_id=settings.routing_consumer_group,
         apply=router.apply,
-        wanted=lambda e: e.type in WANTED,
+        types=WANTED,
         # Range assignment gives one member the same partition numbers of both topics,
         # so one instance owns all of a tenant's events.
         partition_assignment_strategy=(RangePartitionAssignor,),

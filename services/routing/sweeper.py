@@ -32,8 +32,8 @@ def partition_of(tenant_id: uuid.UUID, partitions: int) -> int:
 
 def owned_tenants(broker: KafkaBroker, topic: str) -> Owns:
     """A test for "is this tenant mine?", fixed to the partitions held at this moment."""
-    for subscriber in broker.subscribers:
-        consumer = getattr(subscriber, "consumer", None)
+    for subscriber in getattr(broker, "batch_consumers", ()):
+        consumer = subscriber.consumer
         if consumer is None:
             continue
         try:

@@ -63,7 +63,7 @@ def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
         topics.BILLING_EVENTS,
         group_id=f"{settings.service_name}",
         apply=consumers.apply,
-        wanted=lambda e: e.type in consumers.WANTED,
+        types=consumers.WANTED,
     )
     relay = OutboxRelay("sla", service.engine, outbox, lambda: make_producer(settings))
 

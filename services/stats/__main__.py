@@ -25,7 +25,7 @@ def main() -> None:
         topics.DIRECTORY_EVENTS,
         group_id="stats",
         apply=consumers.apply,
-        wanted=lambda e: e.type in consumers.WANTED,
+        types=consumers.WANTED,
     )
     serve(service.create_app("Interact statistics", [api.router]), settings)
 

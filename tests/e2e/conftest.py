@@ -33,7 +33,7 @@ def make_stack(tmp_path, kafka_bootstrap, request) -> Iterator[Callable[[str], S
         stack = Stack(
             tmp_path / f"stack-{len(stacks)}",
             ports={name: free_port() for name in SERVICES},
-            env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "KAFKA_ENABLE_IDEMPOTENCE": "false"},
+            env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
             database_urls=urls,
         )
         stacks.append(stack)

@@ -143,7 +143,13 @@ def test_visitor_to_agent_and_back_followed_live(make_stack, kafka_bootstrap) ->
     channel = httpx.get(f"{api}/v1/channels/{demo['channel_id']}", headers=admin).json()
     assert channel["last_error"] == "Outside the 24-hour messaging window"
 
-    # The stream drops; meanwhile the conversation is closed and archived; the stream resumes.
+    # The stream drops (once it has shown the failure); meanwhile the conversation is closed
+    # and archived; the stream resumes.
+    wait_for(
+        lambda: any(
+            k == "MessageDeliveryChanged" and p.get("status") == "failed" for _, k, p in live.events
+        )
+    )
     live.close()
     seen = len(live.events)
     last_id = live.events[-1][0]

@@ -57,7 +57,6 @@ def portal(kafka_bootstrap, mail, tmp_path_factory) -> Iterator[TestClient]:
     settings = ConversationSettings(
         data_dir=tmp_path_factory.mktemp("portal"),
         kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_enable_idempotence=False,
         operator_token=OPERATOR_TOKEN,
         public_base_url=PUBLIC_BASE_URL,
         smtp_port=mail.port,

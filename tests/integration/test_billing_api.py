@@ -66,7 +66,6 @@ def billing(kafka_bootstrap, conversation_url, tmp_path_factory) -> Iterator[tup
     settings = BillingSettings(
         data_dir=tmp_path_factory.mktemp("billing"),
         kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_enable_idempotence=False,
         conversation_url=conversation_url,
         operator_token=OPERATOR_TOKEN,
         auto_issue_invoices=False,
@@ -367,7 +366,6 @@ def test_bad_input_gets_a_4xx_never_a_5xx(portal, conversation_url, kafka_bootst
     settings = BillingSettings(
         data_dir=tmp_path,
         kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_enable_idempotence=False,
         conversation_url=conversation_url,
         operator_token=OPERATOR_TOKEN,
         auto_issue_invoices=False,

@@ -35,7 +35,6 @@ async def test_a_replayed_webhook_adds_nothing_to_the_conversation(kafka_bootstr
     settings = ConversationSettings(
         data_dir=tmp_path / "conversation",
         kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_enable_idempotence=False,
         operator_token=OPERATOR_TOKEN,
         channel_secrets_key=SECRETS_KEY,
     )

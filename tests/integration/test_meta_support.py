@@ -54,7 +54,6 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
 async def running_ingest(bootstrap: str, data_dir: Path, **settings: Any) -> AsyncIterator[str]:
     options: dict[str, Any] = {
         "kafka_bootstrap_servers": bootstrap,
-        "kafka_enable_idempotence": False,
         "data_dir": data_dir,
         "channel_secrets_key": SECRETS_KEY,
         "meta_retry_backoff_s": 0.05,

@@ -47,7 +47,7 @@ async def test_no_200_while_the_broker_cannot_take_the_messages(tmp_path):
                 ),
             )
     finally:
-        broker.stop()
+        broker.close()
     assert during.status_code == 503
     assert during.json()["error"]["code"] == "broker_unavailable"
     assert after.status_code == 200

@@ -92,7 +92,7 @@ async def test_relay_catches_up_after_the_broker_comes_back(tmp_path):
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         broker_process.resume()
-        broker_process.stop()
+        broker_process.close()
         directory.close()
 
 

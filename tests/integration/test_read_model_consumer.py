@@ -35,7 +35,6 @@ async def test_duplicates_are_applied_once_and_garbage_is_dead_lettered(
     settings = ConsumerServiceSettings(
         service_name="stats-test",
         kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_enable_idempotence=False,
         data_dir=tmp_path,
         database_url=database_url,
     )

@@ -35,7 +35,6 @@ def agent(user_id: uuid.UUID) -> ev.EndUserCreated:
 async def test_an_assignment_not_taken_moves_on_after_a_restart(kafka_bootstrap, tmp_path):
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "KAFKA_ENABLE_IDEMPOTENCE": "false",
         "DATA_DIR": str(tmp_path),
         "ROUTING_CONSUMER_GROUP": f"routing-deadline-{uuid.uuid4().hex[:8]}",
         "ROUTING_TAKE_TIMEOUT_SECONDS": "2",

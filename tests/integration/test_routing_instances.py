@@ -115,7 +115,6 @@ async def test_two_instances_split_the_tenants_and_one_takes_over_when_the_other
     postgres.create_database(database)
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "KAFKA_ENABLE_IDEMPOTENCE": "false",
         "DATABASE_URL": postgres.url(database),
         "DATA_DIR": str(tmp_path),
         "ROUTING_CONSUMER_GROUP": f"routing-pair-{uuid.uuid4().hex[:8]}",

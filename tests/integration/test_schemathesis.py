@@ -23,7 +23,6 @@ def fuzzed(kafka_bootstrap, mail, tmp_path_factory):  # type: ignore[no-untyped-
         ConversationSettings(
             data_dir=tmp_path_factory.mktemp("fuzz"),
             kafka_bootstrap_servers=kafka_bootstrap,
-            kafka_enable_idempotence=False,
             operator_token=OPERATOR_TOKEN,
             smtp_port=mail.port,
             login_attempts_per_account_per_minute=100_000,

@@ -27,7 +27,6 @@ def app(kafka_bootstrap, tmp_path_factory):  # type: ignore[no-untyped-def]
         SlaSettings(
             service_name=f"sla-fuzz-{uuid.uuid4().hex[:6]}",
             kafka_bootstrap_servers=kafka_bootstrap,
-            kafka_enable_idempotence=False,
             data_dir=tmp_path_factory.mktemp("sla-fuzz"),
             operator_token=OPERATOR_TOKEN,
         )

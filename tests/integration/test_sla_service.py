@@ -100,7 +100,6 @@ def sla_client(bootstrap: str, data_dir: Any, database_url: str, **extra: Any) -
     settings = SlaSettings(
         service_name=f"sla-test-{uuid.uuid4().hex[:6]}",
         kafka_bootstrap_servers=bootstrap,
-        kafka_enable_idempotence=False,
         data_dir=data_dir,
         database_url=database_url,
         operator_token=OPERATOR_TOKEN,

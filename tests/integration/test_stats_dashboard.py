@@ -53,7 +53,6 @@ def stats(kafka_bootstrap, postgres, conversation_url, tmp_path_factory):  # typ
     postgres.create_database(name)
     settings = StatsSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_enable_idempotence=False,
         database_url=postgres.url(name),
         conversation_url=conversation_url,
         data_dir=tmp_path_factory.mktemp("stats"),

@@ -139,7 +139,6 @@ def stats_service(postgres, kafka_bootstrap, tmp_path, **kw) -> ConsumerService:
     postgres.create_database(name)
     settings = StatsSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_enable_idempotence=False,
         database_url=postgres.url(name),
         data_dir=tmp_path,
         **kw,

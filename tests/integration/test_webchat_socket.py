@@ -41,7 +41,6 @@ async def running_ingest(bootstrap: str, data_dir) -> AsyncIterator[Ingest]:  # 
     settings = ConsumerServiceSettings(
         service_name="ingest",
         kafka_bootstrap_servers=bootstrap,
-        kafka_enable_idempotence=False,
         data_dir=data_dir,
         http_port=port,
     )

@@ -36,7 +36,7 @@ class FakeConsumer:
 
 
 def broker_with(*consumers: object) -> SimpleNamespace:
-    return SimpleNamespace(subscribers=[SimpleNamespace(consumer=c) for c in consumers])
+    return SimpleNamespace(batch_consumers=[SimpleNamespace(consumer=c) for c in consumers])
 
 
 @pytest.mark.parametrize(

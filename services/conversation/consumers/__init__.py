@@ -67,4 +67,5 @@ def register(service: ConversationService) -> None:
         topics.ROUTING_DECISIONS,
         group_id="conversation.routing",
         handler=on_routed,
+        types={ConversationRouted.__name__},
     )

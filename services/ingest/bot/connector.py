@@ -131,5 +131,5 @@ def register(service: ConsumerService, secrets_key: str, settings: BotSettings) 
         topics.OUTBOUND_MESSAGES,
         group_id="ingest.bot",
         handler=on_batch,
-        wanted=lambda e: e.type == BotTurnRequested.__name__,
+        types={BotTurnRequested.__name__},
     )

@@ -150,5 +150,6 @@ def register(
         topics.OUTBOUND_MESSAGES,
         group_id="ingest.outbound",
         handler=on_batch,
+        types={OutboundMessageRequested.__name__},
         wanted=is_meta_request,
     )

@@ -71,6 +71,7 @@ def install(service: ConsumerService, settings: WebchatSettings | None = None) -
         topics.OUTBOUND_MESSAGES,
         group_id=settings.group_id,
         handler=handle,
+        types={*store.DIRECTORY_TYPES, "OutboundMessageRequested"},
         wanted=application.wanted,
     )
 

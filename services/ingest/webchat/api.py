@@ -70,7 +70,7 @@ async def widget_script() -> FileResponse:
 async def demo_page(public_key: str, request: Request) -> HTMLResponse:
     """A page served by ingest itself with the widget on it: same-origin, so it works before
     an administrator has listed any website."""
-    if await asyncio.to_thread(channels(request.app).get, public_key) is None:
+    if await channels(request.app).lookup(public_key) is None:
         raise ApiError(404, "unknown_channel", "No connected website chat has this key.")
     key = html.escape(public_key, quote=True)
     return HTMLResponse(
@@ -96,7 +96,7 @@ async def visitor_socket(websocket: WebSocket, public_key: str) -> None:
     chat: Webchat = websocket.app.state.webchat
     channel = None
     if len(public_key) <= 64:
-        channel = await asyncio.to_thread(chat.channels.get, public_key)
+        channel = await chat.channels.lookup(public_key)
     await websocket.accept()
     if channel is None:
         await refuse(
@@ -213,7 +213,7 @@ class VisitorSession:
         if frame.client_id in self.acked:  # a resend of what this socket already acked
             await self.send({"type": "ack", "seq": frame.seq, "client_id": frame.client_id})
             return True
-        channel = await asyncio.to_thread(self.chat.channels.get, self.channel.public_key)
+        channel = await self.chat.channels.lookup(self.channel.public_key)
         if channel is None:
             await refuse(
                 self.ws, CLOSE_UNKNOWN_CHANNEL, "unknown_channel", "The chat was disconnected."

@@ -8,6 +8,7 @@ so a redelivered batch changes nothing and needs no event ledger.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -280,6 +281,14 @@ class ChannelDirectory:
     def __init__(self, engine: Engine, ttl: float = 2.0) -> None:
         self.engine, self.ttl = engine, ttl
         self._cache: dict[str, tuple[float, WebchatChannel | None]] = {}
+
+    async def lookup(self, public_key: str) -> WebchatChannel | None:
+        """From the event loop: a fresh cache entry without a thread hop, else :meth:`get`
+        in a thread (the hop cost more than the rest of a cached lookup)."""
+        hit = self._cache.get(public_key)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        return await asyncio.to_thread(self.get, public_key)
 
     def get(self, public_key: str) -> WebchatChannel | None:
         now = time.monotonic()
