@@ -32,6 +32,9 @@ class LoginRequest(Strict):
 
     email: EmailStr
     password: str = Field(min_length=1, max_length=256)
+    #: ``cookie``: the Portal in a browser. The token goes into an HttpOnly cookie (with a
+    #: CSRF cookie beside it) instead of the body; ``token`` (default) is for API clients.
+    session: Literal["token", "cookie"] = "token"
 
 
 class LoginResponse(BaseModel):
@@ -46,6 +49,28 @@ class SessionInfo(BaseModel):
     user_id: uuid.UUID
     tenant_id: uuid.UUID
     role: Role
+    expires_at: datetime
+
+
+class Me(BaseModel):
+    """What the Portal needs about the signed-in person and their tenant (``GET /v1/me``)."""
+
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str
+    role: Role
+    #: The person's mother tongue: the Portal's language unless they choose another.
+    language: str
+    presence: Presence
+    tenant_id: uuid.UUID
+    tenant_name: str
+    plan: Plan
+    sdk_option: bool
+    default_language: str
+    time_zone: str
+    #: Names from ``shared/access.py`` this person may use (their role and their plan).
+    functions: list[str]
     expires_at: datetime
 
 

@@ -1,0 +1,39 @@
+/**
+ * The signed-in person, from `GET /v1/me`: who they are, their tenant, and the
+ * `functions` of `shared/access.py` they may use (the server applies role and plan). The
+ * Portal never keeps its own copy of the access table: it asks `may(session, name)`.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { ApiError, api, unwrap } from "../api/client";
+import type { components } from "../api/schema/conversation";
+
+export type Session = components["schemas"]["Me"];
+export const SESSION_KEY = ["session"] as const;
+
+async function fetchSession(): Promise<Session | null> {
+  try {
+    return await unwrap(api.GET("/v1/me"));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return null;
+    throw error;
+  }
+}
+
+export function useSession() {
+  return useQuery({ queryKey: SESSION_KEY, queryFn: fetchSession, staleTime: 60_000 });
+}
+
+export function may(session: Session | null | undefined, fn: string): boolean {
+  return !!session && session.functions.includes(fn);
+}
+
+export function useSignOut() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: () => unwrap(api.POST("/v1/auth/logout")),
+    onSettled: () => {
+      client.setQueryData(SESSION_KEY, null);
+      client.removeQueries({ predicate: (query) => query.queryKey[0] !== SESSION_KEY[0] });
+    },
+  });
+}

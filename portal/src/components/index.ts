@@ -1,0 +1,3 @@
+export { Field } from "./Field";
+export { FormError } from "./FormError";
+export { Loading, Failed } from "./Status";
