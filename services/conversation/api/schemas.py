@@ -38,7 +38,8 @@ class LoginRequest(Strict):
 
 
 class LoginResponse(BaseModel):
-    token: str
+    #: The Bearer token; absent for a cookie session, whose token page scripts never see.
+    token: str | None = None
     user_id: uuid.UUID
     tenant_id: uuid.UUID
     role: Role

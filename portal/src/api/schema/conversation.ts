@@ -47,7 +47,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Login */
+        /**
+         * Login
+         * @description ``"session": "cookie"`` (the Portal): the token goes into the HttpOnly session cookie,
+         *     with the CSRF cookie beside it, and not into the body (docs/portal.md).
+         */
         post: operations["login_v1_auth_login_post"];
         delete?: never;
         options?: never;
@@ -1445,7 +1449,7 @@ export interface components {
         /** LoginResponse */
         LoginResponse: {
             /** Token */
-            token: string;
+            token?: string | null;
             /**
              * User Id
              * Format: uuid
