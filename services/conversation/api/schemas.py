@@ -345,9 +345,48 @@ class NoteOut(BaseModel):
     at: datetime
 
 
+class ColleagueOut(BaseModel):
+    """Someone a conversation can be passed on to (active, a handling role)."""
+
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+    role: Role
+    presence: Presence
+    languages: list[str] = []
+
+
+class CandidateOut(BaseModel):
+    """One person routing looked at: what kept them out (empty: eligible) and their load."""
+
+    user_id: uuid.UUID
+    name: str | None
+    #: role, presence, channel, language, competence, capacity, not_taken
+    excluded_by: list[str]
+    load: int
+    chosen: bool
+
+
+class AssignmentOut(BaseModel):
+    """Why the conversation is with its assignee (SPEC §3.1.6): routing's decision with its
+    reasons, or the person who dispatched or passed it on."""
+
+    assigned_by: Literal["routing", "dispatch", "agent"]
+    by_user_id: uuid.UUID | None = None
+    by_name: str | None = None
+    at: datetime
+    #: least_loaded, idle_longest or stable_order (routing only)
+    tie_break: str | None = None
+    #: not_taken, offline, deactivated, requirements: why it was routed again
+    reroute_reason: str | None = None
+    candidates: list[CandidateOut] = []
+
+
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
     notes: list[NoteOut] = []
+    #: Only while assigned or taken, on ``GET /v1/conversations/{id}``.
+    assignment: AssignmentOut | None = None
 
 
 Text = Annotated[str, Field(min_length=1, max_length=4000)]

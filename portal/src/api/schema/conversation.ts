@@ -279,6 +279,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/colleagues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whom I can pass on to
+         * @description The tenant's active people who handle conversations, by name: an Agent passing a
+         *     conversation on needs them without the administration's user list.
+         */
+        get: operations["colleagues_v1_colleagues_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/competences": {
         parameters: {
             query?: never;
@@ -644,7 +665,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Conversation Detail */
+        /**
+         * Conversation Detail
+         * @description With ``assignment``: why it is with its assignee (routing's reasons, or who passed it).
+         */
         get: operations["conversation_detail_v1_conversations__conversation_id__get"];
         put?: never;
         post?: never;
@@ -990,6 +1014,55 @@ export interface components {
             user_id: string;
         };
         /**
+         * AssignmentOut
+         * @description Why the conversation is with its assignee (SPEC §3.1.6): routing's decision with its
+         *     reasons, or the person who dispatched or passed it on.
+         */
+        AssignmentOut: {
+            /**
+             * Assigned By
+             * @enum {string}
+             */
+            assigned_by: "routing" | "dispatch" | "agent";
+            /** By User Id */
+            by_user_id?: string | null;
+            /** By Name */
+            by_name?: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Tie Break */
+            tie_break?: string | null;
+            /** Reroute Reason */
+            reroute_reason?: string | null;
+            /**
+             * Candidates
+             * @default []
+             */
+            candidates: components["schemas"]["CandidateOut"][];
+        };
+        /**
+         * CandidateOut
+         * @description One person routing looked at: what kept them out (empty: eligible) and their load.
+         */
+        CandidateOut: {
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /** Name */
+            name: string | null;
+            /** Excluded By */
+            excluded_by: string[];
+            /** Load */
+            load: number;
+            /** Chosen */
+            chosen: boolean;
+        };
+        /**
          * ChannelCredentials
          * @description Meta credentials; stored sealed and never returned.
          */
@@ -1106,6 +1179,36 @@ export interface components {
             /** Label */
             label?: string | null;
         };
+        /**
+         * ColleagueOut
+         * @description Someone a conversation can be passed on to (active, a handling role).
+         */
+        ColleagueOut: {
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /** First Name */
+            first_name: string;
+            /** Last Name */
+            last_name: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "administrator" | "manager" | "agent" | "analyst";
+            /**
+             * Presence
+             * @enum {string}
+             */
+            presence: "online" | "away" | "offline";
+            /**
+             * Languages
+             * @default []
+             */
+            languages: string[];
+        };
         /** ConversationDetail */
         ConversationDetail: {
             /**
@@ -1179,6 +1282,7 @@ export interface components {
              * @default []
              */
             notes: components["schemas"]["NoteOut"][];
+            assignment?: components["schemas"]["AssignmentOut"] | null;
         };
         /** ConversationOut */
         ConversationOut: {
@@ -2578,6 +2682,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    colleagues_v1_colleagues_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ColleagueOut"][];
                 };
             };
         };
