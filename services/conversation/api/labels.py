@@ -56,7 +56,8 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         sort: Literal["name", "-name"] = "name",
         offset: int = Query(0, ge=0, le=1_000_000),
         limit: int = Query(50, ge=1, le=200),
-        who: Caller = Depends(conversations if kind == "topic" else administration),
+        # Read by whoever handles conversations (topics to archive, competences to require).
+        who: Caller = Depends(conversations),
         svc: ConversationService = Depends(service),
     ) -> Page[LabelOut]:
         with svc.engine.connect() as conn:
@@ -94,7 +95,8 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
     @router.get("/{label_id}", response_model=LabelOut, summary=f"One {kind}")
     async def get_label(
         label_id: uuid.UUID,
-        who: Caller = Depends(conversations if kind == "topic" else administration),
+        # Read by whoever handles conversations (topics to archive, competences to require).
+        who: Caller = Depends(conversations),
         svc: ConversationService = Depends(service),
     ) -> LabelOut:
         return load(svc, who.tenant_id, label_id)
