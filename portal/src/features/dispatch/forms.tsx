@@ -1,0 +1,168 @@
+/**
+ * Dispatch's two commands on one conversation. Each form keeps what was typed when the
+ * request fails and shows the API's message next to the field it names.
+ */
+import { useState, type FormEvent } from "react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useTranslation } from "react-i18next";
+import { ApiError, api, fieldErrors, unwrap } from "../../api/client";
+import type { components } from "../../api/schema/conversation";
+import { Field, FormError } from "../../components";
+import { useCompetences } from "../history/lookups";
+import type { Conversation } from "../history/ui";
+
+type Person = components["schemas"]["EndUserOut"];
+
+/** Messages of codes that name a field without `details.field`. */
+function errorsOf(error: unknown) {
+  const { fields, form } = fieldErrors(error);
+  if (error instanceof ApiError) {
+    if (error.code === "unknown_competence") return { fields: { ...fields, competences: error.message }, form: undefined };
+    if (error.code === "not_found" || error.code.startsWith("not_a") || error.code === "unknown_user")
+      return { fields: { ...fields, user_id: error.message }, form: undefined };
+  }
+  return { fields, form };
+}
+
+export function AssignForm({
+  conversationId,
+  people,
+  onDone,
+}: {
+  conversationId: string;
+  people: Person[];
+  onDone: () => void;
+}) {
+  const { t } = useTranslation("dispatch");
+  const client = useQueryClient();
+  const [userId, setUserId] = useState("");
+  const assign = useMutation({
+    mutationFn: () =>
+      unwrap(
+        api.POST("/v1/dispatch/conversations/{conversation_id}/assign", {
+          params: { path: { conversation_id: conversationId } },
+          body: { user_id: userId },
+        }),
+      ),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ["dispatch"] });
+      void client.invalidateQueries({ queryKey: ["conversation", conversationId] });
+      onDone();
+    },
+  });
+  const { fields, form } = assign.error ? errorsOf(assign.error) : { fields: {} as Record<string, string>, form: undefined };
+  const handlers = people.filter((person) => person.active && person.role !== "analyst");
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    assign.mutate();
+  };
+  return (
+    <form className="panel" onSubmit={submit} aria-labelledby="assign-title">
+      <h2 id="assign-title">{t("assignTitle")}</h2>
+      <Field label={t("person")} error={fields.user_id}>
+        {handlers.length > 0 ? (
+          <select value={userId} onChange={(e) => setUserId(e.target.value)} required>
+            <option value="">{t("choose")}</option>
+            {handlers.map((person) => (
+              <option key={person.user_id} value={person.user_id}>
+                {person.first_name} {person.last_name} ({t(`presence.${person.presence}`)})
+              </option>
+            ))}
+          </select>
+        ) : (
+          <input value={userId} onChange={(e) => setUserId(e.target.value)} required />
+        )}
+      </Field>
+      <FormError message={form} />
+      <button type="submit" disabled={assign.isPending}>
+        {t("assign")}
+      </button>
+    </form>
+  );
+}
+
+export function RequirementsForm({
+  conversationId,
+  current,
+}: {
+  conversationId: string;
+  current?: Conversation;
+}) {
+  const { t } = useTranslation("dispatch");
+  const client = useQueryClient();
+  const competences = useCompetences();
+  const [language, setLanguage] = useState(current?.language ?? "");
+  const [chosen, setChosen] = useState<string[]>(current?.required_competences ?? []);
+  const [typed, setTyped] = useState((current?.required_competences ?? []).join(", "));
+  const known = competences.data ?? [];
+  const change = useMutation({
+    mutationFn: () =>
+      unwrap(
+        api.PUT("/v1/dispatch/conversations/{conversation_id}/requirements", {
+          params: { path: { conversation_id: conversationId } },
+          body: {
+            language: language.trim() || null,
+            competences:
+              known.length > 0
+                ? chosen
+                : typed
+                    .split(",")
+                    .map((name) => name.trim())
+                    .filter(Boolean),
+          },
+        }),
+      ),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ["dispatch"] });
+      void client.invalidateQueries({ queryKey: ["conversation", conversationId] });
+    },
+  });
+  const { fields, form } = change.error ? errorsOf(change.error) : { fields: {} as Record<string, string>, form: undefined };
+  const toggle = (name: string) =>
+    setChosen((names) => (names.includes(name) ? names.filter((n) => n !== name) : [...names, name]));
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    change.mutate();
+  };
+  return (
+    <form className="panel" onSubmit={submit} aria-labelledby="requirements-title">
+      <h2 id="requirements-title">{t("requirementsTitle")}</h2>
+      <Field label={t("language")} error={fields.language}>
+        <input value={language} onChange={(e) => setLanguage(e.target.value)} />
+      </Field>
+      {known.length > 0 ? (
+        <fieldset className="checks" aria-describedby={fields.competences ? "requirements-competences-error" : undefined}>
+          <legend>{t("competences")}</legend>
+          {known.map((competence) => (
+            <label key={competence.id}>
+              <input
+                type="checkbox"
+                checked={chosen.includes(competence.name)}
+                onChange={() => toggle(competence.name)}
+              />
+              {competence.name}
+            </label>
+          ))}
+        </fieldset>
+      ) : (
+        <Field label={t("competences")} hint={t("commaSeparated")} error={undefined}>
+          <input value={typed} onChange={(e) => setTyped(e.target.value)} />
+        </Field>
+      )}
+      {fields.competences && (
+        <p id="requirements-competences-error" className="field-error" role="alert">
+          {fields.competences}
+        </p>
+      )}
+      <FormError message={form} />
+      {change.isSuccess && (
+        <p className="ok" role="status">
+          {t("changed")}
+        </p>
+      )}
+      <button type="submit" disabled={change.isPending}>
+        {t("change")}
+      </button>
+    </form>
+  );
+}
