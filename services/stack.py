@@ -99,7 +99,7 @@ class Stack:
             "STATS_URL": self.url("stats"),
             "BILLING_URL": self.url("billing"),
             "SLA_URL": self.url("sla"),
-            "PORTAL_DIST": str(PORTAL_DIST),
+            "PORTAL_DIST": os.environ.get("PORTAL_DIST", str(PORTAL_DIST)),
             "OPERATOR_TOKEN": os.environ.get("OPERATOR_TOKEN", DEMO_OPERATOR_TOKEN),
             # Password links open the Portal, behind the gateway.
             "PUBLIC_BASE_URL": self.url("gateway"),
