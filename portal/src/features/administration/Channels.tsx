@@ -12,7 +12,7 @@ import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema/conversation";
 import { Failed, Field, FormError, Loading } from "../../components";
 import { Refusal, refusal, useDateTime } from "../history/ui";
-import { formErrors, NO_ERRORS } from "./errors";
+import { formErrors, NO_ERRORS } from "../history/errors";
 
 type Channel = components["schemas"]["ChannelOut"];
 type ChannelType = Channel["channel_type"];

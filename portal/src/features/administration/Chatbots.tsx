@@ -11,7 +11,7 @@ import { Failed, Field, FormError, Loading } from "../../components";
 import { may, useSession } from "../../app/session";
 import { useChannels } from "../history/lookups";
 import { Refusal, refusal } from "../history/ui";
-import { formErrors, NO_ERRORS } from "./errors";
+import { formErrors, NO_ERRORS } from "../history/errors";
 
 export function Chatbots() {
   const { t } = useTranslation("administration");

@@ -10,7 +10,7 @@ import type { components } from "../../api/schema/conversation";
 import { Failed, Field, FormError, Loading } from "../../components";
 import { usePeople } from "../history/lookups";
 import { Pager, SortHeader } from "../history/ui";
-import { formErrors, NO_ERRORS } from "./errors";
+import { formErrors, NO_ERRORS } from "../history/errors";
 import { Checks } from "./Users";
 
 type Label = components["schemas"]["LabelOut"];

@@ -8,7 +8,7 @@ import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema/conversation";
 import { Failed, Field, FormError, Loading } from "../../components";
-import { formErrors, NO_ERRORS } from "./errors";
+import { formErrors, NO_ERRORS } from "../history/errors";
 
 type General = components["schemas"]["GeneralSettings"];
 type OfficeHours = components["schemas"]["OfficeHours"];

@@ -13,7 +13,7 @@ import { Failed, Field, FormError, Loading } from "../../components";
 import { useSession } from "../../app/session";
 import { useChannels, useCompetences } from "../history/lookups";
 import { Pager, SortHeader } from "../history/ui";
-import { formErrors, NO_ERRORS } from "./errors";
+import { formErrors, NO_ERRORS } from "../history/errors";
 import { useGeneralSettings } from "./Settings";
 
 type User = components["schemas"]["EndUserOut"];

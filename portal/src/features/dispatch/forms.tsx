@@ -5,21 +5,20 @@
 import { useState, type FormEvent } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
-import { ApiError, api, fieldErrors, unwrap } from "../../api/client";
+import { ApiError, api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema/conversation";
 import { Field, FormError } from "../../components";
+import { formErrors } from "../history/errors";
 import { useCompetences } from "../history/lookups";
 import type { Conversation } from "../history/ui";
 
 type Person = components["schemas"]["EndUserOut"];
 
-/** Messages of codes that name a field without `details.field`. */
+/** The API's refusals of a person name the person field. */
 function errorsOf(error: unknown) {
-  const { fields, form } = fieldErrors(error);
-  if (error instanceof ApiError) {
-    if (error.code === "unknown_competence") return { fields: { ...fields, competences: error.message }, form: undefined };
-    if (error.code === "not_found" || error.code.startsWith("not_a") || error.code === "unknown_user")
-      return { fields: { ...fields, user_id: error.message }, form: undefined };
+  const { fields, form } = formErrors(error);
+  if (error instanceof ApiError && Object.keys(fields).length === 0 && (error.status === 404 || error.code === "unknown_user" || error.code.startsWith("not_a"))) {
+    return { fields: { user_id: error.message }, form: undefined };
   }
   return { fields, form };
 }
@@ -145,11 +144,11 @@ export function RequirementsForm({
           ))}
         </fieldset>
       ) : (
-        <Field label={t("competences")} hint={t("commaSeparated")} error={undefined}>
+        <Field label={t("competences")} hint={t("commaSeparated")} error={fields.competences}>
           <input value={typed} onChange={(e) => setTyped(e.target.value)} />
         </Field>
       )}
-      {fields.competences && (
+      {known.length > 0 && fields.competences && (
         <p id="requirements-competences-error" className="field-error" role="alert">
           {fields.competences}
         </p>

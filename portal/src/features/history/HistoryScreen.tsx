@@ -7,9 +7,10 @@
 import { useMemo, useState, type FormEvent } from "react";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
-import { api, fieldErrors, unwrap } from "../../api/client";
+import { api, unwrap } from "../../api/client";
 import { Failed, Field, FormError, Loading } from "../../components";
 import { useSession } from "../../app/session";
+import { formErrors, NO_ERRORS } from "./errors";
 import { useChannels, useCompetences, useTopics } from "./lookups";
 import { nextDay, startOfDay } from "./period";
 import { ConversationView, Pager, SortHeader, useDateTime, type Conversation } from "./ui";
@@ -57,7 +58,7 @@ export default function HistoryScreen() {
     placeholderData: keepPreviousData,
   });
 
-  const { fields, form } = history.error ? fieldErrors(history.error) : { fields: {} as Record<string, string>, form: undefined };
+  const { fields, form } = history.error ? formErrors(history.error) : NO_ERRORS;
   const set = (key: keyof Filters) => (event: { target: { value: string } }) =>
     setTyped((current) => ({ ...current, [key]: event.target.value }));
   const submit = (event: FormEvent) => {
