@@ -42,7 +42,7 @@ describe("DispatchScreen", () => {
         request.query.get("status") === "waiting"
           ? { status: 200, body: page(assigned ? [] : [waiting]) }
           : { status: 200, body: page([{ ...waiting, status: "assigned", assignee_id: nora.user_id }]) },
-      "GET /v1/users": { status: 200, body: page([nora]) },
+      "GET /v1/colleagues": { status: 200, body: [nora] },
       "GET /v1/competences": { status: 200, body: page([{ id: "k1", name: "Orders", description: "" }]) },
       [`GET /v1/conversations/${waiting.conversation_id}`]: { status: 200, body: detail },
       [`POST /v1/dispatch/conversations/${waiting.conversation_id}/assign`]: () => {
@@ -72,8 +72,8 @@ describe("DispatchScreen", () => {
     const net = network({
       "GET /v1/me": { status: 200, body: me("manager") },
       "GET /v1/dispatch/conversations": { status: 200, body: page([waiting]) },
-      "GET /v1/users": { status: 403, body: { error: { code: "forbidden", message: "no" } } },
-      "GET /v1/competences": { status: 403, body: { error: { code: "forbidden", message: "no" } } },
+      "GET /v1/colleagues": { status: 200, body: [] },
+      "GET /v1/competences": { status: 200, body: page([]) },
       [`GET /v1/conversations/${waiting.conversation_id}`]: { status: 200, body: detail },
       [`PUT /v1/dispatch/conversations/${waiting.conversation_id}/requirements`]: {
         status: 422,

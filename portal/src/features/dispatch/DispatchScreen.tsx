@@ -10,7 +10,7 @@ import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
 import { useLiveEvents } from "../../api/events";
 import { Failed, Loading } from "../../components";
-import { usePeople } from "../history/lookups";
+import { useColleagues } from "../history/lookups";
 import { ConversationView, Pager, useDateTime, type Conversation } from "../history/ui";
 import { AssignForm, RequirementsForm } from "./forms";
 
@@ -24,7 +24,7 @@ export default function DispatchScreen() {
   const [status, setStatus] = useState<Status>("waiting");
   const [offset, setOffset] = useState(0);
   const [selected, setSelected] = useState<string | null>(null);
-  const people = usePeople();
+  const people = useColleagues();
   const list = useQuery({
     queryKey: ["dispatch", status, offset],
     queryFn: () =>

@@ -12,7 +12,7 @@ import { formErrors } from "../history/errors";
 import { useCompetences } from "../history/lookups";
 import type { Conversation } from "../history/ui";
 
-type Person = components["schemas"]["EndUserOut"];
+type Person = components["schemas"]["ColleagueOut"];
 
 /** The API's refusals of a person name the person field. */
 function errorsOf(error: unknown) {
@@ -50,7 +50,7 @@ export function AssignForm({
     },
   });
   const { fields, form } = assign.error ? errorsOf(assign.error) : { fields: {} as Record<string, string>, form: undefined };
-  const handlers = people.filter((person) => person.active && person.role !== "analyst");
+  const handlers = people.filter((person) => person.role !== "analyst");
   const submit = (event: FormEvent) => {
     event.preventDefault();
     assign.mutate();
@@ -59,18 +59,14 @@ export function AssignForm({
     <form className="panel" onSubmit={submit} aria-labelledby="assign-title">
       <h2 id="assign-title">{t("assignTitle")}</h2>
       <Field label={t("person")} error={fields.user_id}>
-        {handlers.length > 0 ? (
-          <select value={userId} onChange={(e) => setUserId(e.target.value)} required>
-            <option value="">{t("choose")}</option>
-            {handlers.map((person) => (
-              <option key={person.user_id} value={person.user_id}>
-                {person.first_name} {person.last_name} ({t(`presence.${person.presence}`)})
-              </option>
-            ))}
-          </select>
-        ) : (
-          <input value={userId} onChange={(e) => setUserId(e.target.value)} required />
-        )}
+        <select value={userId} onChange={(e) => setUserId(e.target.value)} required>
+          <option value="">{handlers.length > 0 ? t("choose") : t("nobody")}</option>
+          {handlers.map((person) => (
+            <option key={person.user_id} value={person.user_id}>
+              {person.first_name} {person.last_name} ({t(`presence.${person.presence}`)})
+            </option>
+          ))}
+        </select>
       </Field>
       <FormError message={form} />
       <button type="submit" disabled={assign.isPending}>

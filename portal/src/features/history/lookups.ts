@@ -1,8 +1,8 @@
 /**
- * Names the filters and forms offer: topics (anyone who handles conversations may read
- * them), and channels, competences and people (read through the administration endpoints,
- * so they come back empty, not failed, for a role that may not list them: the screens then
- * fall back to free text or to what they have seen).
+ * Names the filters and forms offer: topics, competences and colleagues (anyone who handles
+ * conversations may read them), channels and the full user list (administration only: they
+ * come back empty, not failed, for a role that may not list them; the screens then fall
+ * back to free text or to what they have seen).
  */
 import { useQuery } from "@tanstack/react-query";
 import { ApiError, api, unwrap } from "../../api/client";
@@ -47,6 +47,15 @@ export function usePeople() {
     queryKey: ["lookup", "people"],
     queryFn: () =>
       orEmpty(async () => (await unwrap(api.GET("/v1/users", { params: { query: { limit: 200, sort: "first_name" } } }))).items),
+    staleTime: 30_000,
+  });
+}
+
+/** Whom a conversation can go to: active people in a handling role (Admin, Manager, Agent). */
+export function useColleagues() {
+  return useQuery({
+    queryKey: ["lookup", "colleagues"],
+    queryFn: () => orEmpty(() => unwrap(api.GET("/v1/colleagues"))),
     staleTime: 30_000,
   });
 }
