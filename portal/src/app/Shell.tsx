@@ -3,7 +3,7 @@
  * presence always at hand, the language switch and sign-out.
  */
 import { Suspense } from "react";
-import { NavLink, Outlet, useNavigate } from "react-router";
+import { NavLink, Outlet } from "react-router";
 import { useTranslation } from "react-i18next";
 import { Loading } from "../components";
 import { LANGUAGES, type Language } from "./feature";
@@ -20,7 +20,6 @@ export function Shell() {
   const { t, i18n } = useTranslation("app");
   const { data: session } = useSession();
   const signOut = useSignOut();
-  const navigate = useNavigate();
   const entries = allowedFeatures(session).filter((feature) => feature.nav !== false);
   return (
     <div className="shell">
@@ -51,7 +50,7 @@ export function Shell() {
           </label>
           <button
             type="button"
-            onClick={() => signOut.mutate(undefined, { onSettled: () => navigate("/sign-in") })}
+            onClick={() => signOut.mutate(undefined)}
           >
             {t("signOut")}
           </button>

@@ -3,7 +3,7 @@
  * `functions` of `shared/access.py` they may use (the server applies role and plan). The
  * Portal never keeps its own copy of the access table: it asks `may(session, name)`.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { ApiError, api, unwrap } from "../api/client";
 import type { components } from "../api/schema/conversation";
 
@@ -27,13 +27,10 @@ export function may(session: Session | null | undefined, fn: string): boolean {
   return !!session && session.functions.includes(fn);
 }
 
+/** Signs out, then loads the sign-in page afresh: nothing of the session stays in memory. */
 export function useSignOut() {
-  const client = useQueryClient();
   return useMutation({
     mutationFn: () => unwrap(api.POST("/v1/auth/logout")),
-    onSettled: () => {
-      client.setQueryData(SESSION_KEY, null);
-      client.removeQueries({ predicate: (query) => query.queryKey[0] !== SESSION_KEY[0] });
-    },
+    onSettled: () => window.location.assign("/sign-in"),
   });
 }

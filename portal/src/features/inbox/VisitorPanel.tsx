@@ -63,7 +63,10 @@ export function VisitorPanel({ visitorId, conversationId }: { visitorId: string;
   return (
     <section className="panel" aria-labelledby="visitor-title">
       <h3 id="visitor-title">
-        {t("visitor")}: {v.name ?? v.external_id}
+        {t("visitor")}
+        {[v.first_name, v.last_name].filter(Boolean).join(" ") || v.name
+          ? `: ${[v.first_name, v.last_name].filter(Boolean).join(" ") || v.name}`
+          : ""}
       </h3>
       <form onSubmit={submitted} noValidate>
         {FIELDS.map((name) => (
