@@ -110,7 +110,7 @@ export function Labels({ kind }: { kind: Kind }) {
                       <button
                         type="button"
                         className="secondary"
-                        aria-label={t("competences.peopleOf", { name: label.name })}
+                        aria-label={t("competences.peopleWith", { name: label.name })}
                         onClick={() => setPeople(label)}
                       >
                         {t("competences.people")}

@@ -58,6 +58,7 @@ const messages: FeatureMessages = {
       count_other: "{{count}} competenties",
       people: "Personen",
       peopleOf: "Wie heeft {{name}}",
+      peopleWith: "Personen met {{name}}",
     },
     topics: {
       title: "Onderwerpen",
@@ -194,6 +195,7 @@ const messages: FeatureMessages = {
       count_other: "{{count}} compétences",
       people: "Personnes",
       peopleOf: "Qui a {{name}}",
+      peopleWith: "Personnes avec {{name}}",
     },
     topics: {
       title: "Sujets",
@@ -330,6 +332,7 @@ const messages: FeatureMessages = {
       count_other: "{{count}} competences",
       people: "People",
       peopleOf: "Who has {{name}}",
+      peopleWith: "People with {{name}}",
     },
     topics: {
       title: "Topics",

@@ -5,7 +5,7 @@
  * of the tenant's time zone and sent as the instants they start.
  */
 import { useMemo, useState, type FormEvent } from "react";
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
 import { Failed, Field, FormError, Loading } from "../../components";
@@ -61,10 +61,12 @@ export default function HistoryScreen() {
   const { fields, form } = history.error ? formErrors(history.error) : NO_ERRORS;
   const set = (key: keyof Filters) => (event: { target: { value: string } }) =>
     setTyped((current) => ({ ...current, [key]: event.target.value }));
+  const client = useQueryClient();
   const submit = (event: FormEvent) => {
     event.preventDefault();
     setOffset(0);
     setApplied(typed);
+    void client.invalidateQueries({ queryKey: ["history"] });
   };
   const channelOptions: [string, string][] =
     channels.data && channels.data.length > 0

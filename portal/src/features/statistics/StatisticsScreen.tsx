@@ -6,7 +6,7 @@
  * for those the server allows it (`statistics.per_end_user` in the session's functions).
  */
 import { lazy, Suspense, useState, type FormEvent, type ReactNode } from "react";
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
 import { ApiError, statsApi, unwrap } from "../../api/client";
 import { Failed, Field, FormError, Loading } from "../../components";
@@ -70,9 +70,12 @@ export default function StatisticsScreen() {
   tabs.push("topics");
   if (may(session, "chatbot")) tabs.push("bot");
   const [tab, setTab] = useState<TabId>("conversations");
+  const client = useQueryClient();
   const submit = (event: FormEvent) => {
     event.preventDefault();
     setPeriod(typed);
+    // The same period again means "show me the latest figures".
+    void client.invalidateQueries({ queryKey: ["stats"] });
   };
   const report = useQuery({
     queryKey: ["stats", tab, period],
