@@ -78,7 +78,8 @@ export function Channels() {
                     "—"
                   )}
                 </td>
-                <td className="actions">
+                <td>
+<div className="actions">
                   <button
                     type="button"
                     className="secondary"
@@ -97,7 +98,8 @@ export function Channels() {
                   >
                     {t("channels.disconnect")}
                   </button>
-                </td>
+                </div>
+</td>
               </tr>
             ))}
           </tbody>

@@ -102,7 +102,8 @@ export function Labels({ kind }: { kind: Kind }) {
                 <tr key={label.id}>
                   <td>{label.name}</td>
                   <td>{label.description}</td>
-                  <td className="actions">
+                  <td>
+<div className="actions">
                     <button type="button" className="secondary" aria-label={t("editOne", { name: label.name })} onClick={() => setEditing(label)}>
                       {t("edit")}
                     </button>
@@ -126,7 +127,8 @@ export function Labels({ kind }: { kind: Kind }) {
                     >
                       {t("delete")}
                     </button>
-                  </td>
+                  </div>
+</td>
                 </tr>
               ))}
             </tbody>

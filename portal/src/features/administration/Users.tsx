@@ -138,7 +138,8 @@ export function Users() {
                     <td>{t(`roles.${user.role}`)}</td>
                     <td>{user.mother_tongue}</td>
                     <td>{user.active ? t("users.active") : t("users.inactive")}</td>
-                    <td className="actions">
+                    <td>
+<div className="actions">
                       <button type="button" className="secondary" aria-label={t("editOne", { name: who })} onClick={() => setEditing(user)}>
                         {t("edit")}
                       </button>
@@ -164,7 +165,8 @@ export function Users() {
                           {t("delete")}
                         </button>
                       )}
-                    </td>
+                    </div>
+</td>
                   </tr>
                 );
               })}

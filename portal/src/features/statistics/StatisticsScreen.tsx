@@ -311,7 +311,7 @@ function Figures({
       {rows.length === 0 ? (
         <p>{t("nothing")}</p>
       ) : (
-        <div className="columns">
+        <div className={head.length <= 3 ? "columns" : "stacked"}>
           <Suspense fallback={<Loading />}>
             <Chart rows={chart} title={title} valueName={valueName} />
           </Suspense>
