@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -25,6 +26,8 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def build(settings: GatewaySettings) -> FastAPI:
+    # httpx logs every request at INFO: one line per forwarded request is too many.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     proxy = Proxy(
         settings.upstreams(),
         settings.upstream_connect_timeout_s,

@@ -34,7 +34,10 @@ def test_five_wrong_passwords_lock_and_the_page_says_so_like_for_an_unknown_addr
 
     # The way back: forgot password answers alike for any address.
     page.get_by_role("link", name="Wachtwoord vergeten?").click()
+    expect(page.get_by_role("heading", name="Wachtwoord vergeten")).to_be_visible()
     page.get_by_label("E-mailadres").fill("eric@demo.example")
     page.get_by_role("button", name="Link versturen").click()
-    expect(page.get_by_role("status")).to_contain_text("Als dit adres bij ons bekend is")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Als dit adres bij ons bekend is", timeout=30_000
+    )
     screen(page, "forgot-password-sent")

@@ -40,7 +40,7 @@ export default function ForgotPassword() {
         <form onSubmit={submit} noValidate>
           <p>{t("forgotIntro")}</p>
           <Field label={t("email")} error={errors.email?.message}>
-            <input type="email" autoComplete="email" {...register("email", { required: true })} />
+            <input type="email" autoComplete="email" {...register("email", { required: t("required") })} />
           </Field>
           <FormError message={formError} />
           <button type="submit" disabled={isSubmitting}>

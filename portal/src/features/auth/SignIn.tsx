@@ -63,13 +63,13 @@ export default function SignIn() {
       <h1>{t("signIn")}</h1>
       <form onSubmit={submit} noValidate>
         <Field label={t("email")} error={errors.email?.message}>
-          <input type="email" autoComplete="username" {...register("email", { required: true })} />
+          <input type="email" autoComplete="username" {...register("email", { required: t("required") })} />
         </Field>
         <Field label={t("password")} error={errors.password?.message}>
           <input
             type="password"
             autoComplete="current-password"
-            {...register("password", { required: true })}
+            {...register("password", { required: t("required") })}
           />
         </Field>
         <FormError message={formError} />

@@ -3,6 +3,7 @@ import type { FeatureMessages } from "../../app/feature";
 const messages: FeatureMessages = {
   nl: {
     signIn: "Aanmelden",
+    required: "Vul dit veld in.",
     email: "E-mailadres",
     password: "Wachtwoord",
     submit: "Aanmelden",
@@ -27,6 +28,7 @@ const messages: FeatureMessages = {
   },
   fr: {
     signIn: "Connexion",
+    required: "Complétez ce champ.",
     email: "Adresse e-mail",
     password: "Mot de passe",
     submit: "Se connecter",
@@ -51,6 +53,7 @@ const messages: FeatureMessages = {
   },
   en: {
     signIn: "Sign in",
+    required: "Fill in this field.",
     email: "Email address",
     password: "Password",
     submit: "Sign in",
