@@ -6,7 +6,7 @@ import { useState } from "react";
 import { useForm } from "react-hook-form";
 import { Link, useSearchParams } from "react-router";
 import { useTranslation } from "react-i18next";
-import { api, fieldErrors, unwrap } from "../../api/client";
+import { ApiError, api, fieldErrors, unwrap } from "../../api/client";
 import { Field, FormError } from "../../components";
 import { LanguagePicker } from "./LanguagePicker";
 
@@ -34,6 +34,10 @@ export default function ResetPassword() {
       await unwrap(api.POST("/v1/auth/reset-password", { body: { token, password } }));
       setSaved(true);
     } catch (error) {
+      if (error instanceof ApiError && error.code === "invalid_reset_token") {
+        setFormError(t("invalidLink"));
+        return;
+      }
       const { fields, form } = fieldErrors(error);
       if (fields.password) setError("password", { message: fields.password });
       setFormError(fields.token ? (form ? `${form} ${fields.token}` : fields.token) : form);
@@ -79,6 +83,7 @@ export default function ResetPassword() {
       )}
       <div className="links">
         <Link to="/sign-in">{saved ? t("signIn") : t("back")}</Link>
+        {!saved && <Link to="/forgot-password">{t("forgot")}</Link>}
       </div>
     </main>
   );

@@ -25,6 +25,7 @@ const messages: FeatureMessages = {
     save: "Wachtwoord opslaan",
     saved: "Je wachtwoord is opgeslagen. Meld je nu aan.",
     noToken: "Deze link is onvolledig; vraag een nieuwe link.",
+    invalidLink: "Deze link is onbekend, al gebruikt of verlopen. Vraag een nieuwe via 'Wachtwoord vergeten?'.",
   },
   fr: {
     signIn: "Connexion",
@@ -50,6 +51,7 @@ const messages: FeatureMessages = {
     save: "Enregistrer le mot de passe",
     saved: "Votre mot de passe est enregistré. Connectez-vous maintenant.",
     noToken: "Ce lien est incomplet ; demandez-en un nouveau.",
+    invalidLink: "Ce lien est inconnu, déjà utilisé ou expiré. Demandez-en un nouveau via « Mot de passe oublié ? ».",
   },
   en: {
     signIn: "Sign in",
@@ -75,6 +77,7 @@ const messages: FeatureMessages = {
     save: "Save the password",
     saved: "Your password is saved. Sign in now.",
     noToken: "This link is incomplete; ask for a new one.",
+    invalidLink: "This link is unknown, used or expired. Ask for a new one through 'Forgot your password?'.",
   },
 };
 
