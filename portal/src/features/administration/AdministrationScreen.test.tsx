@@ -97,7 +97,7 @@ describe("AdministrationScreen", () => {
       capacity: null,
       password: null,
     });
-  });
+  }, 20_000);
 
   it("offers an Analyst no competences, channels or languages, and sorts and searches users on the server", async () => {
     const net = network({ ...common, "POST /v1/users": { status: 201, body: ada } });
@@ -119,7 +119,7 @@ describe("AdministrationScreen", () => {
     expect(within(form).queryByRole("group", { name: "Competences" })).toBeNull();
     expect(within(form).queryByRole("group", { name: "Channels" })).toBeNull();
     expect(within(form).queryByRole("group", { name: "Spoken languages" })).toBeNull();
-  });
+  }, 20_000);
 
   it("creates a competence and shows a taken name next to the name", async () => {
     const net = network({
@@ -143,7 +143,7 @@ describe("AdministrationScreen", () => {
     await userEvent.click(within(form).getByRole("button", { name: "Save" }));
     await waitFor(() => expect(screen.queryByRole("form", { name: "New competence" })).toBeNull());
     expect(net.last("POST /v1/competences")!.body).toEqual({ name: "Baking", description: "Cakes" });
-  });
+  }, 20_000);
 
   it("shows the channel's last error, its install snippet, and a refused option as such", async () => {
     const net = network({
@@ -173,13 +173,13 @@ describe("AdministrationScreen", () => {
     await userEvent.selectOptions(within(connect).getByLabelText("Type"), "whatsapp");
     expect(within(connect).getByLabelText("App secret")).toBeInTheDocument();
     expect(within(connect).queryByLabelText("Allowed websites (origins)")).toBeNull();
-  });
+  }, 20_000);
 
   it("says the plan does not include the chatbot without the Bot plan", async () => {
     vi.stubGlobal("fetch", network(common).fetcher);
     show("/administration/chatbots");
     expect(await screen.findByText(/Your plan does not include this \(needs: bot\)/)).toBeInTheDocument();
-  });
+  }, 20_000);
 
   it("saves office hours with a closing day", async () => {
     const net = network({
@@ -202,5 +202,5 @@ describe("AdministrationScreen", () => {
       weekly: { monday: [{ start: "09:00", end: "17:00" }], tuesday: [{ start: "09:00", end: "17:00" }] },
       closing_days: [{ date: "2026-12-25", recurring_yearly: true, label: null }],
     });
-  });
+  }, 20_000);
 });

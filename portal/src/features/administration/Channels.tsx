@@ -11,7 +11,7 @@ import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema/conversation";
 import { Failed, Field, FormError, Loading } from "../../components";
-import { Refusal, refusal, useDateTime } from "../history/ui";
+import { channelName, Refusal, refusal, useDateTime } from "../history/ui";
 import { formErrors, NO_ERRORS } from "../history/errors";
 
 type Channel = components["schemas"]["ChannelOut"];
@@ -67,7 +67,7 @@ export function Channels() {
             {channels.data.map((channel) => (
               <tr key={channel.channel_id}>
                 <td>{channel.name}</td>
-                <td>{t(`statistics:channels.${channel.channel_type}`)}</td>
+                <td>{channelName(t, channel.channel_type)}</td>
                 <td>{channel.connected ? t("channels.isConnected") : t("channels.notConnected")}</td>
                 <td>
                   {channel.last_error ? (
@@ -107,7 +107,21 @@ export function Channels() {
       )}
       <FormError message={disconnect.error?.message} />
       {chosen && <ChannelSettings key={chosen.channel_id} channel={chosen} onClose={() => setSelected(null)} />}
-      {types.data && <Connect types={types.data} onConnected={(channel) => setSelected(channel.channel_id)} />}
+      {types.data && (
+        <>
+          <h3>{t("channels.supported")}</h3>
+          <ul>
+            {types.data.map((known) => (
+              <li key={known.channel_type}>
+                {known.name}
+                {known.needs_credentials ? ` — ${t("channels.withCredentials")}` : ""}
+                {known.needs_option ? ` — ${t("channels.needsOption", { option: known.needs_option })}` : ""}
+              </li>
+            ))}
+          </ul>
+          <Connect types={types.data} onConnected={(channel) => setSelected(channel.channel_id)} />
+        </>
+      )}
       {types.error && <Failed error={types.error} />}
     </section>
   );

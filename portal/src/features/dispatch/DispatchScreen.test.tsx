@@ -66,7 +66,7 @@ describe("DispatchScreen", () => {
     const table = await screen.findByRole("table");
     expect(within(table).getByText("Nora Nederlands")).toBeInTheDocument();
     expect(net.last("GET /v1/dispatch/conversations")!.query.get("status")).toBe("open");
-  });
+  }, 20_000);
 
   it("changes the requirements and keeps them when the API refuses, with its message by the competences", async () => {
     const net = network({
@@ -94,5 +94,5 @@ describe("DispatchScreen", () => {
     expect(screen.getByLabelText("Competences")).toHaveValue("Orders, Baking");
     expect(screen.getByLabelText("Competences")).toHaveAttribute("aria-invalid", "true");
     expect(screen.getByLabelText("Language")).toHaveValue("fr");
-  });
+  }, 20_000);
 });

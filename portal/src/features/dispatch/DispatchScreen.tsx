@@ -11,7 +11,7 @@ import { api, unwrap } from "../../api/client";
 import { useLiveEvents } from "../../api/events";
 import { Failed, Loading } from "../../components";
 import { useColleagues } from "../history/lookups";
-import { ConversationView, Pager, useDateTime, type Conversation } from "../history/ui";
+import { channelName, ConversationView, Pager, useDateTime, type Conversation } from "../history/ui";
 import { AssignForm, RequirementsForm } from "./forms";
 
 const LIMIT = 50;
@@ -91,7 +91,7 @@ export default function DispatchScreen() {
                 {list.data.items.map((item: Conversation) => (
                   <tr key={item.conversation_id} className={selected === item.conversation_id ? "selected" : undefined}>
                     <td>{when(item.opened_at)}</td>
-                    <td>{item.channel_type}</td>
+                    <td>{channelName(t, item.channel_type)}</td>
                     <td>{item.language}</td>
                     <td>{t(`statuses.${item.status}`, { ns: "history" })}</td>
                     <td>{name(item.assignee_id)}</td>

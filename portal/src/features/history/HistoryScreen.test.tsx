@@ -72,7 +72,7 @@ describe("HistoryScreen", () => {
     const view = await screen.findByRole("region", { name: "Conversation" });
     expect(await within(view).findByText("Ze is onderweg!")).toBeInTheDocument();
     expect(within(view).queryByRole("textbox")).toBeNull();
-  });
+  }, 20_000);
 
   it("shows the API's message next to the filter it names and keeps what was typed", async () => {
     const net = network({
@@ -102,7 +102,7 @@ describe("HistoryScreen", () => {
     expect(await screen.findByText("String should have at least 2 characters")).toBeInTheDocument();
     expect(screen.getByLabelText("Language")).toHaveValue("n");
     expect(screen.getByLabelText("Language")).toHaveAttribute("aria-invalid", "true");
-  });
+  }, 20_000);
 });
 
 describe("startOfDay", () => {
@@ -111,5 +111,5 @@ describe("startOfDay", () => {
     expect(startOfDay("2026-07-15", "Europe/Brussels")).toBe("2026-07-14T22:00:00.000Z");
     expect(startOfDay("2026-03-29", "Europe/Brussels")).toBe("2026-03-28T23:00:00.000Z");
     expect(startOfDay("2026-07-15", "America/New_York")).toBe("2026-07-15T04:00:00.000Z");
-  });
+  }, 20_000);
 });

@@ -13,7 +13,7 @@ import { useSession } from "../../app/session";
 import { formErrors, NO_ERRORS } from "./errors";
 import { useChannels, useCompetences, useTopics } from "./lookups";
 import { nextDay, startOfDay } from "./period";
-import { ConversationView, Pager, SortHeader, useDateTime, type Conversation } from "./ui";
+import { channelName, ConversationView, Pager, SortHeader, useDateTime, type Conversation } from "./ui";
 
 const LIMIT = 25;
 const EMPTY = { channel_id: "", language: "", topic: "", competence: "", end_user: "", visitor: "", from: "", to: "" };
@@ -71,7 +71,7 @@ export default function HistoryScreen() {
   const channelOptions: [string, string][] =
     channels.data && channels.data.length > 0
       ? channels.data.map((channel) => [channel.channel_id, `${channel.name} (${channel.channel_type})`])
-      : Object.entries(seen).map(([id, type]) => [id, type]);
+      : Object.entries(seen).map(([id, type]) => [id, channelName(t, type)]);
   const languages = ["nl", "fr", "en"];
 
   return (
@@ -170,7 +170,7 @@ export default function HistoryScreen() {
                 <tr key={item.conversation_id} className={open === item.conversation_id ? "selected" : undefined}>
                   <td>{when(item.opened_at)}</td>
                   <td>{when(item.closed_at)}</td>
-                  <td>{item.channel_type}</td>
+                  <td>{channelName(t, item.channel_type)}</td>
                   <td>{item.language}</td>
                   <td>{item.topics.join(", ")}</td>
                   <td>{item.preview}</td>

@@ -16,6 +16,11 @@ import { useSession } from "../../app/session";
 export type Conversation = components["schemas"]["ConversationOut"];
 export type ConversationDetail = components["schemas"]["ConversationDetail"];
 
+/** A channel type in the reader's language (the Statistics screen keeps those names). */
+export function channelName(t: TFunction, type: string): string {
+  return t(`channels.${type}`, { ns: "statistics", defaultValue: type });
+}
+
 /** A date and time as the tenant's staff read it: in the tenant's time zone. */
 export function useDateTime(): (iso: string | null | undefined) => string {
   const { data: session } = useSession();
@@ -152,7 +157,7 @@ export function ConversationView({ id, onClose }: { id: string; onClose?: () => 
         <>
           <dl className="facts">
             <dt>{t("channel")}</dt>
-            <dd>{detail.data.channel_type}</dd>
+            <dd>{channelName(t, detail.data.channel_type)}</dd>
             <dt>{t("language")}</dt>
             <dd>{detail.data.language}</dd>
             <dt>{t("status")}</dt>

@@ -58,7 +58,7 @@ describe("StatisticsScreen", () => {
     const rows = within(table).getAllByRole("row").slice(1, -1);
     const cells = rows.map((row) => within(row).getAllByRole("cell")[0].textContent);
     expect(cells).toEqual(["4", "3"]);
-    await waitFor(() => expect(chartNumbers()).toEqual(["4", "3"]));
+    await waitFor(() => expect(chartNumbers()).toEqual(["4", "3"]), { timeout: 10_000 });
 
     const call = net.last("GET /v1/stats/conversations")!;
     expect(call.query.get("bucket")).toBe("day");
@@ -75,9 +75,9 @@ describe("StatisticsScreen", () => {
     await userEvent.click(screen.getByRole("tab", { name: "Topics" }));
     const topicTable = await screen.findByRole("table", { name: "Conversations per topic" });
     expect(within(topicTable).getByText("Delivery")).toBeInTheDocument();
-    await waitFor(() => expect(chartNumbers()).toEqual(["3", "2"]));
+    await waitFor(() => expect(chartNumbers()).toEqual(["3", "2"]), { timeout: 10_000 });
     expect(net.calls.some((c) => c.path === "/v1/stats/end-users")).toBe(false);
-  });
+  }, 20_000);
 
   it("gives a Manager the end-users tab and shows a refused period next to the period", async () => {
     const net = network({
@@ -100,5 +100,5 @@ describe("StatisticsScreen", () => {
     await userEvent.click(screen.getByRole("tab", { name: "End users" }));
     const table = await screen.findByRole("table", { name: "Conversations per end user" });
     expect(within(table).getByText("Nora Nederlands")).toBeInTheDocument();
-  });
+  }, 20_000);
 });
