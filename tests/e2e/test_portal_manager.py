@@ -12,6 +12,9 @@ Every screen of Dispatch, History, Statistics, Administration and the FAQ is pho
 
 from __future__ import annotations
 
+import csv as csv_module
+import io
+
 import httpx
 from playwright.sync_api import Page, expect
 
@@ -179,7 +182,10 @@ def test_manager_analyst_and_administrator_screens(portal_stack, chromium) -> No
     assert _chart_matches_table(analyst, caption) == ["1"]
     csv = analyst.get_by_role("link", name="Exporteren als CSV")
     answer = analyst.request.get(f"{base}{csv.get_attribute('href')}")
-    assert answer.status == 200 and "webchat" in answer.text()
+    assert answer.status == 200, answer.text()
+    rows = list(csv_module.DictReader(io.StringIO(answer.text())))
+    assert sum(int(row["conversations"]) for row in rows) == 1  # the export = the table
+    assert {row["channel_type"] for row in rows} == {"webchat"}
     screen(analyst, "statistics-conversations")
     analyst.get_by_role("tab", name="Berichten").click()
     expect(analyst.get_by_role("table", name="Berichten per gesprek")).to_be_visible()

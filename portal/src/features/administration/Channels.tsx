@@ -113,7 +113,7 @@ export function Channels() {
           <ul>
             {types.data.map((known) => (
               <li key={known.channel_type}>
-                {known.name}
+                {channelName(t, known.channel_type)}
                 {known.needs_credentials ? ` — ${t("channels.withCredentials")}` : ""}
                 {known.needs_option ? ` — ${t("channels.needsOption", { option: known.needs_option })}` : ""}
               </li>
@@ -186,7 +186,7 @@ function Connect({
           <select value={type} onChange={(e) => setType(e.target.value as ChannelType)}>
             {types.map((known) => (
               <option key={known.channel_type} value={known.channel_type}>
-                {known.name}
+                {channelName(t, known.channel_type)}
                 {known.needs_option ? ` (${t("channels.needsOption", { option: known.needs_option })})` : ""}
               </option>
             ))}
