@@ -250,12 +250,27 @@ def test_manager_analyst_and_administrator_screens(portal_stack, chromium) -> No
         ("topics", "administration-topics"),
         ("channels", "administration-channels"),
         ("general", "administration-general"),
-        ("office-hours", "administration-office-hours"),
         ("chatbots", "administration-chatbots"),
     ]:
         ada.goto(f"{base}/administration/{part}")
         expect(ada.get_by_role("heading", level=2)).to_be_visible()
         screen(ada, name)
+    # Office hours with a closing day, through the screen.
+    ada.goto(f"{base}/administration/office-hours")
+    ada.get_by_label("Altijd open", exact=True).uncheck()
+    ada.get_by_label("Open op maandag", exact=True).check()
+    ada.get_by_label("maandag tot", exact=True).fill("18:00")
+    ada.get_by_role("button", name="Sluitingsdag toevoegen").click()
+    ada.get_by_label("Datum", exact=True).fill("2026-12-25")
+    ada.get_by_label("Omschrijving", exact=True).fill("Kerstmis")
+    ada.get_by_label("Elk jaar", exact=True).check()
+    ada.get_by_role("button", name="Opslaan").click()
+    expect(ada.get_by_text("Opgeslagen.")).to_be_visible()
+    screen(ada, "administration-office-hours")
+    hours = httpx.get(f"{api}/v1/settings/office-hours", headers=admin).json()
+    assert hours["weekly"]["monday"][0]["end"].startswith("18:00"), hours
+    assert hours["closing_days"][0]["date"] == "2026-12-25" and hours["always_open"] is False
+
     ada.goto(f"{base}/administration/channels")
     ada.get_by_role("button", name="Instellingen van Website").click()
     expect(ada.get_by_label("Installatiecode", exact=True)).to_contain_text(demo["webchat_key"])

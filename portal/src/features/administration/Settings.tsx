@@ -12,6 +12,8 @@ import { formErrors, NO_ERRORS } from "../history/errors";
 
 type General = components["schemas"]["GeneralSettings"];
 type OfficeHours = components["schemas"]["OfficeHours"];
+/** The IANA zones this browser knows, offered as suggestions (the API checks the name). */
+const ZONES: string[] = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
 const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
 
 export function useGeneralSettings() {
@@ -152,8 +154,13 @@ function OfficeHoursForm({ current }: { current: OfficeHours }) {
     <form className="panel" onSubmit={submit} aria-labelledby="hours-title">
       <h2 id="hours-title">{t("hours.title")}</h2>
       <Field label={t("hours.zone")} error={fields.time_zone}>
-        <input value={zone} onChange={(e) => setZone(e.target.value)} />
+        <input list="office-hours-zones" value={zone} onChange={(e) => setZone(e.target.value)} />
       </Field>
+      <datalist id="office-hours-zones">
+        {ZONES.map((name) => (
+          <option key={name} value={name} />
+        ))}
+      </datalist>
       <div className="field">
         <label>
           <input type="checkbox" checked={alwaysOpen} onChange={(e) => setAlwaysOpen(e.target.checked)} /> {t("hours.alwaysOpen")}

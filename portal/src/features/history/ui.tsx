@@ -175,7 +175,8 @@ export function ConversationView({ id, onClose }: { id: string; onClose?: () => 
               <li key={message.message_id} className={message.direction}>
                 <div className="meta">
                   {t(`authors.${message.author}`)} · {when(message.at)}
-                  {message.delivery_status ? ` · ${message.delivery_status}` : ""}
+                  {message.delivery_status ? ` · ${t(`deliveries.${message.delivery_status}`)}` : ""}
+                  {message.delivery_error ? ` (${message.delivery_error})` : ""}
                 </div>
                 <div>{message.text}</div>
               </li>
