@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import csv as csv_module
 import io
+import os
 
 import httpx
 from playwright.sync_api import Page, expect
 
-from services.stack import DEMO_PASSWORD
+from services.stack import DEMO_OPERATOR_TOKEN, DEMO_PASSWORD
 from tests.e2e.conftest import login
 from tests.e2e.portal import chromium, new_page, portal_stack, screen, sign_in
 from tests.e2e.test_first_slice import wait_for
@@ -160,8 +161,25 @@ def test_manager_analyst_and_administrator_screens(portal_stack, chromium) -> No
     expect(view).to_contain_text("Waar blijft mijn taart?")
     expect(view).to_contain_text("Ze is onderweg!")
     screen(manager, "history-conversation")
+    token = os.environ.get("OPERATOR_TOKEN", DEMO_OPERATOR_TOKEN)  # as the stack reads it
+    operator = {"Authorization": f"Bearer {token}"}
+    for question, answer in [
+        ("Hoe koppel ik WhatsApp?", "Beheer, Kanalen: het telefoonnummer-ID en de sleutels."),
+        ("Wat is Verdeel?", "Gesprekken met de hand toewijzen."),
+    ]:
+        faq = httpx.post(
+            f"{api}/v1/operator/faq",
+            headers=operator,
+            json={"question": question, "answer": answer},
+        )
+        assert faq.status_code == 201, faq.text
     manager.get_by_role("link", name="FAQ").click()
     expect(manager.get_by_role("heading", name="Veelgestelde vragen")).to_be_visible()
+    expect(manager.get_by_text("Wat is Verdeel?")).to_be_visible()
+    manager.get_by_label("Zoeken in de FAQ", exact=True).fill("whatsapp")
+    manager.get_by_role("button", name="Zoeken").click()
+    expect(manager.get_by_text("Wat is Verdeel?")).to_have_count(0)
+    expect(manager.get_by_text("Beheer, Kanalen: het telefoonnummer-ID")).to_be_visible()
     screen(manager, "faq")
     manager.get_by_role("link", name="Statistieken").click()
     expect(manager.get_by_role("tab", name="Medewerkers")).to_be_visible()
