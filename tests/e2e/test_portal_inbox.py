@@ -73,6 +73,7 @@ def test_a_visitor_and_an_agent_through_the_portal(portal_stack, chromium) -> No
     agent.locator(".close-form").get_by_label("Question").check()
     agent.get_by_role("button", name="Afsluiten en archiveren").click()
     expect(agent.locator(".conversation-head .status")).to_have_text("Gearchiveerd")
+    expect(agent.locator(".conversation-head")).to_contain_text("Onderwerpen: Question")
     expect(item).to_have_count(0)
     screen(agent, "inbox-conversation-archived")
 

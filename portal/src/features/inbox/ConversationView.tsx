@@ -31,6 +31,11 @@ export function ConversationView() {
           <span className={`status status-${c.status}`}>{t(`status.${c.status}`)}</span>
         </h2>
         <p className="muted">{t("opened", { at: when(c.opened_at) })}</p>
+        {c.topics.length > 0 && (
+          <p>
+            {t("topics")}: {c.topics.join(", ")}
+          </p>
+        )}
         {c.handover && <p className="notice">{t(`handover.${c.handover}`)}</p>}
         {c.last_error && (
           <p className="field-error" role="alert">
