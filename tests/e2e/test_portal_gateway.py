@@ -5,8 +5,13 @@ unbuffered with the browser's session cookie, and resumes them with Last-Event-I
 from __future__ import annotations
 
 import httpx
+import orjson
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from services.gateway.routes import PREFIXES
+from services.ingest.webchat.domain import CLOSE_UNKNOWN_CHANNEL
 from services.stack import DEMO_PASSWORD, PORTAL_DIST, seed_demo
 from shared.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from tests.e2e.test_conversation_lifecycle import LiveEvents
@@ -47,6 +52,14 @@ def test_the_gateway_is_the_portal_and_its_api_on_one_origin(make_stack) -> None
     sdk = httpx.get(f"{gateway}/sdk/widget.js")
     assert sdk.status_code == 200 and "javascript" in sdk.headers["content-type"]
     assert httpx.get(f"{gateway}/sdk/demo/{demo['webchat_key']}").status_code == 200
+
+    # The website chat's socket is relayed, its refusals (with their close codes) too.
+    socket_url = gateway.replace("http://", "ws://") + "/v1/webchat/no-such-key/ws"
+    with connect(socket_url, origin=gateway) as refused:
+        assert orjson.loads(refused.recv(timeout=10))["code"] == "unknown_channel"
+        with pytest.raises(ConnectionClosed):
+            refused.recv(timeout=10)
+    assert refused.close_code == CLOSE_UNKNOWN_CHANNEL
 
     # A browser session through the gateway, on the conversation and the stats service.
     nora = _cookie_session(gateway, "nora@demo.example")
