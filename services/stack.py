@@ -267,12 +267,12 @@ def main() -> None:
     try:
         stack.start()
         demo = seed_demo(stack)
-        print("\nInteract is running (Ctrl-C stops it; data stays in", stack.data_dir, ")\n")
-        print(f"  Portal        {stack.url('gateway')}/   <- open this in your browser")
+        print(f"\n  Portal        {stack.url('gateway')}/   <- open this in your browser")
         print(f"  Demo logins   {', '.join(demo['users'])}  password: {demo['password']}")
-        if not (PORTAL_DIST / "index.html").is_file():
+        if not (Path(os.environ.get("PORTAL_DIST", PORTAL_DIST)) / "index.html").is_file():
             print("                (the Portal is not built yet: run scripts/setup)")
-        print(f"  Logs          {stack.data_dir}/<service>.log (one file per service)\n")
+        print(f"  Logs          {stack.data_dir}/<service>.log (one file per service)")
+        print(f"\nInteract is running (Ctrl-C stops it; data stays in {stack.data_dir})\n")
         for name in SERVICES:
             docs = "" if name == "gateway" else f"   (API docs: {stack.url(name)}/docs)"
             print(f"  {name:<13} {stack.url(name)}{docs}")
