@@ -61,7 +61,7 @@ def _until_shown(page: Page, what, again) -> None:  # type: ignore[no-untyped-de
 
 def _chart_matches_table(page: Page, caption: str) -> list[str]:
     """The numbers drawn on the chart's bars equal the first figure column of its table."""
-    table = page.get_by_role("table", name=caption)
+    table = page.get_by_role("table", name=caption, exact=True)
     expect(table).to_be_visible()
     figures = [
         cell.strip()
@@ -69,7 +69,7 @@ def _chart_matches_table(page: Page, caption: str) -> list[str]:
             "rows => rows.map(r => r.querySelector('td').textContent)"
         )
     ]
-    chart = page.get_by_role("figure", name=caption)
+    chart = page.get_by_role("figure", name=caption, exact=True)
     expect(chart.locator(".chart-value text, text.chart-value")).to_have_count(len(figures))
     drawn = chart.locator(".chart-value text, text.chart-value").all_text_contents()
     assert [d.strip() for d in drawn] == figures, (drawn, figures)
@@ -198,6 +198,7 @@ def test_manager_analyst_and_administrator_screens(portal_stack, chromium) -> No
     show = analyst.get_by_role("button", name="Tonen")
     _until_shown(analyst, analyst.get_by_role("table", name=caption), show.click)
     assert _chart_matches_table(analyst, caption) == ["1"]
+    assert _chart_matches_table(analyst, "Gesprekken per dag") == ["1"]
     csv = analyst.get_by_role("link", name="Exporteren als CSV")
     answer = analyst.request.get(f"{base}{csv.get_attribute('href')}")
     assert answer.status == 200, answer.text()

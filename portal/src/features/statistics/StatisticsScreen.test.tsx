@@ -15,7 +15,12 @@ const conversations = {
     { channel_type: "webchat", conversations: 4, assigned: 3, closed: 2, messages: 20, average_first_response_seconds: 10, average_queue_wait_seconds: null, average_handling_seconds: 50 },
     { channel_type: "whatsapp", conversations: 3, assigned: 2, closed: 2, messages: 10, average_first_response_seconds: 15, average_queue_wait_seconds: null, average_handling_seconds: 70 },
   ],
-  series: [],
+  series: [
+    { bucket: "2026-03-02", channel_type: "webchat", conversations: 3 },
+    { bucket: "2026-03-02", channel_type: "whatsapp", conversations: 2 },
+    { bucket: "2026-03-09", channel_type: "webchat", conversations: 1 },
+    { bucket: "2026-03-09", channel_type: "whatsapp", conversations: 1 },
+  ],
 };
 const topics = {
   report: "per-topic",
@@ -28,9 +33,11 @@ const topics = {
   series: [],
 };
 
-/** Numbers drawn on the chart (the labels on its bars). */
-function chartNumbers(): string[] {
-  return Array.from(document.querySelectorAll(".chart .recharts-label-list text, .chart .chart-value text, .chart text.chart-value"))
+/** Numbers drawn on a chart (the labels on its bars). */
+function chartNumbers(name: string): string[] {
+  const figure = screen.queryByRole("figure", { name });
+  if (!figure) return [];
+  return Array.from(figure.querySelectorAll(".recharts-label-list text, .chart-value text, text.chart-value"))
     .map((node) => node.textContent ?? "")
     .filter(Boolean);
 }
@@ -58,7 +65,11 @@ describe("StatisticsScreen", () => {
     const rows = within(table).getAllByRole("row").slice(1, -1);
     const cells = rows.map((row) => within(row).getAllByRole("cell")[0].textContent);
     expect(cells).toEqual(["4", "3"]);
-    await waitFor(() => expect(chartNumbers()).toEqual(["4", "3"]), { timeout: 10_000 });
+    await waitFor(() => expect(chartNumbers("Conversations received per channel")).toEqual(["4", "3"]), { timeout: 10_000 });
+    // Per bucket: the series summed over the channels, the same in the chart and its table.
+    const buckets = screen.getByRole("table", { name: "Conversations per week" });
+    expect(within(buckets).getAllByRole("row").slice(1).map((row) => row.textContent)).toEqual(["2026-03-025", "2026-03-092", "Total7"]);
+    await waitFor(() => expect(chartNumbers("Conversations per week")).toEqual(["5", "2"]), { timeout: 10_000 });
 
     const call = net.last("GET /v1/stats/conversations")!;
     expect(call.query.get("bucket")).toBe("day");
@@ -75,7 +86,7 @@ describe("StatisticsScreen", () => {
     await userEvent.click(screen.getByRole("tab", { name: "Topics" }));
     const topicTable = await screen.findByRole("table", { name: "Conversations per topic" });
     expect(within(topicTable).getByText("Delivery")).toBeInTheDocument();
-    await waitFor(() => expect(chartNumbers()).toEqual(["3", "2"]), { timeout: 10_000 });
+    await waitFor(() => expect(chartNumbers("Conversations per topic")).toEqual(["3", "2"]), { timeout: 10_000 });
     expect(net.calls.some((c) => c.path === "/v1/stats/end-users")).toBe(false);
   }, 20_000);
 

@@ -170,9 +170,26 @@ function Report({ tab, body, period }: { tab: TabId; body: ReportBody; period: P
       </a>
     </p>
   );
+  const bucketName = t(`buckets.${body.filters.bucket}`);
+  const byBucket = (measure: string, title: string) => {
+    const rows = perBucket(body.series, measure);
+    return (
+      <Figures
+        title={title}
+        echo={echo}
+        chart={rows.map(([bucket, value]) => ({ label: bucket, value }))}
+        valueName={t("conversations")}
+        csv={null}
+        head={[bucketName, t("conversations")]}
+        rows={rows.map(([bucket, value]) => [bucket, value])}
+        total={[t("total"), rows.reduce((sum, [, value]) => sum + value, 0)]}
+      />
+    );
+  };
   if (tab === "conversations") {
     const rows = body.breakdown;
     return (
+      <>
       <Figures
         title={t("perChannel")}
         echo={echo}
@@ -201,6 +218,8 @@ function Report({ tab, body, period }: { tab: TabId; body: ReportBody; period: P
           shown(body.summary.average_handling_seconds),
         ]}
       />
+      {byBucket("conversations", t("perBucket", { bucket: bucketName }))}
+      </>
     );
   }
   if (tab === "messages") {
@@ -225,6 +244,7 @@ function Report({ tab, body, period }: { tab: TabId; body: ReportBody; period: P
           rows={rows.map((r) => [num(r.messages), num(r.conversations)])}
           total={[t("total"), num(body.summary.conversations)]}
         />
+        {byBucket("conversations", t("perBucket", { bucket: bucketName }))}
       </>
     );
   }
@@ -246,6 +266,7 @@ function Report({ tab, body, period }: { tab: TabId; body: ReportBody; period: P
   if (tab === "topics") {
     const rows = body.breakdown;
     return (
+      <>
       <Figures
         title={t("perTopic")}
         echo={echo}
@@ -256,6 +277,8 @@ function Report({ tab, body, period }: { tab: TabId; body: ReportBody; period: P
         rows={rows.map((r) => [String(r.topic), num(r.conversations)])}
         total={[t("total"), num(body.summary.conversations)]}
       />
+      {byBucket("conversations", t("topicsPerBucket", { bucket: bucketName }))}
+      </>
     );
   }
   return (
@@ -283,6 +306,16 @@ function Report({ tab, body, period }: { tab: TabId; body: ReportBody; period: P
   );
 }
 
+/** The series summed per bucket (over channels or topics), in the series' order. */
+export function perBucket(series: Row[], measure: string): [string, number][] {
+  const sums = new Map<string, number>();
+  for (const row of series) {
+    const bucket = String(row.bucket);
+    sums.set(bucket, (sums.get(bucket) ?? 0) + num(row[measure]));
+  }
+  return [...sums.entries()];
+}
+
 /** A chart and the table of the same rows, side by side. */
 function Figures({
   title,
@@ -298,7 +331,7 @@ function Figures({
   echo: string;
   chart: ChartRow[];
   valueName: string;
-  csv: ReactNode;
+  csv: ReactNode | null;
   head: string[];
   rows: (string | number)[][];
   total: (string | number)[];
