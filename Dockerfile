@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image for all six Interact services. The command picks the service:
+# One image for all six Interact services and the gateway (with the built Portal). The command picks the service:
 #   docker run interact python -m services.routing
 # (docker-compose.yml and deploy/k8s set it per service.)
 
@@ -34,6 +34,14 @@ COPY services ./services
 RUN pip install --no-deps . \
     && python -c "import shared, services"
 
+# --- the Portal: built once, served by the gateway from /app/portal/dist -------------------
+FROM node:20-slim AS portal
+WORKDIR /portal
+COPY portal/package.json portal/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY portal/ ./
+RUN npm run build
+
 # --- runtime -------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -46,7 +54,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     DATA_DIR=/data \
-    HTTP_HOST=0.0.0.0
+    HTTP_HOST=0.0.0.0 \
+    PORTAL_DIST=/app/portal/dist
 
 RUN groupadd --system --gid 10001 interact \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
@@ -55,12 +64,13 @@ RUN groupadd --system --gid 10001 interact \
     && chown 10001:10001 /app /data
 
 COPY --from=build /opt/venv /opt/venv
+COPY --from=portal /portal/dist /app/portal/dist
 
 WORKDIR /app
 USER 10001:10001
 
-# conversation 8000, ingest 8001, routing 8002, stats 8003, billing 8004, sla 8005
-EXPOSE 8000-8005
+# conversation 8000, ingest 8001, routing 8002, stats 8003, billing 8004, sla 8005, gateway 8080
+EXPOSE 8000-8005 8080
 
 # Liveness on this container's HTTP_PORT (set by compose/k8s; 8000 is conversation's).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

@@ -29,7 +29,11 @@ SERVICES: dict[str, int] = {
     "stats": 8003,
     "billing": 8004,
     "sla": 8005,
+    # The one public origin (the Portal, its API, the website chat): started last.
+    "gateway": 8080,
 }
+#: The built Portal the gateway serves at ``/`` (``scripts/setup`` builds it).
+PORTAL_DIST = Path(__file__).resolve().parent.parent / "portal" / "dist"
 DEMO_OPERATOR_TOKEN = "demo-operator-token"
 DEMO_PASSWORD = "demo-password-1"
 
@@ -94,8 +98,14 @@ class Stack:
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(self.ports[name]),
             "CONVERSATION_URL": self.url("conversation"),
+            "INGEST_URL": self.url("ingest"),
+            "STATS_URL": self.url("stats"),
+            "BILLING_URL": self.url("billing"),
+            "SLA_URL": self.url("sla"),
+            "PORTAL_DIST": os.environ.get("PORTAL_DIST", str(PORTAL_DIST)),
             "OPERATOR_TOKEN": os.environ.get("OPERATOR_TOKEN", DEMO_OPERATOR_TOKEN),
-            "PUBLIC_BASE_URL": self.url("conversation"),
+            # Password links open the Portal, behind the gateway.
+            "PUBLIC_BASE_URL": self.url("gateway"),
             **(
                 {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp_port)}
                 if self.smtp_port
@@ -258,16 +268,21 @@ def main() -> None:
     try:
         stack.start()
         demo = seed_demo(stack)
-        print("\nInteract is running (Ctrl-C stops it; data stays in", stack.data_dir, ")\n")
-        for name in SERVICES:
-            print(f"  {name:<13} {stack.url(name)}   (API docs: {stack.url(name)}/docs)")
-        print(f"\n  Kafka         {stack.bootstrap_servers}")
+        print(f"\n  Portal        {stack.url('gateway')}/   <- open this in your browser")
         print(f"  Demo logins   {', '.join(demo['users'])}  password: {demo['password']}")
+        if not (Path(os.environ.get("PORTAL_DIST", PORTAL_DIST)) / "index.html").is_file():
+            print("                (the Portal is not built yet: run scripts/setup)")
+        print(f"  Logs          {stack.data_dir}/<service>.log (one file per service)")
+        print(f"\nInteract is running (Ctrl-C stops it; data stays in {stack.data_dir})\n")
+        for name in SERVICES:
+            docs = "" if name == "gateway" else f"   (API docs: {stack.url(name)}/docs)"
+            print(f"  {name:<13} {stack.url(name)}{docs}")
+        print(f"\n  Kafka         {stack.bootstrap_servers}")
         print(f"  Mail          {stack.data_dir / 'mailbox'} (password links land here)")
         print(f"  Operator      Bearer {os.environ.get('OPERATOR_TOKEN', DEMO_OPERATOR_TOKEN)}")
-        print(f"  Chat widget   {stack.url('ingest')}/sdk/demo/{demo['webchat_key']}")
+        print(f"  Chat widget   {stack.url('gateway')}/sdk/demo/{demo['webchat_key']}")
         print(
-            f"  Try it        curl -X POST {stack.url('ingest')}/v1/webchat/{demo['webchat_key']}"
+            f"  Try it        curl -X POST {stack.url('gateway')}/v1/webchat/{demo['webchat_key']}"
             "/messages -H 'content-type: application/json'"
             ' -d \'{"visitor_id":"v1","text":"Hallo!"}\'\n',
             flush=True,

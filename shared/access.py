@@ -35,3 +35,12 @@ PLAN_FUNCTIONS: Final[dict[str, frozenset[str]]] = {
 
 def may(role: str, function: str) -> bool:
     return role in ACCESS[function]
+
+
+def permitted(role: str, plan: str) -> list[str]:
+    """The functions one person may use: those of ``ACCESS`` their role has, and those of
+    ``PLAN_FUNCTIONS`` their tenant's plan includes. The Portal builds its navigation from
+    this list (``GET /v1/me``), never from a copy of the table."""
+    by_role = [name for name, roles in ACCESS.items() if role in roles]
+    by_plan = [name for name, plans in PLAN_FUNCTIONS.items() if plan in plans]
+    return by_role + by_plan

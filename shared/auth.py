@@ -2,10 +2,18 @@
 
 Answers are cached for a few seconds per token, so a logout or deactivation stops a
 token everywhere within ``cache_seconds`` while a busy dashboard costs one check.
+
+A token comes either as ``Authorization: Bearer`` (API clients) or, for the Portal in a
+browser, as the HttpOnly ``interact_session`` cookie that login sets (docs/portal.md). A
+browser sends cookies by itself, also on requests another site makes it send, so every
+cookie-authenticated request that changes something must carry ``X-CSRF-Token`` equal to
+the readable ``interact_csrf`` cookie, which is derived from the session token: another
+site can neither read that cookie nor compute it (403 ``csrf_failed`` otherwise).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 import uuid
@@ -18,6 +26,40 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shared.http import ApiError
 
 bearer = HTTPBearer(auto_error=False, description="Session token from the conversation service")
+
+SESSION_COOKIE = "interact_session"
+CSRF_COOKIE = "interact_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_token_for(session_token: str) -> str:
+    """The CSRF token of a session: a one-way function of it (not the stored hash), so every
+    service checks it without state and it changes with every login."""
+    return hashlib.sha256(b"interact-csrf:" + session_token.encode()).hexdigest()
+
+
+def session_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The caller's token: the Bearer header first, else the session cookie, whose requests
+    other than GET/HEAD/OPTIONS must prove they come from the Portal (the CSRF header)."""
+    if credentials is not None:
+        return credentials.credentials
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    if request.method not in SAFE_METHODS:
+        header = request.headers.get(CSRF_HEADER, "")
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        expected = csrf_token_for(token)
+        if not (
+            header and hmac.compare_digest(header, cookie) and hmac.compare_digest(header, expected)
+        ):
+            raise ApiError(
+                403,
+                "csrf_failed",
+                f"This request needs the {CSRF_HEADER} header equal to the {CSRF_COOKIE} cookie.",
+            )
+    return token
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +109,11 @@ class TokenChecker:
 async def caller(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> Caller:
-    if credentials is None:
+    token = session_token(request, credentials)
+    if token is None:
         raise ApiError(401, "unauthorized", "Log in first: a valid session token is required.")
     checker: TokenChecker = request.app.state.token_checker
-    who = await checker.check(credentials.credentials)
+    who = await checker.check(token)
     if who is None:
         raise ApiError(401, "unauthorized", "Log in first: a valid session token is required.")
     return who

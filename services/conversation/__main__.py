@@ -1,5 +1,7 @@
 """``python -m services.conversation``: settings -> service -> API; nothing else."""
 
+from fastapi import FastAPI
+
 from services.conversation.api import create_app
 from services.conversation.bootstrap import ConversationService
 from services.conversation.consumers import register
@@ -7,11 +9,15 @@ from services.conversation.settings import ConversationSettings
 from shared.service import serve
 
 
-def main() -> None:
-    settings = ConversationSettings()
+def build(settings: ConversationSettings) -> FastAPI:
     service = ConversationService(settings)
     register(service)
-    serve(create_app(service), settings)
+    return create_app(service)
+
+
+def main() -> None:
+    settings = ConversationSettings()
+    serve(build(settings), settings)
 
 
 if __name__ == "__main__":

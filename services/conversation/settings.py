@@ -14,7 +14,7 @@ class ConversationSettings(ServiceSettings):
     operator_token: SecretStr = SecretStr("change-me-operator-token")
     session_ttl_hours: int = 12
     #: The Portal's public address: password links are built from it, never from a request.
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = "http://127.0.0.1:8080"
     reset_link_minutes: int = 60
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.ingest.webchat import application as webchat
-from services.ingest.webchat.api import own_origin
+from services.ingest.webchat.api import own_origin, public_host
 from services.ingest.webchat.domain import origin_allowed
 from shared.http import ApiError
 
@@ -50,7 +50,7 @@ async def post_message(public_key: str, body: WebchatMessage, request: Request) 
     if channel is None:
         raise ApiError(404, "unknown_channel", "No connected website chat has this key.")
     origin = request.headers.get("origin")
-    here = own_origin(request.url.scheme, request.headers.get("host"))
+    here = own_origin(request.url.scheme, public_host(request.headers))
     if origin is not None and not origin_allowed(origin, channel.allowed_origins, here):
         raise ApiError(403, "origin_not_allowed", "This website is not allowed to use this chat.")
     message_id = body.message_id or str(uuid.uuid4())

@@ -2,6 +2,8 @@
 
 import sys
 
+from fastapi import FastAPI
+
 from services.stats import api, consumers
 from services.stats.settings import StatsSettings
 from services.stats.store import metadata
@@ -11,8 +13,7 @@ from shared.consumer_service import ConsumerService
 from shared.service import serve
 
 
-def main() -> None:
-    settings = StatsSettings()
+def build(settings: StatsSettings) -> FastAPI:
     service = ConsumerService(settings, metadata)
     if lacking := outdated_tables(service.engine):
         sys.exit(
@@ -27,7 +28,12 @@ def main() -> None:
         apply=consumers.apply,
         types=consumers.WANTED,
     )
-    serve(service.create_app("Interact statistics", [api.router]), settings)
+    return service.create_app("Interact statistics", [api.router])
+
+
+def main() -> None:
+    settings = StatsSettings()
+    serve(build(settings), settings)
 
 
 if __name__ == "__main__":

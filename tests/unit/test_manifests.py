@@ -20,6 +20,7 @@ import yaml
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from services.gateway.routes import PREFIXES
 from shared import topics
 from shared.http import install_probes
 
@@ -44,6 +45,9 @@ SERVICE_PORTS = {
     "sla": 8005,
 }
 SERVICE_DATABASES = {name: f"interact_{name}" for name in SERVICE_PORTS}
+#: The gateway has no database: it serves the Portal and forwards by path prefix.
+GATEWAY_PORT = 8080
+DEPLOYED_PORTS = {**SERVICE_PORTS, "gateway": GATEWAY_PORT}
 AUTOSCALED = {"conversation", "routing"}
 LIVENESS_PATH = "/health"
 READINESS_PATH = "/ready"
@@ -319,9 +323,9 @@ def test_env_references_resolve() -> None:
 
 
 def test_one_deployment_and_service_per_service() -> None:
-    assert {d["metadata"]["name"] for d in _of_kind("Deployment")} == set(SERVICE_PORTS)
-    assert {s["metadata"]["name"] for s in _of_kind("Service")} == set(SERVICE_PORTS)
-    for name in SERVICE_PORTS:
+    assert {d["metadata"]["name"] for d in _of_kind("Deployment")} == set(DEPLOYED_PORTS)
+    assert {s["metadata"]["name"] for s in _of_kind("Service")} == set(DEPLOYED_PORTS)
+    for name in DEPLOYED_PORTS:
         kinds = {
             doc["kind"]
             for filename, doc in DOCUMENTS
@@ -345,10 +349,10 @@ def test_deployment_runs_the_service_on_its_port(name: str) -> None:
         assert "secretKeyRef" in env["OPERATOR_TOKEN"]["valueFrom"]
 
 
-@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+@pytest.mark.parametrize("name", sorted(DEPLOYED_PORTS))
 def test_probes_hit_health_and_ready_on_the_container_port(name: str) -> None:
     container = _container(_one("Deployment", name))
-    port = SERVICE_PORTS[name]
+    port = DEPLOYED_PORTS[name]
     liveness = container["livenessProbe"]["httpGet"]
     readiness = container["readinessProbe"]["httpGet"]
     assert liveness["path"] == LIVENESS_PATH
@@ -361,7 +365,7 @@ def test_probes_hit_health_and_ready_on_the_container_port(name: str) -> None:
         assert _resolve_port(container, startup["port"]) == port
 
 
-@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+@pytest.mark.parametrize("name", sorted(DEPLOYED_PORTS))
 def test_service_targets_the_container_port(name: str) -> None:
     deployment = _one("Deployment", name)
     service = _one("Service", name)
@@ -372,11 +376,11 @@ def test_service_targets_the_container_port(name: str) -> None:
     match_labels = deployment["spec"]["selector"]["matchLabels"]
     assert match_labels.items() <= pod_labels.items()
     (port,) = service["spec"]["ports"]
-    assert port["port"] == SERVICE_PORTS[name]
-    assert _resolve_port(container, port.get("targetPort", port["port"])) == SERVICE_PORTS[name]
+    assert port["port"] == DEPLOYED_PORTS[name]
+    assert _resolve_port(container, port.get("targetPort", port["port"])) == DEPLOYED_PORTS[name]
 
 
-@pytest.mark.parametrize("name", sorted(SERVICE_PORTS))
+@pytest.mark.parametrize("name", sorted(DEPLOYED_PORTS))
 def test_pod_is_locked_down(name: str) -> None:
     pod = _one("Deployment", name)["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] == 30
@@ -404,6 +408,38 @@ def test_pod_is_locked_down(name: str) -> None:
     resources = container["resources"]
     for bound in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(resources[bound]), f"{bound} must set cpu and memory"
+
+
+def test_gateway_deployment_serves_the_portal() -> None:
+    container = _container(_one("Deployment", "gateway"))
+    assert container["image"] == IMAGE
+    assert container["command"] == ["python", "-m", "services.gateway"]
+    assert [p["containerPort"] for p in container["ports"]] == [GATEWAY_PORT]
+    env = _env(container)
+    assert env["HTTP_PORT"]["value"] == str(GATEWAY_PORT)
+    assert env["PORTAL_DIST"]["value"] == "/app/portal/dist"
+    assert "DATABASE_URL" not in env
+
+
+def test_ingress_routes_the_gateways_prefixes_to_the_services() -> None:
+    (ingress,) = _of_kind("Ingress")
+    (rule,) = ingress["spec"]["rules"]
+    routes = {
+        path["path"]: (path["backend"]["service"]["name"], path["backend"]["service"]["port"])
+        for path in rule["http"]["paths"]
+    }
+    assert all(path["pathType"] == "Prefix" for path in rule["http"]["paths"])
+    expected = {
+        prefix: (service, {"number": DEPLOYED_PORTS[service]})
+        for prefix, service in PREFIXES.items()
+    }
+    expected["/"] = ("gateway", {"number": GATEWAY_PORT})
+    assert routes == expected
+    assert (
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    )
+    public = urlsplit(_config_map()["PUBLIC_BASE_URL"])
+    assert public.hostname == rule["host"]
 
 
 def test_autoscalers_for_conversation_and_routing() -> None:
@@ -471,7 +507,7 @@ def _short_ports(service: dict[str, Any]) -> Iterator[tuple[int, int]]:
 def test_compose_has_the_stack() -> None:
     compose = _load_compose()
     services = compose["services"]
-    assert set(SERVICE_PORTS) | {"kafka", "kafka-init", "postgres"} <= set(services)
+    assert set(DEPLOYED_PORTS) | {"kafka", "kafka-init", "postgres"} <= set(services)
     for name, service in services.items():
         for volume in service.get("volumes", []):
             source = str(volume).split(":")[0]
@@ -561,6 +597,19 @@ def test_compose_postgres_creates_the_service_databases() -> None:
 
 
 # --- Dockerfile ---------------------------------------------------------------------------
+
+
+def test_compose_gateway_is_the_one_public_origin() -> None:
+    compose = _load_compose()
+    gateway = compose["services"]["gateway"]
+    assert gateway["command"] == ["python", "-m", "services.gateway"]
+    assert (GATEWAY_PORT, GATEWAY_PORT) in set(_short_ports(gateway))
+    env = _compose_env(gateway)
+    for service in set(PREFIXES.values()):
+        assert env[f"{service.upper()}_URL"] == f"http://{service}:{SERVICE_PORTS[service]}"
+    conversation = _compose_env(compose["services"]["conversation"])
+    assert conversation["PUBLIC_BASE_URL"].endswith(f":{GATEWAY_PORT}}}")
+    assert f"{GATEWAY_PORT}/health" in _healthcheck_command(gateway)
 
 
 def test_dockerfile_runs_non_root_on_slim_python() -> None:

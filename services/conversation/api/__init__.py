@@ -55,6 +55,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         auth.router,
         operator.router,
         users.router,
+        users.colleagues_router,
         labels.competences_router,
         labels.topics_router,
         channels.router,

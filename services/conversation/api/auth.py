@@ -8,6 +8,7 @@ the email exists.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -21,6 +22,7 @@ from services.conversation.api.schemas import (
 )
 from services.conversation.application.security import InvalidResetToken, LoginFailed
 from services.conversation.bootstrap import ConversationService
+from shared.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1/auth", tags=["login"])
@@ -37,8 +39,13 @@ LOGIN_FAILED = ApiError(401, "login_failed", "The email or password is not right
     },
 )
 async def login(
-    body: LoginRequest, request: Request, svc: ConversationService = Depends(service)
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    svc: ConversationService = Depends(service),
 ) -> LoginResponse:
+    """``"session": "cookie"`` (the Portal): the token goes into the HttpOnly session cookie,
+    with the CSRF cookie beside it, and not into the body (docs/portal.md)."""
     email = str(body.email).lower()
     address = request.client.host if request.client else "unknown"
     if not (svc.login_per_account.allow(email) and svc.login_per_address.allow(address)):
@@ -47,8 +54,10 @@ async def login(
         token, session = await asyncio.to_thread(svc.security.login, email, body.password)
     except LoginFailed:
         raise LOGIN_FAILED from None
+    if body.session == "cookie":
+        set_session_cookies(response, svc, token, session.expires_at)
     return LoginResponse(
-        token=token,
+        token=token if body.session == "token" else None,
         user_id=session.user_id,
         tenant_id=session.tenant_id,
         role=session.role,
@@ -56,12 +65,37 @@ async def login(
     )
 
 
+def set_session_cookies(
+    response: Response, svc: ConversationService, token: str, expires_at: datetime
+) -> None:
+    """HttpOnly + SameSite=Strict session cookie; the CSRF cookie is readable by the Portal's
+    scripts (they copy it into ``X-CSRF-Token``). Secure when the Portal is served over https."""
+    secure = svc.settings.public_base_url.startswith("https://")
+    for name, value, http_only in (
+        (SESSION_COOKIE, token, True),
+        (CSRF_COOKIE, csrf_token_for(token), False),
+    ):
+        response.set_cookie(
+            name,
+            value,
+            expires=expires_at,
+            path="/",
+            secure=secure,
+            httponly=http_only,
+            samesite="strict",
+        )
+
+
 @router.post("/logout", status_code=204)
 async def logout(
     who: Caller = Depends(self_service), svc: ConversationService = Depends(service)
 ) -> Response:
     await asyncio.to_thread(svc.security.logout, who.token)
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    secure = svc.settings.public_base_url.startswith("https://")
+    for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
+        response.delete_cookie(name, path="/", secure=secure, httponly=http_only, samesite="strict")
+    return response
 
 
 @router.get(

@@ -23,6 +23,8 @@ from services.conversation.api.deps import Caller, allowed, require_plan, servic
 from services.conversation.api.schemas import (
     Archiving,
     Assignment,
+    AssignmentOut,
+    CandidateOut,
     Closing,
     ConversationDetail,
     ConversationOut,
@@ -143,13 +145,58 @@ def detail(
     )
 
 
+def assignment(
+    svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID, assignee: str
+) -> AssignmentOut | None:
+    """The reasons kept with the conversation's last assignment, with people's names."""
+    kept = getattr(svc.conversations.conversation(tenant_id, conversation_id), "assignment", None)
+    if not kept:
+        return None
+    reasons = kept.get("reasons") or {}
+    ids = {c["user_id"] for c in reasons.get("candidates", [])} | {kept.get("by_user_id")}
+    u = t.end_users
+    with svc.engine.connect() as conn:
+        names = {
+            r.user_id: f"{r.first_name} {r.last_name}"
+            for r in conn.execute(
+                select(u.c.user_id, u.c.first_name, u.c.last_name).where(
+                    u.c.tenant_id == str(tenant_id), u.c.user_id.in_(ids - {None})
+                )
+            )
+        }
+    return AssignmentOut(
+        assigned_by=kept["assigned_by"],
+        by_user_id=kept.get("by_user_id"),
+        by_name=names.get(kept.get("by_user_id")),
+        at=kept["at"],
+        tie_break=reasons.get("tie_break"),
+        reroute_reason=reasons.get("reroute_reason"),
+        candidates=[
+            CandidateOut(
+                user_id=c["user_id"],
+                name=names.get(c["user_id"]),
+                excluded_by=c["excluded_by"],
+                load=c["load"],
+                chosen=c["user_id"] == assignee,
+            )
+            for c in reasons.get("candidates", [])
+        ],
+    )
+
+
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
 async def conversation_detail(
     conversation_id: uuid.UUID,
     who: Caller = Depends(handler),
     svc: ConversationService = Depends(service),
 ) -> ConversationDetail:
-    return detail(svc, who.tenant_id, conversation_id)
+    """With ``assignment``: why it is with its assignee (routing's reasons, or who passed it)."""
+    found = await asyncio.to_thread(detail, svc, who.tenant_id, conversation_id)
+    if found.assignee_id is not None and found.status in ("assigned", "in_progress"):
+        found.assignment = await asyncio.to_thread(
+            assignment, svc, who.tenant_id, conversation_id, str(found.assignee_id)
+        )
+    return found
 
 
 async def _run(svc: ConversationService, command: Callable[..., Any], *args: Any, **kw: Any) -> Any:

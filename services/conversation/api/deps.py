@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.conversation.bootstrap import ConversationService
 from shared.access import ACCESS, PLAN_FUNCTIONS
+from shared.auth import session_token
 from shared.http import ApiError
 
 bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/auth/login")
@@ -37,20 +38,18 @@ def _unauthorized() -> ApiError:
 
 
 async def caller(
+    request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
     svc: ConversationService = Depends(service),
 ) -> Caller:
-    if credentials is None:
+    """The Bearer token or the Portal's session cookie (with its CSRF check, ``shared.auth``)."""
+    token = session_token(request, credentials)
+    if token is None:
         raise _unauthorized()
-    session = svc.security.session(credentials.credentials)
+    session = svc.security.session(token)
     if session is None:
         raise _unauthorized()
-    return Caller(
-        uuid.UUID(session.user_id),
-        uuid.UUID(session.tenant_id),
-        session.role,
-        credentials.credentials,
-    )
+    return Caller(uuid.UUID(session.user_id), uuid.UUID(session.tenant_id), session.role, token)
 
 
 class Allowed:

@@ -60,6 +60,7 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         sort: Literal["name", "-name"] = "name",
         offset: int = Query(0, ge=0, le=1_000_000),
         limit: int = Query(50, ge=1, le=200),
+        # Read by whoever handles conversations (topics to archive, competences to require).
         who: Caller = Depends(conversations),
         svc: ConversationService = Depends(service),
     ) -> Page[LabelOut]:
@@ -98,6 +99,7 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
     @router.get("/{label_id}", response_model=LabelOut, summary=f"One {kind}")
     async def get_label(
         label_id: uuid.UUID,
+        # Read by whoever handles conversations (topics to archive, competences to require).
         who: Caller = Depends(conversations),
         svc: ConversationService = Depends(service),
     ) -> LabelOut:

@@ -1,4 +1,5 @@
-"""The caller's own presence (online, away, offline), which routing acts on."""
+"""The caller themselves: who they are for the Portal, and their presence (online, away,
+offline), which routing acts on."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import asyncio
 from fastapi import APIRouter, Depends, Response
 
 from services.conversation.api.deps import Caller, allowed, service
-from services.conversation.api.schemas import PresenceUpdate
+from services.conversation.api.schemas import Me, PresenceUpdate
 from services.conversation.bootstrap import ConversationService
 from services.conversation.domain.directory import DirectoryError
+from shared.access import permitted
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1/me", tags=["conversations"])
@@ -29,3 +31,32 @@ async def set_presence(
         raise ApiError(409, "inactive_user", str(exc)) from None
     await svc.after_change()
     return Response(status_code=204)
+
+
+@router.get("", response_model=Me, tags=["login"], summary="The signed-in person, for the Portal")
+async def me(
+    who: Caller = Depends(allowed("self")), svc: ConversationService = Depends(service)
+) -> Me:
+    """Read from the event-sourced directory (not a view), so it is right just after a change."""
+    session = await asyncio.to_thread(svc.security.session, who.token)
+    if session is None:
+        raise ApiError(401, "unauthorized", "Log in first: a valid session token is required.")
+    tenant = await asyncio.to_thread(svc.directory.tenant, who.tenant_id)
+    user = await asyncio.to_thread(svc.directory.end_user, who.tenant_id, who.user_id)
+    return Me(
+        user_id=who.user_id,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        email=user.email,
+        role=session.role,
+        language=user.mother_tongue,
+        presence=user.presence,
+        tenant_id=who.tenant_id,
+        tenant_name=tenant.name,
+        plan=tenant.plan,
+        sdk_option=tenant.sdk_option,
+        default_language=tenant.default_language,
+        time_zone=tenant.time_zone,
+        functions=permitted(session.role, tenant.plan),
+        expires_at=session.expires_at,
+    )

@@ -32,10 +32,14 @@ class LoginRequest(Strict):
 
     email: EmailStr
     password: str = Field(min_length=1, max_length=256)
+    #: ``cookie``: the Portal in a browser. The token goes into an HttpOnly cookie (with a
+    #: CSRF cookie beside it) instead of the body; ``token`` (default) is for API clients.
+    session: Literal["token", "cookie"] = "token"
 
 
 class LoginResponse(BaseModel):
-    token: str
+    #: The Bearer token; absent for a cookie session, whose token page scripts never see.
+    token: str | None = None
     user_id: uuid.UUID
     tenant_id: uuid.UUID
     role: Role
@@ -46,6 +50,28 @@ class SessionInfo(BaseModel):
     user_id: uuid.UUID
     tenant_id: uuid.UUID
     role: Role
+    expires_at: datetime
+
+
+class Me(BaseModel):
+    """What the Portal needs about the signed-in person and their tenant (``GET /v1/me``)."""
+
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str
+    role: Role
+    #: The person's mother tongue: the Portal's language unless they choose another.
+    language: str
+    presence: Presence
+    tenant_id: uuid.UUID
+    tenant_name: str
+    plan: Plan
+    sdk_option: bool
+    default_language: str
+    time_zone: str
+    #: Names from ``shared/access.py`` this person may use (their role and their plan).
+    functions: list[str]
     expires_at: datetime
 
 
@@ -331,9 +357,48 @@ class NoteOut(BaseModel):
     at: datetime
 
 
+class ColleagueOut(BaseModel):
+    """Someone a conversation can be passed on to (active, a handling role)."""
+
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+    role: Role
+    presence: Presence
+    languages: list[str] = []
+
+
+class CandidateOut(BaseModel):
+    """One person routing looked at: what kept them out (empty: eligible) and their load."""
+
+    user_id: uuid.UUID
+    name: str | None
+    #: role, presence, channel, language, competence, capacity, not_taken
+    excluded_by: list[str]
+    load: int
+    chosen: bool
+
+
+class AssignmentOut(BaseModel):
+    """Why the conversation is with its assignee (SPEC §3.1.6): routing's decision with its
+    reasons, or the person who dispatched or passed it on."""
+
+    assigned_by: Literal["routing", "dispatch", "agent"]
+    by_user_id: uuid.UUID | None = None
+    by_name: str | None = None
+    at: datetime
+    #: least_loaded, idle_longest or stable_order (routing only)
+    tie_break: str | None = None
+    #: not_taken, offline, deactivated, requirements: why it was routed again
+    reroute_reason: str | None = None
+    candidates: list[CandidateOut] = []
+
+
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
     notes: list[NoteOut] = []
+    #: Only while assigned or taken, on ``GET /v1/conversations/{id}``.
+    assignment: AssignmentOut | None = None
 
 
 Text = Annotated[str, Field(min_length=1, max_length=4000)]

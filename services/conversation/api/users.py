@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
 
 from services.conversation.api.deps import Caller, allowed, service
-from services.conversation.api.schemas import EndUserOut, EndUserUpdate, NewEndUser, Page
+from services.conversation.api.schemas import (
+    ColleagueOut,
+    EndUserOut,
+    EndUserUpdate,
+    NewEndUser,
+    Page,
+)
 from services.conversation.bootstrap import ConversationService
 from services.conversation.domain.directory import DirectoryError
 from services.conversation.store import tables as t
@@ -19,6 +25,7 @@ from shared.events import HANDLING_ROLES
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1/users", tags=["end users"])
+colleagues_router = APIRouter(prefix="/v1/colleagues", tags=["conversations"])
 administration = allowed("administration")
 SORTABLE = ("first_name", "last_name", "email", "role", "mother_tongue")
 UserSort = Literal[
@@ -262,3 +269,19 @@ async def delete_user(
     await asyncio.to_thread(svc.security.revoke_user, str(user_id))
     await svc.after_change()
     return Response(status_code=204)
+
+
+@colleagues_router.get("", response_model=list[ColleagueOut], summary="Whom I can pass on to")
+async def colleagues(
+    who: Caller = Depends(allowed("conversations")), svc: ConversationService = Depends(service)
+) -> list[ColleagueOut]:
+    """The tenant's active people who handle conversations, by name: an Agent passing a
+    conversation on needs them without the administration's user list."""
+    u = t.end_users.c
+    with svc.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.end_users)
+            .where(u.tenant_id == str(who.tenant_id), u.active, u.role.in_(HANDLING_ROLES))
+            .order_by(u.first_name, u.last_name, u.user_id)
+        ).all()
+    return [ColleagueOut.model_validate(r, from_attributes=True) for r in rows]

@@ -51,6 +51,18 @@ class Routed:
     decision_id: uuid.UUID | None = None
 
 
+def routing_reasons(decision: ConversationRouted) -> dict[str, Any]:
+    """What the Portal shows of a decision: each candidate's verdict and the tie-break."""
+    return {
+        "tie_break": decision.tie_break,
+        "reroute_reason": decision.reroute_reason,
+        "candidates": [
+            {"user_id": str(c.user_id), "excluded_by": list(c.excluded_by), "load": c.load}
+            for c in decision.candidates
+        ],
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelReport:
     """What a channel adapter tells us back: a delivery status or the bot's answer."""
@@ -291,6 +303,7 @@ class Conversations(CacheEvictingOnConflict):
                     item.decision.replaces_assignee_id,
                     item.decision.reroute_reason,
                     item.decision_id,
+                    routing_reasons(item.decision),
                 ):
                     work.touch(conversation)
                     changed += 1

@@ -295,8 +295,12 @@ class Conversation(Aggregate):
         replaces_assignee_id: uuid.UUID | None = None,
         reroute_reason: str | None = None,
         decision_id: uuid.UUID | None = None,
+        reasons: dict[str, Any] | None = None,
     ) -> bool:
         """Apply routing's decision unless a person has decided since; True if it changed us.
+
+        ``reasons`` (the candidates' verdicts and the tie-break) are kept with the
+        assignment, so the Portal can show why the conversation came to its assignee.
 
         A decision that takes the conversation from someone (``replaces_assignee_id``)
         applies only while that person still has it, and one for ``not_taken`` only while
@@ -322,7 +326,14 @@ class Conversation(Aggregate):
                 return False
             self._queued(self.tenant_id, at, decision_id)
         else:
-            self._assigned(self.tenant_id, assignee_id, "routing", at, decision_id=decision_id)
+            self._assigned(
+                self.tenant_id,
+                assignee_id,
+                "routing",
+                at,
+                decision_id=decision_id,
+                reasons=reasons,
+            )
         return True
 
     def _was_queued(self) -> bool:
@@ -351,11 +362,19 @@ class Conversation(Aggregate):
         at: datetime,
         by_user_id: uuid.UUID | None = None,
         decision_id: uuid.UUID | None = None,
+        reasons: dict[str, Any] | None = None,
     ) -> None:
         self._remember(decision_id)
         self.assignee_id = assignee_id
         self.status = "assigned"
         self.dispatched = assigned_by == "dispatch"
+        #: Why it came to its assignee: routing's reasons, or the person who passed it on.
+        self.assignment = {
+            "assigned_by": assigned_by,
+            "by_user_id": str(by_user_id) if by_user_id else None,
+            "at": at.isoformat(),
+            "reasons": reasons,
+        }
 
     def take(self, user_id: uuid.UUID, at: datetime, *, from_shared_queue: bool) -> bool:
         """The caller takes it; False if it already was theirs. ``from_shared_queue``: the

@@ -84,6 +84,14 @@ def channels(app: Any) -> store.ChannelDirectory:
     return app.state.webchat.channels
 
 
+def public_host(headers: Any) -> str | None:
+    """The host the browser spoke to: the gateway's (``X-Forwarded-Host``) when behind it.
+
+    Trusting the header is safe here: it only widens the same-origin check, and a browser
+    (the one client the Origin check defends against) cannot set it on a socket or a fetch."""
+    return headers.get("x-forwarded-host") or headers.get("host")
+
+
 def own_origin(scheme: str, host: str | None) -> str | None:
     """The origin of pages served by this service (same-origin is always allowed)."""
     if not host:
@@ -107,7 +115,7 @@ async def visitor_socket(websocket: WebSocket, public_key: str) -> None:
         )
         return
     origin = websocket.headers.get("origin")
-    here = own_origin(websocket.url.scheme, websocket.headers.get("host"))
+    here = own_origin(websocket.url.scheme, public_host(websocket.headers))
     if not origin_allowed(origin, channel.allowed_origins, here):
         await refuse(
             websocket,
