@@ -92,6 +92,7 @@ class Stack:
             "HTTP_PORT": str(self.ports[name]),
             "CONVERSATION_URL": self.url("conversation"),
             "OPERATOR_TOKEN": os.environ.get("OPERATOR_TOKEN", DEMO_OPERATOR_TOKEN),
+            "INTERACT_ENV": os.environ.get("INTERACT_ENV", "development"),  # demo secrets
             "PUBLIC_BASE_URL": self.url("conversation"),
             **(
                 {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp_port)}

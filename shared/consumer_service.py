@@ -39,6 +39,10 @@ class ConsumerServiceSettings(ServiceSettings):
     auth_cache_seconds: float = 5.0
     #: Bearer token of this service's operator endpoints (same value as the conversation service's).
     operator_token: SecretStr = SecretStr("change-me-operator-token")
+    #: Scoped operator tokens (``shared.hardening``); unset: ``OPERATOR_TOKEN`` opens the scope.
+    operator_feed_token: SecretStr | None = None
+    operator_onboarding_token: SecretStr | None = None
+    operator_desk_token: SecretStr | None = None
 
 
 class ConsumerService:
