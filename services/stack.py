@@ -104,6 +104,7 @@ class Stack:
             "SLA_URL": self.url("sla"),
             "PORTAL_DIST": os.environ.get("PORTAL_DIST", str(PORTAL_DIST)),
             "OPERATOR_TOKEN": os.environ.get("OPERATOR_TOKEN", DEMO_OPERATOR_TOKEN),
+            "INTERACT_ENV": os.environ.get("INTERACT_ENV", "development"),  # demo secrets
             # Password links open the Portal, behind the gateway.
             "PUBLIC_BASE_URL": self.url("gateway"),
             **(

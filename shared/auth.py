@@ -23,6 +23,7 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.hardening import OperatorAccess
 from shared.http import ApiError
 
 bearer = HTTPBearer(auto_error=False, description="Session token from the conversation service")
@@ -128,10 +129,5 @@ def role_in(*roles: str):  # type: ignore[no-untyped-def]
     return check
 
 
-async def operator(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-) -> None:
-    """The platform operator (service desk, finance): one shared token, not a tenant login."""
-    expected = request.app.state.service.settings.operator_token.get_secret_value()
-    if credentials is None or not hmac.compare_digest(credentials.credentials, expected):
-        raise ApiError(401, "unauthorized", "The operator token is required.")
+#: The platform operator's service desk (billing, SLA): a scoped token, not a tenant login.
+operator = OperatorAccess("desk")

@@ -39,6 +39,10 @@ class ConsumerServiceSettings(ServiceSettings):
     auth_cache_seconds: float = 5.0
     #: Bearer token of this service's operator endpoints (same value as the conversation service's).
     operator_token: SecretStr = SecretStr("change-me-operator-token")
+    #: Scoped operator tokens (``shared.hardening``); unset: ``OPERATOR_TOKEN`` opens the scope.
+    operator_feed_token: SecretStr | None = None
+    operator_onboarding_token: SecretStr | None = None
+    operator_desk_token: SecretStr | None = None
 
 
 class ConsumerService:
@@ -120,7 +124,7 @@ class ConsumerService:
         app = new_app(title=title, version="1.0.0", description=description, lifespan=self.lifespan)
         app.state.service = self
         app.state.token_checker = self.token_checker
-        install_error_handlers(app)
+        install_error_handlers(app, self.settings.http_max_body_bytes)
         install_probes(app, REGISTRY, self.ready)
         for router in routers:
             app.include_router(router)

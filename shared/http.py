@@ -60,34 +60,62 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": body}
 
 
-class RefuseNul:
-    """NUL characters are refused at the door with a 422: PostgreSQL cannot store them,
-    and one that reached an event or a view would stop whatever projects it.
+#: The largest request body a service reads (``HTTP_MAX_BODY_BYTES``); a route may have its
+#: own through ``app.state.body_limits`` (path prefix -> bytes), like Meta's batched webhooks.
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+
+
+class GuardBody:
+    """Bodies are bounded and NUL-free at the door, before anything buffers them.
+
+    - Larger than the limit: 413 ``body_too_large`` as soon as the ``Content-Length`` says
+      so, or as soon as the streamed chunks pass it (chunked uploads have no length), so a
+      client cannot make the service hold more than the limit in memory.
+    - NUL characters: 422 (PostgreSQL cannot store them, and one that reached an event or
+      a view would stop whatever projects it).
 
     Plain ASGI (not ``BaseHTTPMiddleware``), so streams and WebSockets pass untouched; the
     body is read once and handed on as it came (webhook signatures cover the raw bytes).
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    def limit_for(self, scope: dict) -> int:
+        app = scope.get("app")
+        limits: dict[str, int] = getattr(getattr(app, "state", None), "body_limits", None) or {}
+        path = scope.get("path", "")
+        for prefix, limit in limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
-            await self._refuse(scope, send)
+            await self._refuse_nul(scope, send)
             return
-        messages, body, more = [], b"", True
+        limit = self.limit_for(scope)
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse_size(scope, send, limit)
+            return
+        messages, body, more = [], bytearray(), True
         while more:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":
                 break
             body += message.get("body", b"")
+            if len(body) > limit:
+                await self._refuse_size(scope, send, limit)
+                return
             more = message.get("more_body", False)
         if b"\x00" in body or b"\\u0000" in body:
-            await self._refuse(scope, send)
+            await self._refuse_nul(scope, send)
             return
 
         async def replay() -> dict:
@@ -96,15 +124,32 @@ class RefuseNul:
         await self.app(scope, replay, send)
 
     @staticmethod
-    async def _refuse(scope: dict, send: Any) -> None:
+    async def _refuse_nul(scope: dict, send: Any) -> None:
         response = JSONResponse(
             error_body("nul_character", "Text may not contain NUL characters."), 422
         )
         await response(scope, None, send)  # type: ignore[arg-type]
 
+    @staticmethod
+    async def _refuse_size(scope: dict, send: Any, limit: int) -> None:
+        response = JSONResponse(
+            error_body(
+                "body_too_large",
+                f"A request body here is at most {limit} bytes.",
+                {"max_bytes": limit},
+            ),
+            413,
+            headers={"Connection": "close"},
+        )
+        await response(scope, None, send)  # type: ignore[arg-type]
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_middleware(RefuseNul)
+
+#: The former name: NULs were the first thing refused at the door.
+RefuseNul = GuardBody
+
+
+def install_error_handlers(app: FastAPI, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    app.add_middleware(GuardBody, max_body_bytes=max_body_bytes)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -12,6 +12,10 @@ Every service reads the same names so that an operator learns them once:
                              empty means a SQLite file under ``DATA_DIR``.
 ``HTTP_HOST``/``HTTP_PORT``  Where the service's HTTP API listens.
 ``LOG_LEVEL``                ``INFO`` by default; logs are JSON lines.
+``HTTP_MAX_BODY_BYTES``      Largest request body (1 MB; Meta's webhook: 3 MB).
+``INTERACT_ENV``             ``production`` by default: a default or short secret
+                             stops the start (``shared.hardening``);
+                             ``development`` (run command, tests) allows them.
 ==========================  =====================================================
 """
 
@@ -19,19 +23,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.hardening import refuse_weak_secrets
 
 
 class ServiceSettings(BaseSettings):
     """What every service needs; each service subclasses it for its own extras."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    # hide_input_in_errors: a refused setting must not print the secrets in its message.
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     service_name: str = "interact"
+    #: ``development`` accepts the shipped default secrets; anything else refuses them.
+    interact_env: str = "production"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
+    #: The largest request body read (413 above it, refused while streaming).
+    http_max_body_bytes: int = Field(default=1_000_000, ge=1024)
 
     kafka_bootstrap_servers: str = "localhost:9092"
     kafka_enable_idempotence: bool = True
@@ -45,6 +58,10 @@ class ServiceSettings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str = ""
+
+    @model_validator(mode="after")
+    def _no_default_secrets(self) -> ServiceSettings:
+        return refuse_weak_secrets(self)
 
     def sqlalchemy_url(self, name: str) -> str:
         """This service's database: ``DATABASE_URL`` or ``DATA_DIR/<name>.sqlite``."""

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# The suite runs on the development defaults (shipped secrets allowed, loopback bots);
+# tests of the production refusal set INTERACT_ENV themselves.
+os.environ.setdefault("INTERACT_ENV", "development")
+
 from shared.local_broker import LocalBroker
 from shared.settings import ServiceSettings
 from tests.support.postgres import postgres_from_env_or_local

@@ -12,6 +12,10 @@ class ConversationSettings(ServiceSettings):
     http_port: int = 8000
     #: Bearer token of the operator API (tenant onboarding) and the event feed.
     operator_token: SecretStr = SecretStr("change-me-operator-token")
+    #: Scoped operator tokens (``shared.hardening``); unset: ``OPERATOR_TOKEN`` opens the scope.
+    operator_feed_token: SecretStr | None = None
+    operator_onboarding_token: SecretStr | None = None
+    operator_desk_token: SecretStr | None = None
     session_ttl_hours: int = 12
     #: The Portal's public address: password links are built from it, never from a request.
     public_base_url: str = "http://127.0.0.1:8080"

@@ -26,6 +26,7 @@ from services.stats.settings import StatsSettings
 from services.stats.store import metadata
 from shared.consumer_service import ConsumerService
 from shared.events import Envelope, UnreadableEvent
+from shared.hardening import operator_token_for
 from shared.kafka import Delivery
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     with httpx.Client(base_url=settings.conversation_url, timeout=60) as client:
         counts = replay_feed(
             client,
-            settings.operator_token.get_secret_value(),
+            operator_token_for(settings, "feed"),
             lambda batch: service.apply_batch_now(consumers.apply, batch),
         )
     print(counts)

@@ -12,9 +12,11 @@ import uuid
 
 import pytest
 from fastapi.routing import APIRoute
+from pydantic import SecretStr
 
-from services.conversation.api.deps import Allowed, operator
+from services.conversation.api.deps import Allowed
 from shared.access import ACCESS, ROLES
+from shared.hardening import OPERATOR_SCOPES, OperatorAccess
 from tests.integration.conftest import OPERATOR, new_tenant
 
 #: Endpoints open to everyone (the login itself, probes) or only to the operator.
@@ -38,14 +40,18 @@ def _function_of(route: APIRoute) -> str | None:
     return None
 
 
-def _is_operator_only(route: APIRoute) -> bool:
+def _operator_scope(route: APIRoute) -> str | None:
     stack = list(route.dependant.dependencies)
     while stack:
         dependency = stack.pop()
-        if dependency.call is operator:
-            return True
+        if isinstance(dependency.call, OperatorAccess):
+            return dependency.call.scope
         stack.extend(dependency.dependencies)
-    return False
+    return None
+
+
+def _is_operator_only(route: APIRoute) -> bool:
+    return _operator_scope(route) is not None
 
 
 def _routes(routes):  # type: ignore[no-untyped-def]
@@ -127,6 +133,32 @@ def test_operator_endpoints_refuse_tenant_users(portal):
             method, _fill(path), headers=tenant.tokens["administrator"], json={}
         )
         assert response.status_code == 401, f"{method} {path}"
+
+
+def test_each_operator_scope_opens_only_its_own_endpoints(portal, monkeypatch):
+    """With scoped tokens set, a token opens its scope and nothing else (not even the
+    general OPERATOR_TOKEN opens a scope that has its own)."""
+    service = portal.app.state.service
+    tokens = {scope: f"{scope}-token-" + "s" * 32 for scope in OPERATOR_SCOPES}
+    scoped = service.settings.model_copy(
+        update={f"operator_{scope}_token": SecretStr(t) for scope, t in tokens.items()}
+    )
+    monkeypatch.setattr(service, "settings", scoped)
+    seen = set()
+    for method, path, route in _endpoints(portal.app):
+        scope = _operator_scope(route)
+        if scope is None:
+            continue
+        seen.add(scope)
+        for other, token in {**tokens, "general": OPERATOR["Authorization"][7:]}.items():
+            response = portal.request(
+                method, _fill(path), headers={"Authorization": f"Bearer {token}"}, json={}
+            )
+            if other == scope:
+                assert response.status_code != 401, f"{method} {path} with its own token"
+            else:
+                assert response.status_code == 401, f"{method} {path} with the {other} token"
+    assert seen == set(OPERATOR_SCOPES)
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         lifespan=svc.lifespan,
     )
     app.state.service = svc
-    install_error_handlers(app)
+    install_error_handlers(app, svc.settings.http_max_body_bytes)
 
     @app.exception_handler(LookupError)
     async def _missing(_request: Request, exc: LookupError) -> JSONResponse:

@@ -6,7 +6,6 @@ test finds every endpoint's function through the dependency's ``function`` attri
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.conversation.bootstrap import ConversationService
 from shared.access import ACCESS, PLAN_FUNCTIONS
 from shared.auth import session_token
+from shared.hardening import OperatorAccess
 from shared.http import ApiError
 
 bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/auth/login")
@@ -80,10 +80,8 @@ def require_plan(svc: ConversationService, tenant_id: uuid.UUID, function: str) 
         )
 
 
-async def operator(
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    svc: ConversationService = Depends(service),
-) -> None:
-    expected = svc.settings.operator_token.get_secret_value()
-    if credentials is None or not hmac.compare_digest(credentials.credentials, expected):
-        raise ApiError(401, "unauthorized", "The operator token is required.")
+#: Operator scopes (``shared.hardening``): rebuilds read the feed, onboarding creates and
+#: ends tenants, the service desk keeps the FAQ.
+operator_feed = OperatorAccess("feed")
+operator_onboarding = OperatorAccess("onboarding")
+operator_desk = OperatorAccess("desk")

@@ -11,12 +11,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from services.conversation.api.deps import operator, service
+from services.conversation.api.deps import operator_feed, service
 from services.conversation.api.schemas import FeedItem, FeedPage
 from services.conversation.application.contracts import to_envelopes
 from services.conversation.bootstrap import ConversationService
 
-router = APIRouter(prefix="/v1/feed", tags=["event feed"], dependencies=[Depends(operator)])
+router = APIRouter(prefix="/v1/feed", tags=["event feed"], dependencies=[Depends(operator_feed)])
 
 
 @router.get("/{log}", response_model=FeedPage)

@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, Response
 
-from services.conversation.api.deps import operator, service
+from services.conversation.api.deps import operator_desk, operator_onboarding, service
 from services.conversation.api.schemas import (
     FaqIn,
     FaqOut,
@@ -17,10 +17,14 @@ from services.conversation.api.schemas import (
 )
 from services.conversation.bootstrap import ConversationService
 
-router = APIRouter(prefix="/v1/operator", tags=["operator"], dependencies=[Depends(operator)])
+router = APIRouter(prefix="/v1/operator", tags=["operator"])
+ONBOARDING = [Depends(operator_onboarding)]
+DESK = [Depends(operator_desk)]
 
 
-@router.post("/tenants", status_code=201, response_model=TenantCreatedResponse)
+@router.post(
+    "/tenants", status_code=201, dependencies=ONBOARDING, response_model=TenantCreatedResponse
+)
 async def create_tenant(
     order: TenantOrder, svc: ConversationService = Depends(service)
 ) -> TenantCreatedResponse:
@@ -59,7 +63,7 @@ async def create_tenant(
     return created
 
 
-@router.post("/tenants/{tenant_id}/termination", status_code=204)
+@router.post("/tenants/{tenant_id}/termination", status_code=204, dependencies=ONBOARDING)
 async def end_contract(
     tenant_id: uuid.UUID, body: Termination, svc: ConversationService = Depends(service)
 ) -> Response:
@@ -69,14 +73,14 @@ async def end_contract(
     return Response(status_code=204)
 
 
-@router.post("/faq", status_code=201, response_model=FaqOut, tags=["FAQ"])
+@router.post("/faq", status_code=201, response_model=FaqOut, tags=["FAQ"], dependencies=DESK)
 async def create_faq(body: FaqIn, svc: ConversationService = Depends(service)) -> FaqOut:
     entry_id = await asyncio.to_thread(svc.directory.create_faq, body.question, body.answer)
     await svc.after_change()
     return FaqOut(id=entry_id, question=body.question, answer=body.answer)
 
 
-@router.put("/faq/{entry_id}", response_model=FaqOut, tags=["FAQ"])
+@router.put("/faq/{entry_id}", response_model=FaqOut, tags=["FAQ"], dependencies=DESK)
 async def update_faq(
     entry_id: uuid.UUID, body: FaqIn, svc: ConversationService = Depends(service)
 ) -> FaqOut:
@@ -85,7 +89,7 @@ async def update_faq(
     return FaqOut(id=entry_id, question=body.question, answer=body.answer)
 
 
-@router.delete("/faq/{entry_id}", status_code=204, tags=["FAQ"])
+@router.delete("/faq/{entry_id}", status_code=204, tags=["FAQ"], dependencies=DESK)
 async def delete_faq(entry_id: uuid.UUID, svc: ConversationService = Depends(service)) -> Response:
     await asyncio.to_thread(svc.directory.delete_faq, entry_id)
     await svc.after_change()

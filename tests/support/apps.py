@@ -1,0 +1,52 @@
+"""Every service's HTTP app, wired as its ``__main__`` wires it, for in-process tests.
+
+The apps are built but not started: a test that needs the consumers runs the lifespan
+(``with TestClient(app)``); one that checks what happens at the HTTP door does not need to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+SERVICES = ("conversation", "ingest", "routing", "stats", "billing", "sla")
+
+
+def service_apps(data_dir: Path, bootstrap: str, **overrides: Any) -> dict[str, FastAPI]:
+    """One app per service on ``data_dir``'s SQLite files and the given broker."""
+    from services.billing.bootstrap import BillingService
+    from services.billing.settings import BillingSettings
+    from services.conversation.api import create_app
+    from services.conversation.bootstrap import ConversationService
+    from services.conversation.settings import ConversationSettings
+    from services.ingest.__main__ import IngestSettings
+    from services.ingest.__main__ import build as build_ingest
+    from services.routing.__main__ import RoutingSettings
+    from services.routing.__main__ import build as build_routing
+    from services.sla.__main__ import SlaSettings
+    from services.sla.__main__ import build as build_sla
+    from services.stats import api as stats_api
+    from services.stats.settings import StatsSettings
+    from services.stats.store import metadata as stats_metadata
+    from shared.consumer_service import ConsumerService
+
+    common = {
+        "data_dir": data_dir,
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_enable_idempotence": False,
+        **overrides,
+    }
+    conversation = ConversationService(ConversationSettings(**common), CollectorRegistry())
+    routing, _router = build_routing(RoutingSettings(**common))
+    stats = ConsumerService(StatsSettings(**common), stats_metadata)
+    return {
+        "conversation": create_app(conversation),
+        "ingest": build_ingest(IngestSettings(**common)),
+        "routing": routing.create_app("Interact routing", []),
+        "stats": stats.create_app("Interact statistics", [stats_api.router]),
+        "billing": BillingService(BillingSettings(**common)).create_app(),
+        "sla": build_sla(SlaSettings(**common)),
+    }
