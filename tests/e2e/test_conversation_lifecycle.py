@@ -144,6 +144,8 @@ def test_visitor_to_agent_and_back_followed_live(make_stack, kafka_bootstrap) ->
     assert channel["last_error"] == "Outside the 24-hour messaging window"
 
     # The stream drops; meanwhile the conversation is closed and archived; the stream resumes.
+    # (Its last event first: the view can show the failure before the stream delivers it.)
+    wait_for(lambda: "MessageDeliveryChanged" in live.types(cid))
     live.close()
     seen = len(live.events)
     last_id = live.events[-1][0]
