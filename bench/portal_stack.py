@@ -73,19 +73,27 @@ async def write_in(ingest: str, key: str, n: int, concurrency: int = 32) -> None
 
         async def one(i: int) -> None:
             async with limit:
+                why = ""
                 for _ in range(20):
-                    sent = await http.post(
-                        f"/v1/webchat/{key}/messages",
-                        json={
-                            "visitor_id": f"bench-{run}-{i}",
-                            "text": f"Vraag nummer {i}: waar blijft mijn bestelling?",
-                            "message_id": f"bench-{run}-{i}",
-                        },
-                    )
-                    if sent.status_code == 202:
-                        return
-                    await asyncio.sleep(0.5)  # 503: Kafka busy; the sender retries
-                raise RuntimeError(f"message {i} refused: {sent.status_code} {sent.text}")
+                    try:
+                        sent = await http.post(
+                            f"/v1/webchat/{key}/messages",
+                            json={
+                                "visitor_id": f"bench-{run}-{i}",
+                                "text": f"Vraag nummer {i}: waar blijft mijn bestelling?",
+                                "message_id": f"bench-{run}-{i}",
+                            },
+                        )
+                    except httpx.TransportError as exc:  # a dropped keep-alive: send again
+                        why = repr(exc)
+                    else:
+                        if sent.status_code == 202:
+                            return
+                        why = f"{sent.status_code} {sent.text}"
+                    # 503 (Kafka busy) or a broken connection: the sender retries, and the
+                    # same message_id keeps the retry from counting twice.
+                    await asyncio.sleep(0.5)
+                raise RuntimeError(f"message {i} refused: {why}")
 
         await asyncio.gather(*(one(i) for i in range(n)))
 

@@ -32,15 +32,23 @@ PLAN_FUNCTIONS: Final[dict[str, frozenset[str]]] = {
     "service_levels": frozenset({"pro", "bot"}),
 }
 
+#: Functions of ``ACCESS`` that only exist on a plan with this ``PLAN_FUNCTIONS`` function.
+NEEDS_PLAN_FUNCTION: Final[dict[str, str]] = {"chatbot.handover": "chatbot"}
+
 
 def may(role: str, function: str) -> bool:
     return role in ACCESS[function]
 
 
 def permitted(role: str, plan: str) -> list[str]:
-    """The functions one person may use: those of ``ACCESS`` their role has, and those of
-    ``PLAN_FUNCTIONS`` their tenant's plan includes. The Portal builds its navigation from
+    """The functions one person may use: those of ``ACCESS`` their role has (and, for those
+    in ``NEEDS_PLAN_FUNCTION``, their plan too), and those of ``PLAN_FUNCTIONS`` their
+    tenant's plan includes. The Portal builds its navigation from
     this list (``GET /v1/me``), never from a copy of the table."""
-    by_role = [name for name, roles in ACCESS.items() if role in roles]
     by_plan = [name for name, plans in PLAN_FUNCTIONS.items() if plan in plans]
+    by_role = [
+        name
+        for name, roles in ACCESS.items()
+        if role in roles and NEEDS_PLAN_FUNCTION.get(name) in (None, *by_plan)
+    ]
     return by_role + by_plan

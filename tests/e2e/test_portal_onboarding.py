@@ -77,6 +77,18 @@ def test_an_invited_colleague_sets_a_password_from_the_mail_and_signs_in(
     screen(colleague, "inbox-new-agent")
     assert urlsplit(colleague.url).path == "/inbox"
 
+    # Dutch for this Belgian tenant; the person may choose French, kept after a reload.
+    colleague.get_by_label("Taal").select_option("fr")
+    expect(nav).to_contain_text("Boîte de réception")
+    expect(colleague.locator("html")).to_have_attribute("lang", "fr")
+    colleague.reload()
+    expect(colleague.get_by_role("heading", name="Boîte de réception", exact=False)).to_have_count(
+        0
+    )
+    expect(nav).to_contain_text("Boîte de réception")
+    screen(colleague, "inbox-in-french")
+    colleague.get_by_label("Langue").select_option("nl")
+
     # Signing out ends the session: the Portal asks to sign in again.
     colleague.get_by_role("button", name="Afmelden").click()
     expect(colleague).to_have_url(f"{base}/sign-in")

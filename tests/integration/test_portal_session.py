@@ -49,6 +49,7 @@ def test_cookie_login_sets_an_httponly_strict_session_and_a_readable_csrf_cookie
     assert body["default_language"] == "nl"
     assert "conversations" in body["functions"] and "administration" not in body["functions"]
     assert "service_levels" in body["functions"] and "chatbot" not in body["functions"]  # pro
+    assert "chatbot.handover" not in body["functions"]  # the handover needs the Bot plan
 
     # Bearer tokens keep working for API clients, and login without the flag returns one.
     bearer = portal.post(
@@ -107,7 +108,9 @@ def test_me_is_the_signed_in_person_of_their_own_tenant(portal):
     admin = portal.get("/v1/me", headers=bot.tokens["administrator"]).json()
     assert admin["tenant_id"] == bot.tenant_id != other.tenant_id
     assert admin["plan"] == "bot" and admin["first_name"] == "Ada"
-    assert {"administration", "dispatch", "history", "chatbot"} <= set(admin["functions"])
+    assert {"administration", "dispatch", "history", "chatbot", "chatbot.handover"} <= set(
+        admin["functions"]
+    )
     analyst = portal.get("/v1/me", headers=bot.tokens["analyst"]).json()
     assert "statistics" in analyst["functions"]
     assert "conversations" not in analyst["functions"]

@@ -39,7 +39,7 @@ from services.conversation.api.schemas import (
 from services.conversation.bootstrap import ConversationService
 from services.conversation.domain.conversation import ConversationError
 from services.conversation.store import tables as t
-from shared.access import ADMINISTRATOR, MANAGER
+from shared.access import ADMINISTRATOR, MANAGER, NEEDS_PLAN_FUNCTION
 from shared.events import HANDLING_ROLES
 from shared.http import ApiError
 
@@ -491,7 +491,7 @@ async def pause_bot(
     svc: ConversationService = Depends(service),
 ) -> ConversationDetail:
     """The bot stops answering this visitor; the conversation goes to humans until resumed."""
-    require_plan(svc, who.tenant_id, "chatbot")
+    require_plan(svc, who.tenant_id, NEEDS_PLAN_FUNCTION[handover.function])
     await _run(
         svc, svc.conversations.pause_bot, who.tenant_id, conversation_id, who.user_id, _now()
     )
@@ -506,7 +506,7 @@ async def resume_bot(
 ) -> ConversationDetail:
     """The bot answers this visitor again; the conversation leaves the humans' queues.
     Its holder or a Manager/Administrator gives it back."""
-    require_plan(svc, who.tenant_id, "chatbot")
+    require_plan(svc, who.tenant_id, NEEDS_PLAN_FUNCTION[handover.function])
     _may_finish(svc, who, conversation_id)
     await _run(
         svc, svc.conversations.resume_bot, who.tenant_id, conversation_id, who.user_id, _now()

@@ -75,6 +75,26 @@ describe("Administration forms", () => {
     await waitFor(() => expect(net.last(`POST /v1/users/${eric.user_id}/deactivation`)).toBeDefined());
   }, 20_000);
 
+  it("deletes a user only after the confirmation, and offers no deactivation of oneself", async () => {
+    const self = { ...eric, user_id: me("administrator").user_id, first_name: "Test", last_name: "administrator" };
+    const net = network({
+      ...common,
+      "GET /v1/users": { status: 200, body: page([eric, self]) },
+      [`DELETE /v1/users/${eric.user_id}`]: { status: 204 },
+    });
+    vi.stubGlobal("fetch", net.fetcher);
+    const confirm = vi.spyOn(window, "confirm").mockReturnValueOnce(false).mockReturnValueOnce(true);
+    show("/administration/users");
+    await userEvent.click(await screen.findByRole("button", { name: "Delete Eric English" }));
+    expect(net.last(`DELETE /v1/users/${eric.user_id}`)).toBeUndefined();
+    await userEvent.click(screen.getByRole("button", { name: "Delete Eric English" }));
+    await waitFor(() => expect(net.last(`DELETE /v1/users/${eric.user_id}`)).toBeDefined());
+    expect(confirm).toHaveBeenCalledWith("Delete Eric English for good?");
+    expect(screen.queryByRole("button", { name: "Delete Test administrator" })).toBeNull();
+    expect(screen.queryByRole("button", { name: "Deactivate Test administrator" })).toBeNull();
+    confirm.mockRestore();
+  }, 20_000);
+
   it("sets who has a competence", async () => {
     const net = network({
       ...common,

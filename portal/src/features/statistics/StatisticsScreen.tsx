@@ -180,7 +180,7 @@ function Report({ tab, body, period }: { tab: TabId; body: ReportBody; period: P
         chart={rows.map(([bucket, value]) => ({ label: bucket, value }))}
         valueName={t("conversations")}
         csv={null}
-        head={[bucketName, t("conversations")]}
+        head={[t("periodColumn"), t("conversations")]}
         rows={rows.map(([bucket, value]) => [bucket, value])}
         total={[t("total"), rows.reduce((sum, [, value]) => sum + value, 0)]}
       />
