@@ -34,7 +34,10 @@ SERVICES: dict[str, str] = {
 
 def openapi_document(service: str, data_dir: Path) -> dict:
     module, _, cls = SERVICES[service].partition(":")
-    settings = getattr(importlib.import_module(module), cls)(data_dir=data_dir / service)
+    # Only the documents are wanted: development mode, so no secrets need to be set.
+    settings = getattr(importlib.import_module(module), cls)(
+        data_dir=data_dir / service, interact_env="development"
+    )
     app = importlib.import_module(f"services.{service}.__main__").build(settings)
     return app.openapi()
 

@@ -1209,6 +1209,19 @@ export interface components {
              */
             languages: string[];
         };
+        /**
+         * CompetenceRef
+         * @description A competence as shown: its id (what requirements take) and its current name.
+         */
+        CompetenceRef: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+        };
         /** ConversationDetail */
         ConversationDetail: {
             /**
@@ -1253,9 +1266,16 @@ export interface components {
             preview: string | null;
             /**
              * Required Competences
+             * @description Competence ids (deleted competences are left out)
              * @default []
              */
             required_competences: string[];
+            /**
+             * Competences
+             * @description The required competences with their current names
+             * @default []
+             */
+            competences: components["schemas"]["CompetenceRef"][];
             /**
              * Topics
              * @default []
@@ -1328,9 +1348,16 @@ export interface components {
             preview: string | null;
             /**
              * Required Competences
+             * @description Competence ids (deleted competences are left out)
              * @default []
              */
             required_competences: string[];
+            /**
+             * Competences
+             * @description The required competences with their current names
+             * @default []
+             */
+            competences: components["schemas"]["CompetenceRef"][];
             /**
              * Topics
              * @default []
@@ -1891,10 +1918,10 @@ export interface components {
         };
         /**
          * Requirements
-         * @description Omit a field to keep it; competences replace the whole list.
+         * @description Omit a field to keep it; competences (ids) replace the whole list.
          * @example {
          *       "competences": [
-         *         "Orders"
+         *         "3fa85f64-5717-4562-b3fc-2c963f66afa6"
          *       ],
          *       "language": "fr"
          *     }
@@ -1902,7 +1929,10 @@ export interface components {
         Requirements: {
             /** Language */
             language?: string | null;
-            /** Competences */
+            /**
+             * Competences
+             * @description Competence ids (GET /v1/competences)
+             */
             competences?: string[] | null;
         };
         /** ResetPassword */
@@ -4050,6 +4080,7 @@ export interface operations {
                 channel_id?: string | null;
                 language?: string | null;
                 topic?: string | null;
+                /** @description A competence's id (or its name) */
                 competence?: string | null;
                 /** @description Part of a name */
                 end_user?: string | null;

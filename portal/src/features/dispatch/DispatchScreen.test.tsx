@@ -73,11 +73,17 @@ describe("DispatchScreen", () => {
       "GET /v1/me": { status: 200, body: me("manager") },
       "GET /v1/dispatch/conversations": { status: 200, body: page([waiting]) },
       "GET /v1/colleagues": { status: 200, body: [] },
-      "GET /v1/competences": { status: 200, body: page([]) },
+      "GET /v1/competences": {
+        status: 200,
+        body: page([
+          { id: "k1", name: "Orders", description: "" },
+          { id: "k2", name: "Baking", description: "" },
+        ]),
+      },
       [`GET /v1/conversations/${waiting.conversation_id}`]: { status: 200, body: detail },
       [`PUT /v1/dispatch/conversations/${waiting.conversation_id}/requirements`]: {
         status: 422,
-        body: { error: { code: "unknown_competence", message: "No such competence: Baking.", details: { unknown: ["Baking"] } } },
+        body: { error: { code: "unknown_competence", message: "No such competence: k2.", details: { unknown: ["k2"] } } },
       },
     });
     vi.stubGlobal("fetch", net.fetcher);
@@ -86,13 +92,15 @@ describe("DispatchScreen", () => {
     const language = screen.getByLabelText("Language");
     await userEvent.clear(language);
     await userEvent.type(language, "fr");
-    await userEvent.type(screen.getByLabelText("Competences"), "Orders, Baking");
+    await userEvent.click(screen.getByLabelText("Orders"));
+    await userEvent.click(screen.getByLabelText("Baking"));
     await userEvent.click(screen.getByRole("button", { name: "Save requirements" }));
-    expect(await screen.findByText("No such competence: Baking.")).toBeInTheDocument();
+    expect(await screen.findByText("No such competence: k2.")).toBeInTheDocument();
     const call = net.last(`PUT /v1/dispatch/conversations/${waiting.conversation_id}/requirements`)!;
-    expect(call.body).toEqual({ language: "fr", competences: ["Orders", "Baking"] });
-    expect(screen.getByLabelText("Competences")).toHaveValue("Orders, Baking");
-    expect(screen.getByLabelText("Competences")).toHaveAttribute("aria-invalid", "true");
+    // Competences travel by id; the names are only shown.
+    expect(call.body).toEqual({ language: "fr", competences: ["k1", "k2"] });
+    expect(screen.getByLabelText("Orders")).toBeChecked();
+    expect(screen.getByLabelText("Baking")).toBeChecked();
     expect(screen.getByLabelText("Language")).toHaveValue("fr");
   }, 20_000);
 });

@@ -95,7 +95,7 @@ export default function DispatchScreen() {
                     <td>{item.language}</td>
                     <td>{t(`statuses.${item.status}`, { ns: "history" })}</td>
                     <td>{name(item.assignee_id)}</td>
-                    <td>{item.required_competences.join(", ")}</td>
+                    <td>{item.competences.map((competence) => competence.name).join(", ")}</td>
                     <td>{item.preview}</td>
                     <td>
                       <button

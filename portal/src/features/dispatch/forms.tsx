@@ -88,7 +88,6 @@ export function RequirementsForm({
   const competences = useCompetences();
   const [language, setLanguage] = useState(current?.language ?? "");
   const [chosen, setChosen] = useState<string[]>(current?.required_competences ?? []);
-  const [typed, setTyped] = useState((current?.required_competences ?? []).join(", "));
   const known = competences.data ?? [];
   const change = useMutation({
     mutationFn: () =>
@@ -97,13 +96,7 @@ export function RequirementsForm({
           params: { path: { conversation_id: conversationId } },
           body: {
             language: language.trim() || null,
-            competences:
-              known.length > 0
-                ? chosen
-                : typed
-                    .split(",")
-                    .map((name) => name.trim())
-                    .filter(Boolean),
+            competences: chosen,
           },
         }),
       ),
@@ -113,8 +106,8 @@ export function RequirementsForm({
     },
   });
   const { fields, form } = change.error ? errorsOf(change.error) : { fields: {} as Record<string, string>, form: undefined };
-  const toggle = (name: string) =>
-    setChosen((names) => (names.includes(name) ? names.filter((n) => n !== name) : [...names, name]));
+  const toggle = (id: string) =>
+    setChosen((ids) => (ids.includes(id) ? ids.filter((n) => n !== id) : [...ids, id]));
   const submit = (event: FormEvent) => {
     event.preventDefault();
     change.mutate();
@@ -125,26 +118,22 @@ export function RequirementsForm({
       <Field label={t("language")} error={fields.language}>
         <input value={language} onChange={(e) => setLanguage(e.target.value)} />
       </Field>
-      {known.length > 0 ? (
+      {known.length > 0 && (
         <fieldset className="checks" aria-describedby={fields.competences ? "requirements-competences-error" : undefined}>
           <legend>{t("competences")}</legend>
           {known.map((competence) => (
             <label key={competence.id}>
               <input
                 type="checkbox"
-                checked={chosen.includes(competence.name)}
-                onChange={() => toggle(competence.name)}
+                checked={chosen.includes(competence.id)}
+                onChange={() => toggle(competence.id)}
               />
               {competence.name}
             </label>
           ))}
         </fieldset>
-      ) : (
-        <Field label={t("competences")} hint={t("commaSeparated")} error={fields.competences}>
-          <input value={typed} onChange={(e) => setTyped(e.target.value)} />
-        </Field>
       )}
-      {known.length > 0 && fields.competences && (
+      {fields.competences && (
         <p id="requirements-competences-error" className="field-error" role="alert">
           {fields.competences}
         </p>

@@ -33,10 +33,10 @@ export function Requirements({ conversation: c }: { conversation: ConversationDe
           <label key={competence.id} className="check">
             <input
               type="checkbox"
-              checked={chosen.includes(competence.name)}
+              checked={chosen.includes(competence.id)}
               onChange={(event) =>
                 setChosen((now) =>
-                  event.target.checked ? [...now, competence.name] : now.filter((n) => n !== competence.name),
+                  event.target.checked ? [...now, competence.id] : now.filter((id) => id !== competence.id),
                 )
               }
             />

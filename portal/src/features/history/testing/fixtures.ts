@@ -105,6 +105,7 @@ export function conversation(overrides: Partial<components["schemas"]["Conversat
     message_count: 1,
     preview: "Waar blijft mijn taart?",
     required_competences: [],
+    competences: [],
     topics: [],
     dispatched: false,
     ...overrides,
