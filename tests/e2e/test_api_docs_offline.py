@@ -18,7 +18,8 @@ ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
 
 def test_every_services_docs_page_uses_only_its_own_assets(make_stack) -> None:  # type: ignore[no-untyped-def]
     stack = make_stack("sqlite")
-    for name in SERVICES:
+    # The gateway has no API of its own: its /docs is the Portal (the SPA fallback).
+    for name in (n for n in SERVICES if n != "gateway"):
         base = stack.url(name)
         page = httpx.get(f"{base}/docs")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
