@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 import websockets
@@ -70,6 +71,10 @@ class Proxy:
     def __init__(self, upstreams: dict[str, str], connect_timeout: float, max_connections: int):
         self.upstreams = {name: url.rstrip("/") for name, url in upstreams.items()}
         self.client = httpx.AsyncClient(
+            # One client serves every browser: a cookie jar would keep the last sign-in's
+            # session and send it with every cookieless request, signing strangers in as that
+            # person. Cookies pass through as the headers they are; the jar stores none.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             timeout=httpx.Timeout(None, connect=connect_timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=100),
             follow_redirects=False,

@@ -66,6 +66,10 @@ def test_the_gateway_is_the_portal_and_its_api_on_one_origin(make_stack) -> None
     assert nora.get("/v1/me").json()["email"] == "nora@demo.example"
     admin = _cookie_session(gateway, "admin@demo.example")
     assert admin.get("/v1/stats/conversations/per-channel").status_code == 200
+    # The gateway keeps nobody's session: a stranger without a cookie is not signed in as
+    # the last person who signed in, and each browser stays who it is.
+    assert httpx.get(f"{gateway}/v1/me").status_code == 401
+    assert nora.get("/v1/me").json()["email"] == "nora@demo.example"
     assert nora.put("/v1/me/presence", json={"presence": "online"}).status_code == 403
     assert (
         nora.put(
