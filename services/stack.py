@@ -1,9 +1,8 @@
 """``python -m services.stack``: the whole Interact stack on one machine, on the embedded defaults.
 
 Starts an Apache Kafka node (its log in ``DATA_DIR/kafka``, unless ``KAFKA_BOOTSTRAP_SERVERS``
-is set), the
-six services as processes with SQLite files under ``DATA_DIR``, seeds a demo tenant on
-the first run, prints the URLs and demo credentials, and stops everything on Ctrl-C.
+is set), the six services as processes with SQLite files under ``DATA_DIR``, seeds a demo
+tenant on the first run, prints the URLs and demo credentials, and stops everything on Ctrl-C.
 Data is kept between runs. The tests start the same :class:`Stack`.
 """
 

@@ -52,7 +52,7 @@ class ServiceSettings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_create_topics: bool = True
     kafka_linger_ms: int = Field(default=2, ge=0)
-    kafka_fetch_max_wait_ms: int = Field(default=500, ge=0)
+    kafka_fetch_max_wait_ms: int = Field(default=1000, ge=0)
     kafka_max_records: int = Field(default=500, ge=1)
     kafka_batch_timeout_ms: int = Field(default=100, ge=0)
 

@@ -63,6 +63,13 @@ async def test_topics_records_and_offsets_survive_a_kill_and_a_stop(tmp_path) ->
         await asyncio.to_thread(broker.start)
         # the group's committed offset survived too: only what came after it
         assert await _read(bootstrap, "g", 10) == second
+
+        # the next run of the stack: a new LocalBroker on the same folder is the same node
+        await asyncio.to_thread(broker.stop)
+        broker = LocalBroker(tmp_path / "kafka", log_file=tmp_path / "broker.log")
+        assert broker.bootstrap_servers == bootstrap
+        await asyncio.to_thread(broker.start)
+        assert await _read(bootstrap, "other", 510) == first + second
     finally:
         await asyncio.to_thread(broker.close)
     assert (tmp_path / "kafka" / "log").is_dir()  # a folder it was given is kept

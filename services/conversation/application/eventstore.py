@@ -12,8 +12,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, Repository
 from eventsourcing.persistence import IntegrityError
+
+
+def _project(aggregate: Any, domain_events: Any) -> Any:
+    """eventsourcing's ``project_aggregate`` without its per-event ``isinstance`` against a
+    runtime-checkable Protocol: that check walks the protocol's members every time, and it
+    was 11% of the conversation service's CPU (every get applies the events since the cache)."""
+    for domain_event in domain_events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
+
+
+class _Repository(Repository):
+    def get(self, aggregate_id: Any, *, projector_func: Any = _project, **kwargs: Any) -> Any:
+        return super().get(aggregate_id, projector_func=projector_func, **kwargs)
 
 
 class CacheEvictingOnConflict(Application):
@@ -23,6 +37,11 @@ class CacheEvictingOnConflict(Application):
     stored version, and the aggregates of that save are dropped from the cache so the
     retry (the batch's redelivery, the user's next click) starts from the stored state.
     """
+
+    def construct_repository(self) -> Repository:
+        repository = super().construct_repository()
+        repository.__class__ = _Repository  # the same state; only ``get``'s projector differs
+        return repository
 
     def save(self, *aggregates: Any, **kwargs: Any) -> Any:
         try:
