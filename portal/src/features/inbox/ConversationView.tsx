@@ -1,5 +1,5 @@
 /** One conversation: who it is with and why, its messages, the reply box, and what one can do. */
-import { useParams } from "react-router";
+import { Link, useParams } from "react-router";
 import { useTranslation } from "react-i18next";
 import { Failed, Loading, useDateTime } from "../../components";
 import { useSession } from "../../app/session";
@@ -25,9 +25,12 @@ export function ConversationView() {
   const mine = c.assignee_id === session?.user_id;
   return (
     <article className="conversation" aria-labelledby="conversation-title">
+      <Link className="back-to-queue" to="/inbox">
+        {t("backToQueue")}
+      </Link>
       <header className="conversation-head">
         <h2 id="conversation-title">
-          {c.channel_type} · {c.language.toUpperCase()}{" "}
+          {t(`channel.${c.channel_type}`, { defaultValue: c.channel_type })} · {c.language.toUpperCase()}{" "}
           <span className={`status status-${c.status}`}>{t(`status.${c.status}`)}</span>
         </h2>
         <p className="muted">{t("opened", { at: when(c.opened_at) })}</p>

@@ -4,7 +4,7 @@
  * touch, so nothing needs a reload.
  */
 import { useRef } from "react";
-import { Route, Routes } from "react-router";
+import { Route, Routes, useMatch } from "react-router";
 import { useTranslation } from "react-i18next";
 import { useQueryClient } from "@tanstack/react-query";
 import { useLiveEvents } from "../../api/events";
@@ -39,8 +39,10 @@ export default function InboxScreen() {
     const id = event.payload.conversation_id;
     if (typeof id === "string") void client.invalidateQueries({ queryKey: keys.conversation(id) });
   });
+  // On a phone the queue and the conversation take turns: the open one fills the screen.
+  const chosen = useMatch("/inbox/:conversationId") !== null;
   return (
-    <div className="inbox">
+    <div className={chosen ? "inbox chosen" : "inbox"}>
       <h1 className="visually-hidden">{t("title")}</h1>
       <QueuePanel showShared={may(session, "dispatch")} />
       <section className="inbox-detail" aria-label={t("messages")}>

@@ -100,7 +100,8 @@ function VirtualList({ items, label, onEnd }: { items: Conversation[]; label: st
 
 function QueueItem({ conversation }: { conversation: Conversation }) {
   const { t } = useTranslation("inbox");
-  const when = useDateTime();
+  const when = useDateTime({ compact: true });
+  const at = conversation.last_message_at ?? conversation.opened_at;
   return (
     <NavLink to={`/inbox/${conversation.conversation_id}`} className="queue-item">
       <span className="queue-line">
@@ -108,9 +109,11 @@ function QueueItem({ conversation }: { conversation: Conversation }) {
       </span>
       <span className="queue-meta">
         <span className={`status status-${conversation.status}`}>{t(`status.${conversation.status}`)}</span>
-        <span>{conversation.channel_type}</span>
+        <span>{t(`channel.${conversation.channel_type}`, { defaultValue: conversation.channel_type })}</span>
         <span>{conversation.language.toUpperCase()}</span>
-        <span>{when(conversation.last_message_at ?? conversation.opened_at)}</span>
+        <time className="queue-when" dateTime={at}>
+          {when(at)}
+        </time>
       </span>
     </NavLink>
   );

@@ -9,6 +9,8 @@ const messages: FeatureMessages = {
     empty: "Niets in deze wachtrij.",
     live: "Live bijgewerkt",
     choose: "Kies een gesprek uit de wachtrij.",
+    backToQueue: "Terug naar de wachtrij",
+    channel: { webchat: "Websitechat", messenger: "Messenger", page_comments: "Paginareacties", whatsapp: "WhatsApp" },
     count: "{{count}} gesprekken",
     status: {
       bot: "Chatbot",
@@ -101,6 +103,8 @@ const messages: FeatureMessages = {
     empty: "Rien dans cette file.",
     live: "Mis à jour en direct",
     choose: "Choisissez une conversation dans la file.",
+    backToQueue: "Retour à la file",
+    channel: { webchat: "Chat du site", messenger: "Messenger", page_comments: "Commentaires de page", whatsapp: "WhatsApp" },
     count: "{{count}} conversations",
     status: {
       bot: "Chatbot",
@@ -193,6 +197,8 @@ const messages: FeatureMessages = {
     empty: "Nothing in this queue.",
     live: "Updated live",
     choose: "Choose a conversation from the queue.",
+    backToQueue: "Back to the queue",
+    channel: { webchat: "Website chat", messenger: "Messenger", page_comments: "Page comments", whatsapp: "WhatsApp" },
     count: "{{count}} conversations",
     status: {
       bot: "Chatbot",
