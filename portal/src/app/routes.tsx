@@ -3,8 +3,8 @@
  * everything else needs a session and sits in the shell; each feature found by `registry.ts`
  * gets `/<path>/*`, guarded by its access function.
  */
-import { lazy, Suspense, useEffect, type ReactNode } from "react";
-import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
+import { lazy, Suspense, useEffect, useRef, type ReactNode } from "react";
+import { Navigate, Route, Routes, useLocation } from "react-router";
 import { useTranslation } from "react-i18next";
 import { useQueryClient } from "@tanstack/react-query";
 import { onUnauthorized } from "../api/client";
@@ -23,15 +23,18 @@ function RequireSession({ children }: { children: ReactNode }) {
   const { data: session, isPending, error, refetch } = useSession();
   const { i18n } = useTranslation();
   const location = useLocation();
-  const navigate = useNavigate();
   const client = useQueryClient();
+  // Set when a call answers 401 while one works (expired, or signed out elsewhere): the
+  // sign-in page then says so, and brings one back here afterwards.
+  const expired = useRef(false);
   useEffect(
     () =>
       onUnauthorized(() => {
+        // Only a session one had can expire; a first visit without one just signs in.
+        if (client.getQueryData(SESSION_KEY)) expired.current = true;
         client.setQueryData(SESSION_KEY, null);
-        navigate("/sign-in", { replace: true });
       }),
-    [client, navigate],
+    [client],
   );
   useEffect(() => {
     if (session) {
@@ -42,8 +45,9 @@ function RequireSession({ children }: { children: ReactNode }) {
   if (isPending) return <Loading />;
   if (error) return <Failed error={error} retry={() => void refetch()} />;
   if (!session) {
-    const next = `${location.pathname}${location.search}`;
-    return <Navigate to={`/sign-in?next=${encodeURIComponent(next)}`} replace />;
+    const next = encodeURIComponent(`${location.pathname}${location.search}`);
+    const why = expired.current ? "expired=1&" : "";
+    return <Navigate to={`/sign-in?${why}next=${next}`} replace />;
   }
   return <>{children}</>;
 }

@@ -61,6 +61,11 @@ export default function SignIn() {
     <main className="auth-page">
       <LanguagePicker />
       <h1>{t("signIn")}</h1>
+      {params.get("expired") !== null && !formError && (
+        <p className="notice" role="status">
+          {t("expired")}
+        </p>
+      )}
       <form onSubmit={submit} noValidate>
         <Field label={t("email")} error={errors.email?.message}>
           <input type="email" autoComplete="username" {...register("email", { required: t("required") })} />

@@ -3,6 +3,7 @@ import type { FeatureMessages } from "../../app/feature";
 const messages: FeatureMessages = {
   nl: {
     signIn: "Aanmelden",
+    expired: "Je sessie is verlopen. Meld je opnieuw aan om verder te werken.",
     required: "Vul dit veld in.",
     email: "E-mailadres",
     password: "Wachtwoord",
@@ -29,6 +30,7 @@ const messages: FeatureMessages = {
   },
   fr: {
     signIn: "Connexion",
+    expired: "Votre session a expiré. Reconnectez-vous pour continuer.",
     required: "Complétez ce champ.",
     email: "Adresse e-mail",
     password: "Mot de passe",
@@ -55,6 +57,7 @@ const messages: FeatureMessages = {
   },
   en: {
     signIn: "Sign in",
+    expired: "Your session has expired. Sign in again to carry on.",
     required: "Fill in this field.",
     email: "Email address",
     password: "Password",
