@@ -40,7 +40,7 @@ def test_a_visitor_and_an_agent_through_the_portal(portal_stack, chromium) -> No
     expect(item).to_be_visible(timeout=30_000)
     assert agent.evaluate("window.stillTheSamePage") is True
     item.click()
-    expect(agent.get_by_role("heading", name="webchat · FR")).to_be_visible()
+    expect(agent.get_by_role("heading", name="Websitechat · FR")).to_be_visible()
     expect(agent.get_by_text("De routering koos jou")).to_be_visible()
     screen(agent, "inbox-conversation-assigned")
 
