@@ -61,12 +61,12 @@ describe("Administration forms", () => {
     expect(within(form).getByLabelText("Capacity")).toHaveValue(3);
     expect(within(form).getByRole("checkbox", { name: "Orders" })).toBeChecked();
     expect(within(form).queryByLabelText("Password")).toBeNull();
-    await userEvent.click(within(form).getByRole("checkbox", { name: "fr" }));
+    await userEvent.click(within(form).getByRole("checkbox", { name: "French" }));
     await userEvent.click(within(form).getByRole("button", { name: "Save" }));
     const group = within(form).getByRole("group", { name: "Spoken languages" });
     expect(await within(group).findByText("Add the language to the general settings first.")).toBeInTheDocument();
-    expect(within(form).getByRole("checkbox", { name: "fr" })).toBeChecked();
-    await userEvent.click(within(form).getByRole("checkbox", { name: "fr" }));
+    expect(within(form).getByRole("checkbox", { name: "French" })).toBeChecked();
+    await userEvent.click(within(form).getByRole("checkbox", { name: "French" }));
     await userEvent.click(within(form).getByRole("button", { name: "Save" }));
     await waitFor(() => expect(screen.queryByRole("form", { name: "Edit Eric English" })).toBeNull());
     expect(net.last(`PATCH /v1/users/${eric.user_id}`)!.body).toMatchObject({ languages: ["en", "nl"], competences: ["k1"], capacity: 3 });

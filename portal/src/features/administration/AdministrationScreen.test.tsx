@@ -74,7 +74,7 @@ describe("AdministrationScreen", () => {
     await userEvent.type(within(form).getByLabelText("Last name"), "Manager");
     await userEvent.type(within(form).getByLabelText("Email address"), "admin@demo.example");
     await userEvent.selectOptions(within(form).getByLabelText("Role"), "manager");
-    await userEvent.click(within(form).getByRole("checkbox", { name: "fr" }));
+    await userEvent.click(within(form).getByRole("checkbox", { name: "French" }));
     await userEvent.click(within(form).getByRole("checkbox", { name: "Orders" }));
     await userEvent.click(within(form).getByRole("button", { name: "Save" }));
     expect(await within(form).findByText("Another end user of this tenant has that email.")).toBeInTheDocument();

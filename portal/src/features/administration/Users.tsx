@@ -9,7 +9,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tansta
 import { useTranslation } from "react-i18next";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema/conversation";
-import { Failed, Field, FormError, Loading } from "../../components";
+import { Failed, Field, FormError, Loading, useLanguageName } from "../../components";
 import { useSession } from "../../app/session";
 import { useChannels, useCompetences } from "../history/lookups";
 import { Pager, SortHeader } from "../history/ui";
@@ -27,6 +27,7 @@ export function Users() {
   const { t } = useTranslation("administration");
   const client = useQueryClient();
   const { data: session } = useSession();
+  const languageName = useLanguageName();
   const [typed, setTyped] = useState("");
   const [q, setQ] = useState("");
   const [role, setRole] = useState<"" | Role>("");
@@ -136,7 +137,7 @@ export function Users() {
                     <td>{user.last_name}</td>
                     <td>{user.email}</td>
                     <td>{t(`roles.${user.role}`)}</td>
-                    <td>{user.mother_tongue}</td>
+                    <td>{languageName(user.mother_tongue)}</td>
                     <td>{user.active ? t("users.active") : t("users.inactive")}</td>
                     <td>
 <div className="actions">
@@ -247,6 +248,7 @@ export function UserForm({ user, onDone, onCancel }: { user?: User; onDone: () =
       [key]: current[key].includes(value) ? current[key].filter((v) => v !== value) : [...current[key], value],
     }));
   const offered = settings.data?.languages ?? ["nl", "fr", "en"];
+  const languageName = useLanguageName();
   const submit = (event: FormEvent) => {
     event.preventDefault();
     save.mutate();
@@ -278,7 +280,7 @@ export function UserForm({ user, onDone, onCancel }: { user?: User; onDone: () =
           <select value={draft.mother_tongue} onChange={set("mother_tongue")}>
             {Array.from(new Set([...offered, draft.mother_tongue])).map((language) => (
               <option key={language} value={language}>
-                {language}
+                {languageName(language)}
               </option>
             ))}
           </select>
@@ -299,7 +301,7 @@ export function UserForm({ user, onDone, onCancel }: { user?: User; onDone: () =
           <Checks
             legend={t("users.languages")}
             error={fields.languages}
-            options={offered.map((language) => [language, language])}
+            options={offered.map((language) => [language, languageName(language)])}
             chosen={draft.languages}
             onToggle={(v) => toggle("languages", v)}
           />
