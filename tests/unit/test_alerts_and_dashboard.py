@@ -160,9 +160,12 @@ def test_alert_rule_names_exported_metrics(rule: dict[str, Any]) -> None:
     assert rule["annotations"]["summary"] and rule["annotations"]["description"]
 
 
-def test_alert_names_are_unique() -> None:
+def test_alert_names_are_unique_and_explained_in_the_operator_guide() -> None:
     names = [rule["alert"] for rule in _rules()]
     assert len(names) == len(set(names))
+    guide = OPERATIONS.read_text()
+    for name in names:
+        assert f"`{name}`" in guide, f"docs/operations.md does not say what to do on {name}"
 
 
 @pytest.mark.parametrize(("title", "expr"), _dashboard_exprs(), ids=lambda v: str(v)[:40])
