@@ -601,6 +601,19 @@ DEFAULTED_VARIABLE = re.compile(r"\$\{(\w+):?-[^}]*\}")
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|KEY")
 
 
+COMPOSE_SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    validator = jsonschema.Draft7Validator(json.loads(COMPOSE_SCHEMA.read_text()))
+    compose = _load_compose()
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(compose)]
+    assert not errors, errors
+    # The schema bites: a misspelt key of a service is refused.
+    compose["services"]["mailpit"]["helthcheck"] = compose["services"]["mailpit"]["healthcheck"]
+    assert list(validator.iter_errors(compose))
+
+
 def test_compose_publishes_ports_on_loopback_only() -> None:
     for name, service in _load_compose()["services"].items():
         for entry in service.get("ports", []):
