@@ -57,6 +57,16 @@ def _scrape(stack) -> tuple[set[str], dict[str, float]]:  # type: ignore[no-unty
     return names, values
 
 
+def _samples(stack, service: str, name: str) -> dict[tuple[str, ...], float]:  # type: ignore[no-untyped-def]
+    text = httpx.get(f"{stack.url(service)}/metrics").text
+    return {
+        (sample.labels["tenant_id"], sample.labels["status"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
 def test_seed_traffic_metrics_and_asyncapi(make_stack, tmp_path):  # type: ignore[no-untyped-def]
     stack = make_stack("sqlite")
 
@@ -95,8 +105,14 @@ def test_seed_traffic_metrics_and_asyncapi(make_stack, tmp_path):  # type: ignor
     assert values["interact_events_published_total"] >= 1
     assert values["interact_outbox_relayed_total"] >= 1
     assert values["interact_events_applied_total"] >= 1
+    # (If this fails after the consumers left FastStream's subscribers, point the alerts and
+    # panels on faststream_received_* at the consumers' own metrics.)
     assert values["faststream_received_processed_messages_total"] >= 1
     assert values.get("interact_dead_letters_total", 0) == 0
+    # Routing's queue: the demo tenant's conversation is assigned to Nora, none waits.
+    queue = _samples(stack, "routing", "interact_routing_conversations")
+    assert queue[(demo["tenant_id"], "assigned")] == 1
+    assert (demo["tenant_id"], "waiting") not in queue
 
     # Each service serves the platform's AsyncAPI document.
     committed = json.loads((ROOT / "docs" / "api" / "asyncapi.json").read_text())
