@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from shared import topics
 from shared.auth import Caller, caller
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.kafka import make_producer
+from shared.observability import TableOutboxBacklog
 from shared.outbox import OutboxRelay
 from shared.service import serve
 
@@ -86,7 +88,10 @@ def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
 
 def main() -> None:
     settings = SlaSettings()
-    serve(build(settings), settings)
+    app = build(settings)
+    relay = app.state.relay
+    REGISTRY.register(TableOutboxBacklog(relay.name, relay.engine, relay.outbox))  # once
+    serve(app, settings)
 
 
 if __name__ == "__main__":
