@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, Table, func, select
@@ -51,15 +52,19 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 class TableOutboxBacklog(Collector):
-    """``interact_table_outbox_unsent{outbox}``: events of a table outbox (billing, sla) not
-    yet relayed, counted at scrape time. Every replica reads the same table, so aggregate
-    with ``max``. While the database is away the series is left out; /metrics still answers.
+    """``interact_table_outbox_unsent{outbox}``: events of the table outboxes (billing, sla)
+    not yet relayed, counted at scrape time. Every replica reads the same table, so
+    aggregate with ``max``. An outbox whose database is away is left out; /metrics answers.
+    One collector per registry watches every outbox of the process (:func:`watch_outbox`).
     """
 
     NAME = "interact_table_outbox_unsent"
 
-    def __init__(self, name: str, engine: Engine, outbox: Table) -> None:
-        self.name, self.engine, self.outbox = name, engine, outbox
+    def __init__(self) -> None:
+        self.outboxes: dict[str, tuple[Engine, Table]] = {}
+
+    def watch(self, name: str, engine: Engine, outbox: Table) -> None:
+        self.outboxes[name] = (engine, outbox)
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(
@@ -71,12 +76,25 @@ class TableOutboxBacklog(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = self._family()
-        query = select(func.count()).select_from(self.outbox).where(self.outbox.c.sent_at.is_(None))
-        try:
-            with self.engine.connect() as conn:
-                unsent = conn.execute(query).scalar_one()
-        except SQLAlchemyError:
-            logging.getLogger(__name__).debug("outbox backlog skipped", exc_info=True)
-            return
-        family.add_metric([self.name], unsent)
+        for name, (engine, outbox) in sorted(self.outboxes.items()):
+            query = select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            try:
+                with engine.connect() as conn:
+                    family.add_metric([name], conn.execute(query).scalar_one())
+            except SQLAlchemyError:
+                logging.getLogger(__name__).debug("outbox %s not counted", name, exc_info=True)
         yield family
+
+
+_BACKLOGS: dict[int, TableOutboxBacklog] = {}
+
+
+def watch_outbox(
+    name: str, engine: Engine, outbox: Table, registry: CollectorRegistry = REGISTRY
+) -> None:
+    """Counts ``outbox``'s unsent rows in ``registry`` as ``interact_table_outbox_unsent``."""
+    backlog = _BACKLOGS.get(id(registry))
+    if backlog is None:
+        backlog = _BACKLOGS[id(registry)] = TableOutboxBacklog()
+        registry.register(backlog)
+    backlog.watch(name, engine, outbox)

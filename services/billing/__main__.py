@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY
-
 from services.billing.bootstrap import BillingService
 from services.billing.settings import BillingSettings
-from shared.observability import TableOutboxBacklog
+from shared.observability import watch_outbox
 from shared.service import serve
 
 
@@ -14,7 +12,7 @@ def main() -> None:
     settings = BillingSettings()
     service = BillingService(settings)
     relay = service.relay
-    REGISTRY.register(TableOutboxBacklog(relay.name, relay.engine, relay.outbox))  # once
+    watch_outbox(relay.name, relay.engine, relay.outbox)
     serve(service.create_app(), settings)
 
 

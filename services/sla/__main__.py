@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from prometheus_client import REGISTRY
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -22,7 +21,7 @@ from shared import topics
 from shared.auth import Caller, caller
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.kafka import make_producer
-from shared.observability import TableOutboxBacklog
+from shared.observability import watch_outbox
 from shared.outbox import OutboxRelay
 from shared.service import serve
 
@@ -90,7 +89,7 @@ def main() -> None:
     settings = SlaSettings()
     app = build(settings)
     relay = app.state.relay
-    REGISTRY.register(TableOutboxBacklog(relay.name, relay.engine, relay.outbox))  # once
+    watch_outbox(relay.name, relay.engine, relay.outbox)
     serve(app, settings)
 
 
