@@ -1,4 +1,4 @@
-"""What every service's HTTP side has: /health, /ready, /metrics, /docs, and errors as 4xx JSON.
+"""What every service's HTTP side has: /health, /ready, /metrics, /docs, /asyncapi, 4xx JSON errors.
 
 Errors always have the shape ``{"error": {"code": "...", "message": "...", "details": ...}}``
 so the Portal and scripts can act on ``code`` and show ``message``.
@@ -17,6 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
+
+from shared.asyncapi import asyncapi_document
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
@@ -42,6 +44,8 @@ def new_app(**kwargs: Any) -> FastAPI:
 
     # A plain route like FastAPI's own /docs: a public page, not an API operation.
     app.add_route("/docs", docs, include_in_schema=False)
+    # The platform's Kafka contract (shared.asyncapi), beside the HTTP one.
+    app.add_route("/asyncapi", lambda _request: JSONResponse(asyncapi_document()))
     return app
 
 

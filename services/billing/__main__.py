@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.billing.bootstrap import BillingService
 from services.billing.settings import BillingSettings
+from shared.observability import watch_outbox
 from shared.service import serve
 
 
@@ -15,7 +16,10 @@ def build(settings: BillingSettings) -> FastAPI:
 
 def main() -> None:
     settings = BillingSettings()
-    serve(build(settings), settings)
+    service = BillingService(settings)
+    relay = service.relay
+    watch_outbox(relay.name, relay.engine, relay.outbox)
+    serve(service.create_app(), settings)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ import asyncio
 from datetime import timedelta
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from prometheus_client import REGISTRY
 from pydantic import Field
 
 from services.routing import store
 from services.routing.application.router import WANTED, Router
+from services.routing.metrics import QueueCollector
 from services.routing.sweeper import owned_tenants, sweep_forever
 from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
@@ -73,6 +75,7 @@ def build(settings: RoutingSettings) -> tuple[ConsumerService, Router]:
 def main() -> None:
     settings = RoutingSettings()
     service, _router = build(settings)
+    REGISTRY.register(QueueCollector(service.engine))  # once per process: queue gauges
     serve(service.create_app("Interact routing", []), settings)
 
 

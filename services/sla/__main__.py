@@ -21,6 +21,7 @@ from shared import topics
 from shared.auth import Caller, caller
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.kafka import make_producer
+from shared.observability import watch_outbox
 from shared.outbox import OutboxRelay
 from shared.service import serve
 
@@ -86,7 +87,10 @@ def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
 
 def main() -> None:
     settings = SlaSettings()
-    serve(build(settings), settings)
+    app = build(settings)
+    relay = app.state.relay
+    watch_outbox(relay.name, relay.engine, relay.outbox)
+    serve(app, settings)
 
 
 if __name__ == "__main__":
