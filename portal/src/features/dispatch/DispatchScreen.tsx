@@ -90,7 +90,7 @@ export default function DispatchScreen() {
               <tbody>
                 {list.data.items.map((item: Conversation) => (
                   <tr key={item.conversation_id} className={selected === item.conversation_id ? "selected" : undefined}>
-                    <td>{when(item.opened_at)}</td>
+                    <td className="nowrap">{when(item.opened_at)}</td>
                     <td>{channelName(t, item.channel_type)}</td>
                     <td>{item.language}</td>
                     <td>{t(`statuses.${item.status}`, { ns: "history" })}</td>

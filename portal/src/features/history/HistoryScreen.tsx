@@ -168,8 +168,8 @@ export default function HistoryScreen() {
             <tbody>
               {history.data.items.map((item: Conversation) => (
                 <tr key={item.conversation_id} className={open === item.conversation_id ? "selected" : undefined}>
-                  <td>{when(item.opened_at)}</td>
-                  <td>{when(item.closed_at)}</td>
+                  <td className="nowrap">{when(item.opened_at)}</td>
+                  <td className="nowrap">{when(item.closed_at)}</td>
                   <td>{channelName(t, item.channel_type)}</td>
                   <td>{item.language}</td>
                   <td>{item.topics.join(", ")}</td>
