@@ -1,8 +1,7 @@
 """Regenerates the Portal's API types from the services' OpenAPI documents.
 
-Each service's FastAPI app is built the way it runs (``build(settings)`` of its
-``__main__``) against a throw-away ``DATA_DIR``, without starting it: no broker, no
-server. Its OpenAPI document goes through ``openapi-typescript`` into
+Each service's FastAPI app is built the way it runs (``scripts/api_docs.py``) against a
+throw-away ``DATA_DIR``, without starting it: no broker, no server. Its OpenAPI document goes through ``openapi-typescript`` into
 ``portal/src/api/schema/<service>.ts``. ``tests/unit/test_portal_types.py`` runs this
 into a temporary folder and fails when the committed types are stale.
 
@@ -12,7 +11,6 @@ Usage: ``.venv/bin/python scripts/portal_types.py [--out DIR]``
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import subprocess
@@ -22,36 +20,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = ROOT / "portal"
-#: The services whose HTTP APIs the Portal calls, and their settings classes.
-SERVICES: dict[str, str] = {
-    "conversation": "services.conversation.settings:ConversationSettings",
-    "stats": "services.stats.settings:StatsSettings",
-    "billing": "services.billing.settings:BillingSettings",
-    "sla": "services.sla.__main__:SlaSettings",
-    "ingest": "services.ingest.__main__:IngestSettings",
-}
-
-
-def openapi_document(service: str, data_dir: Path) -> dict:
-    module, _, cls = SERVICES[service].partition(":")
-    # Only the documents are wanted: development mode, so no secrets need to be set.
-    settings = getattr(importlib.import_module(module), cls)(
-        data_dir=data_dir / service, interact_env="development"
-    )
-    app = importlib.import_module(f"services.{service}.__main__").build(settings)
-    return app.openapi()
+#: The services whose HTTP APIs the Portal calls (routing has none).
+SERVICES = ("conversation", "stats", "billing", "sla", "ingest")
 
 
 def generate(out: Path) -> list[Path]:
+    """One ``.ts`` per service, from the same documents ``scripts/api_docs.py`` commits."""
+    from api_docs import openapi_documents  # beside this script: one way to build the apps
+
     out.mkdir(parents=True, exist_ok=True)
     binary = PORTAL / "node_modules" / ".bin" / "openapi-typescript"
     if not binary.exists():
         sys.exit("portal/node_modules is missing: run `npm ci` in portal/ (scripts/setup does).")
+    documents = openapi_documents()
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         for service in SERVICES:
             spec = Path(tmp) / f"{service}.json"
-            spec.write_text(json.dumps(openapi_document(service, Path(tmp)), indent=2))
+            spec.write_text(json.dumps(documents[service], indent=2))
             target = out / f"{service}.ts"
             subprocess.run(
                 [str(binary), str(spec), "--output", str(target)],
