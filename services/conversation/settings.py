@@ -30,3 +30,6 @@ class ConversationSettings(ServiceSettings):
     channel_secrets_key: SecretStr = SecretStr("change-me-channel-secrets-key")
     login_attempts_per_account_per_minute: int = 10
     login_attempts_per_address_per_minute: int = 30
+    #: "Forgot password" mails asked per account and per client address (429 above).
+    password_links_per_account_per_hour: int = 5
+    password_links_per_address_per_hour: int = 20
