@@ -16,6 +16,7 @@ Every service reads the same names so that an operator learns them once:
 ``LOG_LEVEL``                ``INFO`` by default; logs are JSON lines.
 ``HTTP_MAX_BODY_BYTES``      Largest request body (1 MB; Meta's webhook: 3 MB).
 ``FORWARDED_ALLOW_IPS``      Proxies (ingress) trusted for ``X-Forwarded-For``.
+``OUTBOUND_ALLOW_NETWORKS``  Internal networks a chatbot URL may resolve to.
 ``INTERACT_ENV``             ``production`` by default: a default or short secret
                              stops the start (``shared.hardening``);
                              ``development`` (run command, tests) allows them.
@@ -50,6 +51,8 @@ class ServiceSettings(BaseSettings):
     http_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     #: Proxies whose ``X-Forwarded-For`` is believed (addresses or networks, comma-separated).
     forwarded_allow_ips: str = "127.0.0.1"
+    #: Internal networks outbound calls (chatbots) may reach anyway (``shared.outbound``).
+    outbound_allow_networks: str = ""
 
     kafka_bootstrap_servers: str = "localhost:9092"
     kafka_enable_idempotence: bool = True
