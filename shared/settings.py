@@ -14,6 +14,8 @@ Every service reads the same names so that an operator learns them once:
                              empty means a SQLite file under ``DATA_DIR``.
 ``HTTP_HOST``/``HTTP_PORT``  Where the service's HTTP API listens.
 ``LOG_LEVEL``                ``INFO`` by default; logs are JSON lines.
+``KAFKA_SECURITY_PROTOCOL``  TLS/SASL of the Kafka clients, with ``KAFKA_SASL_*``
+                             and ``KAFKA_SSL_*`` (``shared.kafka_security``).
 ``HTTP_MAX_BODY_BYTES``      Largest request body (1 MB; Meta's webhook: 3 MB).
 ``FORWARDED_ALLOW_IPS``      Proxies (ingress) trusted for ``X-Forwarded-For``.
 ``OUTBOUND_ALLOW_NETWORKS``  Internal networks a chatbot URL may resolve to.
@@ -26,8 +28,9 @@ Every service reads the same names so that an operator learns them once:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.hardening import refuse_weak_secrets
@@ -63,6 +66,15 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=5, ge=0)
     kafka_max_records: int = Field(default=500, ge=1)
     kafka_batch_timeout_ms: int = Field(default=5, ge=0)
+
+    # TLS and SASL of every Kafka client (shared.kafka_security).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
 
     data_dir: Path = Path("data")
     database_url: str = ""
