@@ -62,8 +62,12 @@ class OutboundPolicy:
             return False
         return address.is_global and not address.is_multicast
 
-    async def check(self, url: str) -> None:
-        """Raises :class:`RefusedDestination` unless every address of the host may be called."""
+    async def check(self, url: str, *, unresolved_ok: bool = False) -> None:
+        """Raises :class:`RefusedDestination` unless every address of the host may be called.
+
+        ``unresolved_ok``: where a URL is configured, a name that does not resolve yet (a
+        bot not deployed yet) is accepted; the check before each call refuses it then if
+        it resolves inside."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RefusedDestination("only http and https URLs with a host can be called")
@@ -78,6 +82,8 @@ class OutboundPolicy:
                 parts.hostname, port, type=socket.SOCK_STREAM
             )
         except (socket.gaierror, UnicodeError):
+            if unresolved_ok:
+                return
             raise RefusedDestination("the URL's host cannot be resolved") from None
         for info in infos:
             address = ipaddress.ip_address(info[4][0].split("%")[0])

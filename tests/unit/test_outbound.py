@@ -110,3 +110,9 @@ def test_the_allow_list_setting_parses_addresses_and_networks():
         ipaddress.ip_network("10.1.2.3/32"),
         ipaddress.ip_network("10.8.0.0/16"),
     )
+
+
+def test_where_a_url_is_configured_a_name_that_does_not_resolve_yet_is_accepted():
+    asyncio.run(PRODUCTION.check("https://bot-not-deployed-yet.invalid/hook", unresolved_ok=True))
+    with pytest.raises(RefusedDestination):  # an internal address is refused all the same
+        asyncio.run(PRODUCTION.check("http://10.0.0.5/hook", unresolved_ok=True))

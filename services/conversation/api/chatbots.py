@@ -80,7 +80,7 @@ async def connect_chatbot(
     if not channel.connected or channel.channel_type not in BOT_CHANNELS:
         raise ApiError(422, "unsupported_channel", "A bot cannot serve this channel.")
     try:
-        await OutboundPolicy.from_settings(svc.settings).check(str(body.url))
+        await OutboundPolicy.from_settings(svc.settings).check(str(body.url), unresolved_ok=True)
     except RefusedDestination as refused:
         raise ApiError(
             422, "destination_not_allowed", f"This bot URL is refused: {refused}."
