@@ -14,9 +14,14 @@ from services.conversation.application.eventstore import LIBPQ_ENVIRONMENT, even
 
 
 @pytest.fixture
-def clean_libpq_env(monkeypatch):  # type: ignore[no-untyped-def]
+def clean_libpq_env():  # type: ignore[no-untyped-def]
+    """libpq's variables as they were before, whatever the test set (they are process-wide:
+    one left behind would change every later PostgreSQL connection of the suite)."""
+    saved = {v: os.environ.pop(v) for v in LIBPQ_ENVIRONMENT.values() if v in os.environ}
+    yield
     for variable in LIBPQ_ENVIRONMENT.values():
-        monkeypatch.delenv(variable, raising=False)  # restored (removed) after the test
+        os.environ.pop(variable, None)
+    os.environ.update(saved)
 
 
 def test_the_url_parameters_are_passed_on(clean_libpq_env, tmp_path):
