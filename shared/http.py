@@ -170,10 +170,6 @@ class GuardBody:
         await response(scope, None, send)  # type: ignore[arg-type]
 
 
-#: The former name: NULs were the first thing refused at the door.
-RefuseNul = GuardBody
-
-
 def install_error_handlers(
     app: FastAPI,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
