@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 import schemathesis
@@ -23,11 +24,25 @@ from tests.integration.conftest import OPERATOR_TOKEN, PASSWORD, new_tenant
 from tests.support.apps import SERVICES, service_apps
 
 
-@pytest.fixture(scope="module")
-def fuzzed(kafka_bootstrap, mail, tmp_path_factory):  # type: ignore[no-untyped-def]
+def _databases(request, names: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Empty PostgreSQL databases for ``names`` when the run is on PostgreSQL, else none."""
+    if request.param != "postgresql":
+        return {}
+    server = request.getfixturevalue("postgres")
+    urls = {}
+    for name in names:
+        database = f"fuzz_{name}_{uuid.uuid4().hex[:8]}"
+        server.create_database(database)
+        urls[name] = server.url(database)
+    return urls
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fuzzed(request, kafka_bootstrap, mail, tmp_path_factory):  # type: ignore[no-untyped-def]
     """Its own service (schemathesis runs the app's lifespan itself) with a seeded tenant."""
     svc = ConversationService(
         ConversationSettings(
+            database_url=_databases(request, ["conversation"]).get("conversation", ""),
             data_dir=tmp_path_factory.mktemp("fuzz"),
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_enable_idempotence=False,
@@ -112,11 +127,13 @@ def conversation_url(portal):  # type: ignore[no-untyped-def]
     thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def other_services(kafka_bootstrap, conversation_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def other_services(request, kafka_bootstrap, conversation_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+    names = [s for s in SERVICES if s != "conversation"]
     apps = service_apps(
         tmp_path_factory.mktemp("fuzz-services"),
         kafka_bootstrap,
+        _databases(request, names),
         conversation_url=conversation_url,
         operator_token=OPERATOR_TOKEN,
         auto_issue_invoices=False,
