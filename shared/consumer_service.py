@@ -124,7 +124,9 @@ class ConsumerService:
         app = new_app(title=title, version="1.0.0", description=description, lifespan=self.lifespan)
         app.state.service = self
         app.state.token_checker = self.token_checker
-        install_error_handlers(app, self.settings.http_max_body_bytes)
+        install_error_handlers(
+            app, self.settings.http_max_body_bytes, self.settings.forwarded_allow_ips
+        )
         install_probes(app, REGISTRY, self.ready)
         for router in routers:
             app.include_router(router)

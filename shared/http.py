@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.asyncapi import asyncapi_document
 
@@ -52,9 +53,34 @@ def new_app(**kwargs: Any) -> FastAPI:
 class ApiError(Exception):
     """A refusal the caller can act on: HTTP status, stable code, human message."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers
+
+
+def rate_limited(retry_after: int, message: str) -> ApiError:
+    """429 ``rate_limited`` with ``Retry-After`` (seconds), the same for every limit."""
+    return ApiError(
+        429,
+        "rate_limited",
+        message,
+        {"retry_after_seconds": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the peer, or what a trusted proxy forwarded for it
+    (``FORWARDED_ALLOW_IPS``; see :func:`install_error_handlers`)."""
+    return request.client.host if request.client else "unknown"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -148,16 +174,25 @@ class GuardBody:
         await response(scope, None, send)  # type: ignore[arg-type]
 
 
-#: The former name: NULs were the first thing refused at the door.
-RefuseNul = GuardBody
-
-
-def install_error_handlers(app: FastAPI, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+def install_error_handlers(
+    app: FastAPI,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    forwarded_allow_ips: str = "127.0.0.1",
+) -> None:
+    """Errors as 4xx JSON, and the door: bounded NUL-free bodies, and ``X-Forwarded-For`` /
+    ``-Proto`` believed only from the proxies in ``forwarded_allow_ips`` (comma-separated
+    addresses or networks; ``*`` trusts everyone: never behind a public address), so a
+    client cannot choose the address its rate limits count against."""
     app.add_middleware(GuardBody, max_body_bytes=max_body_bytes)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=forwarded_allow_ips)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

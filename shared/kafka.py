@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared import topics
 from shared.events import Envelope, Payload, UnreadableEvent, decode
+from shared.kafka_security import broker_security, client_options
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def make_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Inter
         logger=logging.getLogger(f"{settings.service_name}.kafka"),
         log_level=logging.DEBUG,  # no INFO line per message
         graceful_timeout=15.0,
+        security=broker_security(settings),
     )
 
 
@@ -104,7 +106,9 @@ async def ensure_topics(settings: ServiceSettings, names: Iterable[str] = topics
     """Create our topics if they are missing (the operator's Strimzi resources do it in k8s)."""
     if not settings.kafka_create_topics:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -178,6 +182,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=settings.kafka_linger_ms,
         request_timeout_ms=15_000,
+        **client_options(settings),
     )
 
 

@@ -39,6 +39,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         access_log=False,
         timeout_graceful_shutdown=20,
         lifespan="on",
+        # X-Forwarded-For is read by the app itself, from FORWARDED_ALLOW_IPS only.
+        proxy_headers=False,
     )
 
 

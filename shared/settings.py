@@ -12,7 +12,11 @@ Every service reads the same names so that an operator learns them once:
                              empty means a SQLite file under ``DATA_DIR``.
 ``HTTP_HOST``/``HTTP_PORT``  Where the service's HTTP API listens.
 ``LOG_LEVEL``                ``INFO`` by default; logs are JSON lines.
+``KAFKA_SECURITY_PROTOCOL``  TLS/SASL of the Kafka clients, with ``KAFKA_SASL_*``
+                             and ``KAFKA_SSL_*`` (``shared.kafka_security``).
 ``HTTP_MAX_BODY_BYTES``      Largest request body (1 MB; Meta's webhook: 3 MB).
+``FORWARDED_ALLOW_IPS``      Proxies (ingress) trusted for ``X-Forwarded-For``.
+``OUTBOUND_ALLOW_NETWORKS``  Internal networks a chatbot URL may resolve to.
 ``INTERACT_ENV``             ``production`` by default: a default or short secret
                              stops the start (``shared.hardening``);
                              ``development`` (run command, tests) allows them.
@@ -22,8 +26,9 @@ Every service reads the same names so that an operator learns them once:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.hardening import refuse_weak_secrets
@@ -45,6 +50,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     #: The largest request body read (413 above it, refused while streaming).
     http_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    #: Proxies whose ``X-Forwarded-For`` is believed (addresses or networks, comma-separated).
+    forwarded_allow_ips: str = "127.0.0.1"
+    #: Internal networks outbound calls (chatbots) may reach anyway (``shared.outbound``).
+    outbound_allow_networks: str = ""
 
     kafka_bootstrap_servers: str = "localhost:9092"
     kafka_enable_idempotence: bool = True
@@ -55,6 +64,15 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=1000, ge=0)
     kafka_max_records: int = Field(default=500, ge=1)
     kafka_batch_timeout_ms: int = Field(default=100, ge=0)
+
+    # TLS and SASL of every Kafka client (shared.kafka_security).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
 
     data_dir: Path = Path("data")
     database_url: str = ""

@@ -13,7 +13,7 @@ from services.conversation.application.conversations import Conversations
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
 from services.conversation.application.mail import Mailer
-from services.conversation.application.ratelimit import RateLimiter
+from services.conversation.application.ratelimit import AccessLimits
 from services.conversation.application.security import Security
 from services.conversation.outbox import OutboxRelay
 from services.conversation.settings import ConversationSettings
@@ -55,8 +55,13 @@ class ConversationService:
             settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             settings.smtp_starttls,
         )
-        self.login_per_account = RateLimiter(settings.login_attempts_per_account_per_minute, 60)
-        self.login_per_address = RateLimiter(settings.login_attempts_per_address_per_minute, 60)
+        self.access_limits = AccessLimits(
+            self.engine,
+            login_per_account=settings.login_attempts_per_account_per_minute,
+            login_per_address=settings.login_attempts_per_address_per_minute,
+            forgot_per_account=settings.password_links_per_account_per_hour,
+            forgot_per_address=settings.password_links_per_address_per_hour,
+        )
         self.admin_lock = asyncio.Lock()  # check-then-create of unique names, one at a time
         self.projector = Projector(self.engine, [self.directory, self.conversations])
         self.registry = registry
@@ -89,10 +94,18 @@ class ConversationService:
         self.changed()
         await self.projector.catch_up()
 
-    async def send_first_password_link(self, email: str) -> None:
-        issued = await asyncio.to_thread(self.security.issue_reset_token, email)
-        if issued is not None:
-            await self.mailer.send_password_link(email, issued[1], first_time=True)
+    async def send_first_password_link(self, email: str, user_id: object = None) -> None:
+        """The welcome link of a new account (only that one, when ``user_id`` is given)."""
+        issued = await asyncio.to_thread(self.security.issue_reset_tokens, email, user_id)
+        for _user_id, token in issued:
+            await self.mailer.send_password_link(email, token, first_time=True)
+
+    async def send_password_links(self, email: str) -> None:
+        """ "Forgot password": a link per account of this address (one person in two tenants
+        resets each on its own). Runs after the response, so its cost reveals nothing."""
+        issued = await asyncio.to_thread(self.security.issue_reset_tokens, email)
+        for _user_id, token in issued:
+            await self.mailer.send_password_link(email, token, first_time=False)
 
     async def _project_forever(self) -> None:
         while True:

@@ -34,3 +34,6 @@ class ConversationSettings(ServiceSettings):
     #: (another replica). A save in this process wakes them at once, so this only bounds
     #: the delay of other replicas' events, and it is what an idle service costs.
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    #: "Forgot password" mails asked per account and per client address (429 above).
+    password_links_per_account_per_hour: int = 5
+    password_links_per_address_per_hour: int = 20

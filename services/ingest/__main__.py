@@ -10,6 +10,7 @@ from services.ingest.outbound import consumer as meta_delivery
 from services.ingest.outbound.graph import RetryPolicy
 from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
+from shared.outbound import OutboundPolicy
 from shared.service import serve
 
 
@@ -48,7 +49,11 @@ def build(settings: IngestSettings) -> FastAPI:
     bot_connector.register(
         service,
         key,
-        bot_connector.BotSettings(settings.bot_timeout_s, settings.delivery_concurrency),
+        bot_connector.BotSettings(
+            settings.bot_timeout_s,
+            settings.delivery_concurrency,
+            OutboundPolicy.from_settings(settings),
+        ),
     )
     chat = webchat.install(service)
     app = service.create_app("Interact ingest", [api.router, webchat.router, meta_webhook.router])

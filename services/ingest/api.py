@@ -8,6 +8,7 @@ for servers and scripts, and for browsers it applies the same allowed origins.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.ingest.webchat import application as webchat
 from services.ingest.webchat.api import own_origin, public_host
 from services.ingest.webchat.domain import origin_allowed
-from shared.http import ApiError
+from shared.http import ApiError, client_address, rate_limited
 
 router = APIRouter(prefix="/v1/webchat", tags=["website chat"])
 
@@ -41,7 +42,12 @@ class Accepted(BaseModel):
     accepted_at: datetime
 
 
-@router.post("/{public_key}/messages", status_code=202, response_model=Accepted)
+@router.post(
+    "/{public_key}/messages",
+    status_code=202,
+    response_model=Accepted,
+    responses={429: {"description": "Too many messages from this visitor, address or site"}},
+)
 async def post_message(public_key: str, body: WebchatMessage, request: Request) -> Accepted:
     """A visitor message by plain HTTP; ``message_id`` makes retries safe. A request with an
     ``Origin`` header (a browser) must come from one of the channel's allowed origins."""
@@ -53,6 +59,11 @@ async def post_message(public_key: str, body: WebchatMessage, request: Request) 
     here = own_origin(request.url.scheme, public_host(request.headers))
     if origin is not None and not origin_allowed(origin, channel.allowed_origins, here):
         raise ApiError(403, "origin_not_allowed", "This website is not allowed to use this chat.")
+    verdict = await asyncio.to_thread(
+        chat.limits.message, public_key, body.visitor_id, client_address(request)
+    )
+    if not verdict.allowed:
+        raise rate_limited(verdict.retry_after, "Too many messages; send again later.")
     message_id = body.message_id or str(uuid.uuid4())
     try:
         accepted_at = await webchat.receive_visitor_message(

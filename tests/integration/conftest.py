@@ -61,6 +61,7 @@ def portal(kafka_bootstrap, mail, tmp_path_factory) -> Iterator[TestClient]:
         public_base_url=PUBLIC_BASE_URL,
         smtp_port=mail.port,
         login_attempts_per_address_per_minute=10_000,
+        password_links_per_address_per_hour=10_000,  # every test comes from one address
     )
     service = ConversationService(settings, registry=CollectorRegistry())
     with TestClient(create_app(service), client=("203.0.113.7", 50000)) as client:

@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from services.ingest import api, store, webchat
 from services.ingest.webchat import store as webchat_store
+from services.ingest.webchat.limits import WidgetLimitSettings
 from shared import events as ev
 from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
@@ -36,13 +37,16 @@ class Ingest:
 
 
 @asynccontextmanager
-async def running_ingest(bootstrap: str, data_dir) -> AsyncIterator[Ingest]:  # type: ignore[no-untyped-def]
+async def running_ingest(  # type: ignore[no-untyped-def]
+    bootstrap: str, data_dir, limits: WidgetLimitSettings | None = None, **settings_
+) -> AsyncIterator[Ingest]:
     port = free_port()
     settings = ConsumerServiceSettings(
         service_name="ingest",
         kafka_bootstrap_servers=bootstrap,
         data_dir=data_dir,
         http_port=port,
+        **settings_,
     )
     service = ConsumerService(settings, store.metadata)
     chat = webchat.install(
@@ -52,6 +56,7 @@ async def running_ingest(bootstrap: str, data_dir) -> AsyncIterator[Ingest]:  # 
             poll_seconds=0.2,
             hello_timeout_seconds=1.0,
         ),
+        limits,
     )
     chat.channels.ttl = 0  # see origin changes at once
     app = service.create_app("Interact ingest", [api.router, webchat.router])

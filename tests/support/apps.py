@@ -15,8 +15,14 @@ from prometheus_client import CollectorRegistry
 SERVICES = ("conversation", "ingest", "routing", "stats", "billing", "sla")
 
 
-def service_apps(data_dir: Path, bootstrap: str, **overrides: Any) -> dict[str, FastAPI]:
-    """One app per service on ``data_dir``'s SQLite files and the given broker."""
+def service_apps(
+    data_dir: Path,
+    bootstrap: str,
+    database_urls: dict[str, str] | None = None,
+    **overrides: Any,
+) -> dict[str, FastAPI]:
+    """One app per service on the given broker, each on its database of ``database_urls``
+    (PostgreSQL) or on ``data_dir``'s SQLite files."""
     from services.billing.bootstrap import BillingService
     from services.billing.settings import BillingSettings
     from services.conversation.api import create_app
@@ -39,14 +45,21 @@ def service_apps(data_dir: Path, bootstrap: str, **overrides: Any) -> dict[str, 
         "kafka_enable_idempotence": False,
         **overrides,
     }
-    conversation = ConversationService(ConversationSettings(**common), CollectorRegistry())
-    routing, _router = build_routing(RoutingSettings(**common))
-    stats = ConsumerService(StatsSettings(**common), stats_metadata)
+    urls = database_urls or {}
+
+    def of(name: str) -> dict[str, Any]:
+        return {**common, "database_url": urls.get(name, "")}
+
+    conversation = ConversationService(
+        ConversationSettings(**of("conversation")), CollectorRegistry()
+    )
+    routing, _router = build_routing(RoutingSettings(**of("routing")))
+    stats = ConsumerService(StatsSettings(**of("stats")), stats_metadata)
     return {
         "conversation": create_app(conversation),
-        "ingest": build_ingest(IngestSettings(**common)),
+        "ingest": build_ingest(IngestSettings(**of("ingest"))),
         "routing": routing.create_app("Interact routing", []),
         "stats": stats.create_app("Interact statistics", [stats_api.router]),
-        "billing": BillingService(BillingSettings(**common)).create_app(),
-        "sla": build_sla(SlaSettings(**common)),
+        "billing": BillingService(BillingSettings(**of("billing"))).create_app(),
+        "sla": build_sla(SlaSettings(**of("sla"))),
     }

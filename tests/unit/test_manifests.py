@@ -940,17 +940,6 @@ SETTINGS_CLASSES = {
     "sla": ("services.sla.__main__", "SlaSettings"),
     "gateway": ("services.gateway.settings", "GatewaySettings"),
 }
-#: Settings of the security branch (shared.hardening, shared.kafka_security: TLS/SASL
-#: clients, production mode) that compose and k8s already set; the lead drops this set
-#: once that branch is merged and the names are settings here.
-SECURITY_BRANCH_SETTINGS = {
-    "INTERACT_ENV",
-    "KAFKA_SECURITY_PROTOCOL",
-    "KAFKA_SASL_MECHANISM",
-    "KAFKA_SASL_USERNAME",
-    "KAFKA_SASL_PASSWORD",
-    "KAFKA_SSL_CAFILE",
-}
 
 
 def _setting_names(service: str) -> set[str]:
@@ -962,7 +951,7 @@ def _setting_names(service: str) -> set[str]:
 
         prefix = WebchatSettings.model_config.get("env_prefix", "")
         names |= {f"{prefix}{name}".upper() for name in WebchatSettings.model_fields}
-    return names | SECURITY_BRANCH_SETTINGS
+    return names
 
 
 def _guarded_secrets(service: str) -> set[str]:

@@ -33,7 +33,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         lifespan=svc.lifespan,
     )
     app.state.service = svc
-    install_error_handlers(app, svc.settings.http_max_body_bytes)
+    install_error_handlers(app, svc.settings.http_max_body_bytes, svc.settings.forwarded_allow_ips)
 
     @app.exception_handler(LookupError)
     async def _missing(_request: Request, exc: LookupError) -> JSONResponse:

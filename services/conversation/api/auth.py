@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
 from services.conversation.api.deps import Caller, allowed, service
 from services.conversation.api.schemas import (
@@ -23,7 +23,7 @@ from services.conversation.api.schemas import (
 from services.conversation.application.security import InvalidResetToken, LoginFailed
 from services.conversation.bootstrap import ConversationService
 from shared.auth import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
-from shared.http import ApiError
+from shared.http import ApiError, client_address, rate_limited
 
 router = APIRouter(prefix="/v1/auth", tags=["login"])
 self_service = allowed("self")
@@ -47,9 +47,9 @@ async def login(
     """``"session": "cookie"`` (the Portal): the token goes into the HttpOnly session cookie,
     with the CSRF cookie beside it, and not into the body (docs/portal.md)."""
     email = str(body.email).lower()
-    address = request.client.host if request.client else "unknown"
-    if not (svc.login_per_account.allow(email) and svc.login_per_address.allow(address)):
-        raise ApiError(429, "rate_limited", "Too many login attempts; try again in a minute.")
+    verdict = await asyncio.to_thread(svc.access_limits.login, email, client_address(request))
+    if not verdict.allowed:
+        raise rate_limited(verdict.retry_after, "Too many login attempts; try again later.")
     try:
         token, session = await asyncio.to_thread(svc.security.login, email, body.password)
     except LoginFailed:
@@ -112,13 +112,27 @@ async def session(
     )
 
 
-@router.post("/forgot-password", status_code=202, summary="Email a password link")
+@router.post(
+    "/forgot-password",
+    status_code=202,
+    summary="Email a password link",
+    responses={429: {"description": "Too many links asked; try again later"}},
+)
 async def forgot_password(
-    body: ForgotPassword, svc: ConversationService = Depends(service)
+    body: ForgotPassword,
+    request: Request,
+    tasks: BackgroundTasks,
+    svc: ConversationService = Depends(service),
 ) -> dict[str, str]:
-    issued = await asyncio.to_thread(svc.security.issue_reset_token, str(body.email))
-    if issued is not None:
-        await svc.mailer.send_password_link(str(body.email).lower(), issued[1], first_time=False)
+    """The same answer, as fast, whether or not the address is known: the links are made
+    and mailed after the response (one per account of the address, in each tenant)."""
+    email = str(body.email).lower()
+    verdict = await asyncio.to_thread(
+        svc.access_limits.forgot_password, email, client_address(request)
+    )
+    if not verdict.allowed:
+        raise rate_limited(verdict.retry_after, "Too many password links asked; try later.")
+    tasks.add_task(svc.send_password_links, email)
     return {"status": "If the address is known, a link is on its way."}
 
 

@@ -18,6 +18,7 @@ from services.conversation.api.deps import Caller, allowed, require_plan, servic
 from services.conversation.bootstrap import ConversationService
 from services.conversation.store import tables as t
 from shared.http import ApiError
+from shared.outbound import OutboundPolicy, RefusedDestination
 from shared.secrets import seal
 
 router = APIRouter(prefix="/v1/chatbots", tags=["chatbot settings"])
@@ -78,6 +79,12 @@ async def connect_chatbot(
     channel = svc.directory.channel(who.tenant_id, channel_id)
     if not channel.connected or channel.channel_type not in BOT_CHANNELS:
         raise ApiError(422, "unsupported_channel", "A bot cannot serve this channel.")
+    try:
+        await OutboundPolicy.from_settings(svc.settings).check(str(body.url), unresolved_ok=True)
+    except RefusedDestination as refused:
+        raise ApiError(
+            422, "destination_not_allowed", f"This bot URL is refused: {refused}."
+        ) from None
     sealed = (
         seal({"token": body.token}, svc.settings.channel_secrets_key.get_secret_value())
         if body.token

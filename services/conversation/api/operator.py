@@ -59,7 +59,9 @@ async def create_tenant(
     created = await asyncio.to_thread(onboard)
     await svc.after_change()
     if not order.first_end_user.password:
-        await svc.send_first_password_link(str(order.first_end_user.email))
+        await svc.send_first_password_link(
+            str(order.first_end_user.email), created.administrator_id
+        )
     return created
 
 

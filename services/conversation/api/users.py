@@ -187,7 +187,7 @@ async def create_user(
         user_id = await asyncio.to_thread(create)
         await svc.after_change()
     if not body.password:
-        await svc.send_first_password_link(str(body.email).lower())
+        await svc.send_first_password_link(str(body.email).lower(), user_id)
     return _load(svc, who.tenant_id, user_id)
 
 

@@ -8,9 +8,10 @@ the application), the production choice.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from eventsourcing.application import Application, Repository
 from eventsourcing.persistence import IntegrityError
@@ -80,6 +81,7 @@ def event_store_env(database_url: str, data_dir: Path, application: str) -> dict
     parts = urlsplit(database_url)
     if not parts.scheme.startswith("postgres"):
         raise ValueError(f"unsupported DATABASE_URL scheme {parts.scheme!r}")
+    common |= _libpq_parameters(parts.query)
     return common | {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": parts.path.lstrip("/"),
@@ -91,3 +93,39 @@ def event_store_env(database_url: str, data_dir: Path, application: str) -> dict
         "POSTGRES_MAX_OVERFLOW": "5",
         "CREATE_TABLE": "y",
     }
+
+
+#: libpq parameters of a ``DATABASE_URL`` query and the environment variable libpq reads
+#: for each. The eventsourcing library takes host, port, user, password and database
+#: only; TLS and the rest reach its connections through libpq's own environment, so
+#: ``?sslmode=verify-full&sslrootcert=...`` protects the event store as it does the views.
+LIBPQ_ENVIRONMENT = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "sslnegotiation": "PGSSLNEGOTIATION",
+    "channel_binding": "PGCHANNELBINDING",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "application_name": "PGAPPNAME",
+    "options": "PGOPTIONS",
+    "gssencmode": "PGGSSENCMODE",
+}
+
+
+def _libpq_parameters(query: str) -> dict[str, str]:
+    """Keeps the URL's parameters: libpq's through its environment (set in this process,
+    which has one database), ``connect_timeout`` as the library's own setting."""
+    env: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name == "connect_timeout":
+            env["POSTGRES_CONNECT_TIMEOUT"] = value
+        elif name in LIBPQ_ENVIRONMENT:
+            os.environ[LIBPQ_ENVIRONMENT[name]] = value
+        else:
+            raise ValueError(
+                f"DATABASE_URL parameter {name!r} is not one the event store can pass on "
+                f"(known: connect_timeout, {', '.join(sorted(LIBPQ_ENVIRONMENT))})"
+            )
+    return env

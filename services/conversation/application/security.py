@@ -22,6 +22,8 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 # OWASP's Argon2id floor: m=19 MiB, t=2, p=1.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+#: Checked against when the email is unknown, so that costs one Argon2 check as well.
+DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
 
 
 class InvalidResetToken(Exception):
@@ -85,6 +87,12 @@ class Security:
             conn.execute(
                 update(t.sessions).where(t.sessions.c.user_id == user_id).values(revoked=True)
             )
+            # Every outstanding link of the account dies with the old password.
+            conn.execute(
+                update(t.reset_tokens)
+                .where(t.reset_tokens.c.user_id == user_id, t.reset_tokens.c.used.is_(False))
+                .values(used=True)
+            )
 
     def login(self, email: str, password: str) -> tuple[str, Session]:
         """A session for the right password of an unlocked, active account of a live contract.
@@ -111,18 +119,30 @@ class Security:
                 .where(u.email == email)
             ).all()
             rows = [r for r in rows if r.contract_end is None or r.contract_end > now]
+            # One Argon2 check per account, locked or inactive too, and one against a dummy
+            # hash when the email is unknown: every failure costs the same time.
+            checked = [
+                (
+                    row,
+                    _verify(row.password_hash or DUMMY_HASH, password) and bool(row.password_hash),
+                )
+                for row in rows
+            ]
+            if not rows:
+                _verify(DUMMY_HASH, password)
             # Emails are unique per tenant; one person in two tenants gets the one that fits.
-            for row in rows:
-                if row.locked or not row.active or not row.password_hash:
-                    continue
-                if _verify(row.password_hash, password):
+            for row, right in checked:
+                if right and not row.locked and row.active:
                     conn.execute(
                         update(t.credentials)
                         .where(c.user_id == row.user_id)
                         .values(failed_attempts=0)
                     )
                     return self._open_session(conn, row.user_id, row.tenant_id, row.role)
-            for row in rows:
+            # Lockout per account: only the accounts whose password this was not count it.
+            for row, right in checked:
+                if right:
+                    continue
                 attempts = row.failed_attempts + 1
                 conn.execute(
                     update(t.credentials)
@@ -132,8 +152,6 @@ class Security:
                         locked=row.locked or attempts >= MAX_FAILED_ATTEMPTS,
                     )
                 )
-        if not rows:
-            HASHER.hash(password)  # the same cost as a real check: no hint the email is unknown
         raise LoginFailed
 
     def _open_session(self, conn, user_id: str, tenant_id: str, role: str) -> tuple[str, Session]:  # type: ignore[no-untyped-def]
@@ -187,36 +205,40 @@ class Security:
 
     # --- password reset -------------------------------------------------------------------
 
-    def issue_reset_token(self, email: str) -> tuple[str, str] | None:
-        """A single-use token for the (active) user with this email, or None if there is none.
+    def issue_reset_tokens(self, email: str, user_id: object = None) -> list[tuple[str, str]]:
+        """A single-use token for each active account with this email (of one person in
+        several tenants, each account its own link), or only ``user_id``'s.
 
-        Returns (user_id, token); only the token's hash is stored.
+        Returns [(user_id, token)]; only the tokens' hashes are stored.
         """
         email = email.strip().lower()
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(t.end_users.c.user_id)
-                .join(t.tenants, t.tenants.c.tenant_id == t.end_users.c.tenant_id)
-                .where(
-                    t.end_users.c.email == email,
-                    t.end_users.c.active.is_(True),
-                    (t.tenants.c.contract_end.is_(None))
-                    | (t.tenants.c.contract_end > datetime.now(UTC)),
-                )
-            ).all()
-            if not rows:
-                return None
-            user_id = rows[0].user_id  # one person in several tenants: the oldest account
-            token = secrets.token_urlsafe(32)
-            conn.execute(
-                insert(t.reset_tokens).values(
-                    token_hash=token_hash(token),
-                    user_id=user_id,
-                    expires_at=datetime.now(UTC) + self.reset_ttl,
-                    used=False,
-                )
+        u = t.end_users.c
+        query = (
+            select(u.user_id)
+            .join(t.tenants, t.tenants.c.tenant_id == u.tenant_id)
+            .where(
+                u.email == email,
+                u.active.is_(True),
+                (t.tenants.c.contract_end.is_(None))
+                | (t.tenants.c.contract_end > datetime.now(UTC)),
             )
-        return user_id, token
+        )
+        if user_id is not None:
+            query = query.where(u.user_id == str(user_id))
+        issued = []
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).all():
+                token = secrets.token_urlsafe(32)  # 256 bits
+                conn.execute(
+                    insert(t.reset_tokens).values(
+                        token_hash=token_hash(token),
+                        user_id=row.user_id,
+                        expires_at=datetime.now(UTC) + self.reset_ttl,
+                        used=False,
+                    )
+                )
+                issued.append((row.user_id, token))
+        return issued
 
     def reset_password(self, token: str, password: str) -> str:
         """Sets the password through a reset token; returns the user id. Unlocks the account."""

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
+from shared.ratelimit import rate_limit_table
 from shared.readmodel import UtcDateTime
 
 metadata = MetaData()
@@ -245,3 +246,6 @@ sessions = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+#: Login and password-link counters shared by the replicas (shared.ratelimit).
+rate_limits = rate_limit_table(metadata)

@@ -9,8 +9,9 @@ is waiting, and a failed turn hands the conversation to humans.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
@@ -23,6 +24,9 @@ from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.events import BotFailed, BotReplied, BotTurnRequested, Envelope, Payload
 from shared.kafka import Delivery, subscribe_batches
+from shared.outbound import OutboundPolicy, RefusedDestination
+
+log = logging.getLogger(__name__)
 
 BOT_TURNS = Counter("interact_bot_turns_total", "Chatbot turns, by outcome.", ["outcome"])
 TURN_NAMESPACE = uuid.UUID("9a4c1e7b-2d3f-4b8a-8e6c-7f1d0b2a3c55")
@@ -32,6 +36,8 @@ TURN_NAMESPACE = uuid.UUID("9a4c1e7b-2d3f-4b8a-8e6c-7f1d0b2a3c55")
 class BotSettings:
     timeout_s: float = 10.0
     concurrency: int = 16
+    #: Where a bot may be (shared.outbound): never internal addresses unless allowed.
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
 
 
 class BotConnector:
@@ -74,6 +80,10 @@ class BotConnector:
         assert self.client is not None, "open() first"
         headers = {"Authorization": f"Bearer {bot.token}"} if bot.token else {}
         try:
+            await self.settings.outbound.check(bot.url)  # again: DNS may have changed
+        except RefusedDestination as refused:
+            return self._failed(turn, f"the bot's address is not allowed: {refused}")
+        try:
             response = await self.client.post(
                 bot.url, json=bot_request(bot.platform, turn), headers=headers
             )
@@ -81,10 +91,13 @@ class BotConnector:
             return self._failed(
                 turn, f"the bot did not answer within {self.settings.timeout_s:g} s"
             )
-        except httpx.HTTPError as exc:
-            return self._failed(turn, f"the bot is unreachable: {type(exc).__name__}")
+        except httpx.HTTPError:
+            return self._failed(turn, "the bot is unreachable")
         if not response.is_success:
-            return self._failed(turn, f"the bot answered HTTP {response.status_code}")
+            # Neither the status nor the body goes back: a reason must not turn the bot
+            # connector into a probe of what answers at an address.
+            log.warning("bot answered an error", extra={"status": response.status_code})
+            return self._failed(turn, "the bot answered with an error")
         try:
             answer = read_answer(bot.platform, response.json())
         except (ValueError, BadAnswer) as exc:

@@ -9,13 +9,16 @@ connected channel's ``external_id``.
   echoes the challenge when the verify token is that of a connected Meta channel.
 - ``POST /v1/meta/webhook`` must be ``application/json``, as Meta sends it (415 otherwise),
   and signed (``X-Hub-Signature-256``) with the app secret of every channel it names;
-  otherwise 401 and nothing is produced. 200 means every message in it is on Kafka (acks=all); if the broker cannot take them the answer is 503 and Meta retries.
+  otherwise 401 ``signature_invalid`` and nothing is produced: the same answer for a
+  missing or wrong signature, an unknown page and a body that is not JSON, so a prober
+  learns nothing about which pages are connected. 200 means every message in it is on Kafka (acks=all); if the broker cannot take them the answer is 503 and Meta retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +51,12 @@ router = APIRouter(prefix="/v1/meta", tags=["meta"])
 PUBLISH_TIMEOUT_S = 10.0
 #: Meta batches up to 1000 updates; a sane ceiling, not a limit it hits (app.state.body_limits).
 MAX_BODY_BYTES = 3_000_000
+#: The one answer to every forged or unverifiable POST (docs/security.md, T6).
+FORGED = ApiError(
+    401, "signature_invalid", "X-Hub-Signature-256 is missing or does not match the body."
+)
+#: HMAC key of the check when no named channel is known (the same work as a real check).
+UNKNOWN_SECRET = secrets.token_hex(32)
 #: Event ids derived from the channel's ids: a replayed webhook makes the very same event.
 EVENT_NAMESPACE = uuid.UUID("6f1c9a52-3c1e-4f5e-9f5e-0a7d3b1c2e11")
 
@@ -88,23 +97,29 @@ async def receive(request: Request) -> Received:
             {"content_type": media_type or None},
         )
     raw = await request.body()  # at most MAX_BODY_BYTES: shared.http.GuardBody refused more
-    signature = request.headers.get("x-hub-signature-256")
-    if not signature:
-        WEBHOOKS.labels("signature_missing").inc()
-        raise ApiError(401, "signature_missing", "X-Hub-Signature-256 is required.")
+    signature = request.headers.get("x-hub-signature-256") or ""
+    # Nothing about the body or its pages is answered before the signature holds: the
+    # channels named are looked up only for their app secrets, and a missing signature, a
+    # wrong one, an unknown page or a body that is not JSON all get the one FORGED answer,
+    # after the same HMAC work (a dummy secret when no channel is known).
+    body = _json_object(raw)
+    channels = await asyncio.to_thread(_channels, request, body) if body is not None else {}
+    valid = {ref for ref, ch in channels.items() if signature_valid(raw, signature, ch.app_secret)}
+    if not channels:
+        signature_valid(raw, signature, UNKNOWN_SECRET)
+    if not valid:
+        outcome = "signature_missing" if not signature else "signature_mismatch"
+        WEBHOOKS.labels("unknown_channel" if signature and not channels else outcome).inc()
+        raise FORGED
     try:
-        body = orjson.loads(raw)
         events = parse_webhook(body)
-    except (orjson.JSONDecodeError, MalformedWebhook) as exc:
+    except MalformedWebhook as exc:
         WEBHOOKS.labels("malformed").inc()
         raise ApiError(400, "malformed_webhook", f"Not a Meta webhook body: {exc}") from None
-    channels, sent = await asyncio.to_thread(_resolve, request, body, events)
-    if not channels:
-        WEBHOOKS.labels("unknown_channel").inc()
-        raise ApiError(404, "unknown_channel", "No connected channel for this page or number.")
-    if not signed_by_all(raw, signature, channels, events):
+    if not signed_by_all(raw, signature, channels, events):  # signed for one, speaks for another
         WEBHOOKS.labels("signature_mismatch").inc()
-        raise ApiError(401, "signature_mismatch", "The signature does not match the body.")
+        raise FORGED
+    sent = await asyncio.to_thread(_sent, request, channels, events)
     envelopes = envelopes_for(events, channels, sent, datetime.now(UTC))
     try:
         await asyncio.wait_for(
@@ -133,16 +148,29 @@ def signed_by_all(
     return bool(valid) and with_events <= valid
 
 
-def _resolve(
-    request: Request, body: dict[str, Any], events: list[Event]
-) -> tuple[dict[ChannelRef, store.MetaChannel], dict[tuple[ChannelRef, str], store.SentMessage]]:
-    """The connected channels named in the body, and which status updates are about ours."""
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _channels(request: Request, body: dict[str, Any]) -> dict[ChannelRef, store.MetaChannel]:
+    """The connected channels named in the body (for their app secrets)."""
     lookup: store.MetaChannels = request.app.state.meta_channels
-    channels = {
+    return {
         ref: ch
         for ref in channels_named(body)
         if (ch := lookup.by_external_id(ref.channel_type, ref.external_id)) is not None
     }
+
+
+def _sent(
+    request: Request, channels: dict[ChannelRef, store.MetaChannel], events: list[Event]
+) -> dict[tuple[ChannelRef, str], store.SentMessage]:
+    """Which status updates are about messages we sent."""
+    lookup: store.MetaChannels = request.app.state.meta_channels
     sent: dict[tuple[ChannelRef, str], store.SentMessage] = {}
     for ref, ch in channels.items():
         ids = [
@@ -150,7 +178,7 @@ def _resolve(
         ]
         found = store.sent_by_channel_ids(lookup.engine, ch.channel_id, ids)
         sent |= {(ref, cmid): s for cmid, s in found.items()}
-    return channels, sent
+    return sent
 
 
 def envelopes_for(

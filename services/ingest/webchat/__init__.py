@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from services.ingest.webchat import application, store
 from services.ingest.webchat.api import router
 from services.ingest.webchat.hub import Hub
+from services.ingest.webchat.limits import WidgetLimits, WidgetLimitSettings
 from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.kafka import Delivery, subscribe_batches
@@ -44,9 +45,14 @@ class Webchat:
     channels: store.ChannelDirectory
     hub: Hub
     settings: WebchatSettings
+    limits: WidgetLimits
 
 
-def install(service: ConsumerService, settings: WebchatSettings | None = None) -> Webchat:
+def install(
+    service: ConsumerService,
+    settings: WebchatSettings | None = None,
+    limits: WidgetLimitSettings | None = None,
+) -> Webchat:
     """Wire the website chat into ``service``; put the result on ``app.state.webchat``."""
     settings = settings or WebchatSettings()
     store.metadata.create_all(service.engine)
@@ -56,6 +62,7 @@ def install(service: ConsumerService, settings: WebchatSettings | None = None) -
         channels=store.ChannelDirectory(service.engine),
         hub=Hub(service.engine, settings.poll_seconds),
         settings=settings,
+        limits=WidgetLimits(service.engine, store.rate_limits, limits or WidgetLimitSettings()),
     )
 
     async def handle(batch: list[Delivery]) -> None:

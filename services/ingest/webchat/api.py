@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Request, WebSocket
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from prometheus_client import Counter, Gauge
 from starlette.websockets import WebSocketDisconnect
 
@@ -34,7 +34,7 @@ from services.ingest.webchat.domain import (
     origin_allowed,
     parse_frame,
 )
-from shared.http import ApiError
+from shared.http import ApiError, error_body, rate_limited
 
 if TYPE_CHECKING:
     from services.ingest.webchat import Webchat
@@ -105,6 +105,12 @@ async def visitor_socket(websocket: WebSocket, public_key: str) -> None:
     channel = None
     if len(public_key) <= 64:
         channel = await chat.channels.lookup(public_key)
+    if channel is not None:
+        address = websocket.client.host if websocket.client else "unknown"
+        verdict = await asyncio.to_thread(chat.limits.socket, public_key, address)
+        if not verdict.allowed:
+            await refuse_rate_limited(websocket, verdict.retry_after)
+            return
     await websocket.accept()
     if channel is None:
         await refuse(
@@ -129,6 +135,36 @@ async def visitor_socket(websocket: WebSocket, public_key: str) -> None:
         await VisitorSession(websocket, chat, channel).run()
     finally:
         OPEN_SOCKETS.dec()
+
+
+async def refuse_rate_limited(websocket: WebSocket, retry_after: int) -> None:
+    """Too many sockets: an HTTP 429 with ``Retry-After`` instead of the upgrade where the
+    server can send one (uvicorn can), else an ``error`` frame and close 1013 (try again)."""
+    REFUSED.labels("rate_limited").inc()
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        error = rate_limited(retry_after, "Too many chats opened; try again later.")
+        await websocket.send_denial_response(
+            JSONResponse(
+                error_body(error.code, error.message, error.details), 429, headers=error.headers
+            )
+        )
+        return
+    await websocket.accept()
+    with contextlib.suppress(Exception):
+        await websocket.send_text(orjson.dumps(_rate_limited_frame(retry_after)).decode())
+        await websocket.close(CLOSE_TRY_AGAIN, "rate_limited")
+
+
+def _rate_limited_frame(retry_after: int, client_id: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "error",
+        "code": "rate_limited",
+        "message": "Too many messages; this one was not taken, send it again later.",
+        "retry_after": retry_after,
+    }
+    if client_id is not None:
+        frame["client_id"] = client_id
+    return frame
 
 
 async def refuse(websocket: WebSocket, close_code: int, code: str, message: str) -> None:
@@ -227,6 +263,14 @@ class VisitorSession:
                 self.ws, CLOSE_UNKNOWN_CHANNEL, "unknown_channel", "The chat was disconnected."
             )
             return False
+        address = self.ws.client.host if self.ws.client else "unknown"
+        verdict = await asyncio.to_thread(
+            self.chat.limits.message, channel.public_key, self.hello.visitor_id, address
+        )
+        if not verdict.allowed:  # not acked: the widget sends it again after retry_after
+            REFUSED.labels("rate_limited").inc()
+            await self.send(_rate_limited_frame(verdict.retry_after, frame.client_id))
+            return True
         try:
             await application.receive_visitor_message(
                 self.chat.broker,

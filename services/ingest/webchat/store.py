@@ -35,9 +35,12 @@ from sqlalchemy import (
 )
 
 from shared import events as ev
+from shared.ratelimit import rate_limit_table
 from shared.readmodel import UtcDateTime
 
 metadata = MetaData()
+#: The widget's flood limits, shared by the replicas (shared.ratelimit).
+rate_limits = rate_limit_table(metadata)
 
 webchat_channels = Table(
     "webchat_channels",

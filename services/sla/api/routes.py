@@ -53,7 +53,10 @@ def _view(app: Sla, state: IncidentState) -> dict[str, Any]:
 
 
 def _month(text: str) -> date:
-    return date(int(text[:4]), int(text[5:7]), 1)
+    year = int(text[:4])
+    if not 1970 <= year <= 9998:  # the report reads the months around it: stay in the calendar
+        raise ApiError(422, "invalid_month", "A report month is between 1970-01 and 9998-12.")
+    return date(year, int(text[5:7]), 1)
 
 
 def _report(app: Sla, tenant_id: str, month: str) -> dict[str, Any]:

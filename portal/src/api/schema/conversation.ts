@@ -102,7 +102,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Email a password link */
+        /**
+         * Email a password link
+         * @description The same answer, as fast, whether or not the address is known: the links are made
+         *     and mailed after the response (one per account of the address, in each tenant).
+         */
         post: operations["forgot_password_v1_auth_forgot_password_post"];
         delete?: never;
         options?: never;
@@ -2292,6 +2296,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+            /** @description Too many links asked; try again later */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

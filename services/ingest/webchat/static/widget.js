@@ -204,6 +204,16 @@
       if (isOpen) markSeen();
     } else if (frame.type === "error") {
       console.warn("Interact chat:", frame.code, frame.message);
+      if (frame.code === "rate_limited" && frame.client_id) {
+        // Not taken: it stays in the outbox and goes again once the window has passed.
+        setTimeout(function () {
+          outbox.forEach(function (m) {
+            if (m.client_id === frame.client_id) {
+              sendFrame({ type: "message", seq: m.seq, client_id: m.client_id, text: m.text });
+            }
+          });
+        }, (frame.retry_after || 1) * 1000);
+      }
     }
   }
 
