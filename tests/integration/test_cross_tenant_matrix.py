@@ -2,116 +2,435 @@
 endpoint x every role of tenant A x every id of tenant B, in the path, the query and the
 body (docs/security.md, T8). Not one attempt may succeed, and B is unchanged afterwards.
 
-"Succeed" means: a 2xx for a request that names one of B's resources in its path, or any
-answer that carries one of B's ids or names (a leak through a list, filter or error).
+Both tenants have real conversations and visitors: website-chat messages posted to ingest,
+carried by the broker to the conversation service's consumers (as in production), then
+taken, answered, noted and dispatched by B's own people.
+
+"Succeed" means: a 2xx for a request that names one of B's resources in its path or body,
+or any answer that carries one of B's ids or names (a leak through a list, filter or error).
+
+The generators are chosen by the names of the routes' path parameters, query parameters
+and body fields; a name no generator knows fails the test, so a new endpoint or field that
+takes an id is covered (or noticed) automatically.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
 
+from services.conversation.api import create_app
+from services.conversation.bootstrap import ConversationService
+from services.conversation.consumers import register
+from services.conversation.settings import ConversationSettings
+from services.ingest.__main__ import IngestSettings
+from services.ingest.__main__ import build as build_ingest
 from shared.access import ROLES
-from tests.integration.conftest import new_tenant
+from shared.local_broker import free_port
+from tests.integration.conftest import OPERATOR_TOKEN, PUBLIC_BASE_URL, new_tenant
+from tests.integration.conftest import TestTenant as Tenant
 from tests.integration.test_access import _endpoints, _function_of
 
-#: Never fuzzed here: the login itself, the live stream (never ends), operator paths.
-SKIPPED_PREFIXES = ("/v1/auth/", "/v1/events", "/v1/operator", "/v1/feed")
+#: Never fuzzed here: one's own login and session (logout would end A's sessions), and the
+#: operator's paths (no tenant role reaches them; test_access checks that).
+SKIPPED_PREFIXES = ("/v1/auth/", "/v1/operator", "/v1/feed")
+#: The live stream never ends: it has its own generator below.
+EVENTS = "/v1/events"
 WRITE = {"POST", "PUT", "PATCH", "DELETE"}
 
+#: Path parameter -> the kinds of resource it names.
+PATH_KINDS: dict[str, tuple[str, ...]] = {
+    "user_id": ("user",),
+    "label_id": ("competence", "topic"),
+    "channel_id": ("channel",),
+    "conversation_id": ("conversation",),
+    "visitor_id": ("visitor",),
+}
+#: Query parameters that name a resource (by id or by name): B's ids and names go in them.
+ID_QUERIES = {"q", "channel_id", "topic", "competence", "end_user", "visitor", "after"}
+#: Query parameters that name nothing of a tenant.
+PLAIN_QUERIES = {"role", "mother_tongue", "sort", "offset", "limit", "status", "language"}
+PLAIN_QUERIES |= {"from", "to"}
+#: Body field -> (kind of B's resource, a list?).
+ID_FIELDS: dict[str, tuple[str, bool]] = {
+    "user_id": ("user", False),
+    "user_ids": ("user", True),
+    "channel_ids": ("channel", True),
+    "competences": ("competence", True),
+    "topics": ("topic_name", True),  # closing and archiving name topics
+}
+#: Body fields that look like ids but name nothing another tenant owns.
+NOT_CROSSING = {"client_message_id", "external_id"}
+#: Valid values for the required fields that are not ids, so only the ids can be refused.
+SAMPLES: dict[str, Any] = {
+    "first_name": "Probe",
+    "last_name": "Probe",
+    "email": "probe@probe.example",
+    "role": "agent",
+    "mother_tongue": "nl",
+    "text": "cross-tenant probe",
+    "name": "Probe",
+}
 
-def _b_snapshot(portal, b) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    admin = b.tokens["administrator"]
-    return {
-        path: portal.get(path, headers=admin, params=params).json()
-        for path, params in [
-            ("/v1/users", {"limit": 200}),
-            ("/v1/competences", None),
-            ("/v1/topics", None),
-            ("/v1/channels", None),
-            ("/v1/chatbots", None),
-            ("/v1/settings/general", None),
-            ("/v1/settings/office-hours", None),
-            *[(f"/v1/users/{u}", None) for u in b.users.values()],
-        ]
-    }
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """``app`` on a loopback port with its lifespan (its consumers) running."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the app did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@dataclass
+class Live:
+    app: FastAPI
+    portal: httpx.Client
+    ingest: httpx.Client
 
 
 @pytest.fixture(scope="module")
-def tenants(portal):  # type: ignore[no-untyped-def]
-    a, b = new_tenant(portal, plan="bot"), new_tenant(portal, plan="bot")
-    admin_b = b.tokens["administrator"]
-    ids: dict[str, str] = {f"user:{role}": user for role, user in b.users.items()}
-    for n in range(2):
-        ids[f"channel:{n}"] = portal.post(
-            "/v1/channels", headers=admin_b, json={"channel_type": "webchat", "name": f"B{n}"}
-        ).json()["channel_id"]
-        ids[f"competence:{n}"] = portal.post(
-            "/v1/competences", headers=admin_b, json={"name": f"B skill {n}"}
-        ).json()["id"]
-        ids[f"topic:{n}"] = portal.post(
-            "/v1/topics", headers=admin_b, json={"name": f"B topic {n}"}
-        ).json()["id"]
-    return a, b, ids
+def live(kafka_bootstrap, mail, tmp_path_factory) -> Iterator[Live]:  # type: ignore[no-untyped-def]
+    """The conversation service with its consumers and ingest, both over HTTP, on the broker."""
+    service = ConversationService(
+        ConversationSettings(
+            data_dir=tmp_path_factory.mktemp("matrix-conversation"),
+            kafka_bootstrap_servers=kafka_bootstrap,
+            operator_token=OPERATOR_TOKEN,
+            public_base_url=PUBLIC_BASE_URL,
+            smtp_port=mail.port,
+            login_attempts_per_address_per_minute=10_000,
+            password_links_per_address_per_hour=10_000,
+        ),
+        registry=CollectorRegistry(),
+    )
+    register(service)
+    app = create_app(service)
+    ingest_app = build_ingest(
+        IngestSettings(
+            data_dir=tmp_path_factory.mktemp("matrix-ingest"),
+            kafka_bootstrap_servers=kafka_bootstrap,
+            kafka_enable_idempotence=False,
+        )
+    )
+    ingest_app.state.webchat.channels.ttl = 0  # see a new channel at once
+    with (
+        serving(app) as portal_url,
+        serving(ingest_app) as ingest_url,
+        httpx.Client(base_url=portal_url, timeout=30) as portal,
+        httpx.Client(base_url=ingest_url, timeout=30) as ingest,
+    ):
+        yield Live(app, portal, ingest)
 
 
-def _body_with(b_id: str) -> dict[str, Any]:
-    """A body naming ``b_id`` in every field that holds an id somewhere in the API."""
-    return {
-        "user_ids": [b_id],
-        "channel_ids": [b_id],
-        "competences": [b_id],
-        "required_competences": [b_id],
-        "topics": [b_id],
-        "assignee_id": b_id,
-        "user_id": b_id,
-        "channel_id": b_id,
-        "to_user_id": b_id,
-        "text": "cross-tenant probe",
-        "client_message_id": str(uuid.uuid4()),
-    }
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code < 300, f"{response.request.url}: {response.text}"
+    return response.json() if response.content else None
 
 
-def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(portal, tenants):
-    a, b, b_ids = tenants
-    before = _b_snapshot(portal, b)
-    secrets_of_b = set(b_ids.values()) | {"B skill 0", "B skill 1", "B topic 0", "B topic 1"}
+def _desk(live: Live, tag: str) -> tuple[Tenant, dict[str, list[str]]]:
+    """A tenant whose visitors wrote on its website chat, and whose people worked on it:
+    one conversation taken, answered and noted; one dispatched; one left waiting."""
+    portal = live.portal
+    tenant = new_tenant(portal, plan="bot")  # type: ignore[arg-type]
+    admin = tenant.tokens["administrator"]
+    general = _ok(portal.get("/v1/settings/general", headers=admin))
+    _ok(
+        portal.put(
+            "/v1/settings/general", headers=admin, json={**general, "routing_enabled": False}
+        )
+    )
+    ids: dict[str, list[str]] = {"user": list(tenant.users.values())}
+    ids["competence"] = [
+        _ok(portal.post("/v1/competences", headers=admin, json={"name": f"{tag} skill {n}"}))["id"]
+        for n in range(2)
+    ]
+    ids["topic_name"] = [f"{tag} topic {n}" for n in range(2)]
+    ids["topic"] = [
+        _ok(portal.post("/v1/topics", headers=admin, json={"name": name}))["id"]
+        for name in ids["topic_name"]
+    ]
+    channels = [
+        _ok(
+            portal.post(
+                "/v1/channels", headers=admin, json={"channel_type": "webchat", "name": f"{tag}{n}"}
+            )
+        )
+        for n in range(2)
+    ]
+    ids["channel"] = [c["channel_id"] for c in channels]
+    key = channels[0]["public_key"]
+    visitors = [f"{tag}-visitor-{n}-{uuid.uuid4().hex[:6]}" for n in range(3)]
+    deadline = time.monotonic() + 60
+    for n, visitor in enumerate(visitors):
+        while True:  # ingest learns of the channel from the broker; message_id makes it safe
+            sent = live.ingest.post(
+                f"/v1/webchat/{key}/messages",
+                json={
+                    "visitor_id": visitor,
+                    "message_id": f"{visitor}-m1",
+                    "text": f"{tag} question {n}",
+                    "visitor_name": f"{tag} Visitor {n}",
+                },
+            )
+            if sent.status_code != 404 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert sent.status_code == 202, sent.text
+    while True:
+        listed = _ok(portal.get("/v1/dispatch/conversations", headers=admin))["items"]
+        if len(listed) == len(visitors) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(listed) == len(visitors), listed
+    ids["conversation"] = [c["conversation_id"] for c in listed]
+    ids["visitor"] = [c["visitor_id"] for c in listed]
+    first, second, _waiting = ids["conversation"]
+    _ok(portal.post(f"/v1/conversations/{first}/take", headers=admin))
+    _ok(portal.post(f"/v1/conversations/{first}/messages", headers=admin, json={"text": "Hi!"}))
+    _ok(portal.post(f"/v1/conversations/{first}/notes", headers=admin, json={"text": "VIP"}))
+    _ok(
+        portal.put(
+            f"/v1/conversations/{first}/requirements",
+            headers=admin,
+            json={"competences": ids["competence"][:1]},
+        )
+    )
+    _ok(
+        portal.post(
+            f"/v1/dispatch/conversations/{second}/assign",
+            headers=admin,
+            json={"user_id": tenant.users["agent"]},
+        )
+    )
+    _ok(
+        portal.patch(
+            f"/v1/visitors/{ids['visitor'][0]}",
+            headers=admin,
+            json={"first_name": f"{tag}first", "email": f"{tag.lower()}@visitor.example"},
+        )
+    )
+    return tenant, ids
+
+
+@pytest.fixture(scope="module")
+def tenants(live):  # type: ignore[no-untyped-def]
+    a, a_ids = _desk(live, "A")
+    b, b_ids = _desk(live, "B")
+    return a, a_ids, b, b_ids
+
+
+def _b_snapshot(portal: httpx.Client, b: Tenant, b_ids: dict[str, list[str]]) -> dict:
+    admin = b.tokens["administrator"]
+    reads: list[tuple[str, dict | None]] = [
+        ("/v1/users", {"limit": 200}),
+        ("/v1/competences", None),
+        ("/v1/topics", None),
+        ("/v1/channels", None),
+        ("/v1/chatbots", None),
+        ("/v1/settings/general", None),
+        ("/v1/settings/office-hours", None),
+        ("/v1/dispatch/conversations", {"limit": 200}),
+        ("/v1/history", {"limit": 200}),
+        *[(f"/v1/users/{u}", None) for u in b_ids["user"]],
+        *[(f"/v1/competences/{c}/users", None) for c in b_ids["competence"]],
+        *[(f"/v1/conversations/{c}", None) for c in b_ids["conversation"]],
+        *[(f"/v1/visitors/{v}", None) for v in b_ids["visitor"]],
+    ]
+    snapshot = {}
+    for path, params in reads:
+        response = portal.get(path, headers=admin, params=params)
+        assert response.status_code == 200, f"{path}: {response.text}"
+        snapshot[path] = response.json()
+    return snapshot
+
+
+def _body_model(route: APIRoute) -> Any:
+    params = route.dependant.body_params
+    return params[0].field_info.annotation if params else None
+
+
+def _body(route: APIRoute, ids: dict[str, list[str]], n: int) -> dict[str, Any] | None:
+    """The route's body with every id field naming ``ids``' n-th resource of its kind and
+    the other required fields valid; None when the body has no field that names anything."""
+    model = _body_model(route)
+    fields = getattr(model, "model_fields", {})
+    if not set(fields) & set(ID_FIELDS):
+        return None
+    body: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name in ID_FIELDS:
+            kind, many = ID_FIELDS[name]
+            value = ids[kind][n % len(ids[kind])]
+            body[name] = [value] if many else value
+        elif field.is_required():
+            body[name] = SAMPLES[name]
+    if "email" in body:
+        body["email"] = f"probe-{uuid.uuid4().hex[:10]}@probe.example"
+    return body
+
+
+def _unclassified(routes: list[tuple[str, str, APIRoute]]) -> list[str]:
+    """Path parameters, query parameters and body fields no generator knows."""
+    unknown = []
+    for method, path, route in routes:
+        for name in re.findall(r"\{([^}]+)\}", path):
+            if name not in PATH_KINDS:
+                unknown.append(f"{method} {path}: path {name}")
+        for q in route.dependant.query_params:
+            if (q.alias or q.name) not in ID_QUERIES | PLAIN_QUERIES:
+                unknown.append(f"{method} {path}: query {q.alias or q.name}")
+        fields = getattr(_body_model(route), "model_fields", {})
+        for name, field in fields.items():
+            looks_like_id = name.endswith(("_id", "_ids")) or "UUID" in str(field.annotation)
+            if name not in ID_FIELDS and looks_like_id and name not in NOT_CROSSING:
+                unknown.append(f"{method} {path}: body {name}")
+            crossing = set(fields) & set(ID_FIELDS)
+            if crossing and name not in ID_FIELDS and field.is_required() and name not in SAMPLES:
+                unknown.append(f"{method} {path}: required body field {name} has no sample")
+    return unknown
+
+
+def _fill(path: str, ids: dict[str, list[str]], n: int) -> str:
+    """``path`` naming ``ids``' n-th resource of each parameter's first kind."""
+
+    def one(match: re.Match[str]) -> str:
+        values = ids[PATH_KINDS[match.group(1)][0]]
+        return values[n % len(values)]
+
+    return re.sub(r"\{([^}]+)\}", one, path)
+
+
+def _events_attempts(live: Live, a: Tenant, secrets: set[str]) -> tuple[int, list[str]]:
+    """The live stream, from the very start of the log (which holds B's events too), with
+    B's ids as the position, and resumed by Last-Event-ID: nothing of B comes out."""
     attempts, succeeded = 0, []
-    for method, path, route in _endpoints(portal.app):
-        if path.startswith(SKIPPED_PREFIXES) or _function_of(route) is None:
+    for role in ROLES:
+        for params, headers in [
+            ({"after": "0"}, {}),
+            ({}, {"Last-Event-ID": "0.0"}),
+            *[({"after": s}, {}) for s in sorted(secrets)],
+        ]:
+            attempts += 1
+            seen = b""
+            status = 0
+            try:
+                with live.portal.stream(
+                    "GET",
+                    EVENTS,
+                    params=params,
+                    headers={**a.tokens[role], **headers},
+                    timeout=httpx.Timeout(30, read=1.5),
+                ) as response:
+                    status = response.status_code
+                    for chunk in response.iter_bytes():
+                        seen += chunk
+            except httpx.ReadTimeout:
+                pass  # the stream stays open: what it sent so far is what counts
+            assert status < 500, f"{role} GET {EVENTS} {params}: {seen[:300]!r}"
+            text = seen.decode(errors="replace")
+            if any(s in text for s in secrets if s not in str(params)):
+                succeeded.append(f"{role} GET {EVENTS} {params} {headers} -> {status}: leaks B")
+    return attempts, succeeded
+
+
+def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # type: ignore[no-untyped-def]
+    a, a_ids, b, b_ids = tenants
+    portal = live.portal
+    routes = [
+        (method, path, route)
+        for method, path, route in _endpoints(live.app)
+        if not path.startswith(SKIPPED_PREFIXES) and _function_of(route) is not None
+    ]
+    assert _unclassified(routes) == []
+    before = _b_snapshot(portal, b, b_ids)
+    b_values = sorted({v for kind in b_ids.values() for v in kind})
+    secrets = set(b_values) | {f"B Visitor {n}" for n in range(3)} | {"Bfirst", "b@visitor"}
+    attempts, succeeded = 0, []
+    covered: set[tuple[str, str]] = set()
+    control_refused: list[str] = []
+
+    def attempt(role: str, method: str, url: str, query: dict | None, body: dict | None) -> None:
+        nonlocal attempts
+        response = portal.request(method, url, headers=a.tokens[role], params=query, json=body)
+        attempts += 1
+        assert response.status_code < 500, f"{method} {url}: {response.text[:300]}"
+        sent = f"{url} {query} {body}"
+        accepted = 200 <= response.status_code < 300
+        names_b = any(v in url for v in b_values) or (body is not None and query is None)
+        leaks = [s for s in secrets if s in response.text and s not in sent]
+        if (accepted and names_b) or leaks:
+            succeeded.append(f"{role} {method} {url} {query} {body} -> {response.status_code}")
+
+    for method, path, route in routes:
+        if path == EVENTS:
             continue
-        params = re.findall(r"\{([^}]+)\}", path)
-        queries = [q.alias or q.name for q in route.dependant.query_params]
+        has_path_ids = bool(re.findall(r"\{([^}]+)\}", path))
+        queries = [
+            q.alias or q.name
+            for q in route.dependant.query_params
+            if (q.alias or q.name) in ID_QUERIES
+        ]
         for role in ROLES:
-            for b_id in b_ids.values():
-                variants: list[tuple[str, dict | None, dict | None]] = []
-                if params:  # B's id in the path
-                    variants.append((re.sub(r"\{[^}]+\}", b_id, path), None, None))
-                for q in queries:  # B's id in a query parameter
-                    variants.append(
-                        (re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path), {q: b_id}, None)
+            for n, b_value in enumerate(b_values):
+                if has_path_ids:  # B's id in the path
+                    attempt(role, method, re.sub(r"\{[^}]+\}", b_value, path), None, None)
+                    covered.add((method, path))
+                for q in queries:  # B's id or name in a query, on A's own resource
+                    attempt(role, method, _fill(path, a_ids, n), {q: b_value}, None)
+                    covered.add((method, path))
+            if method in WRITE - {"DELETE"} and _body(route, b_ids, 0) is not None:
+                for n in range(3):  # B's ids in the body, on A's own resource
+                    attempt(role, method, _fill(path, a_ids, n), None, _body(route, b_ids, n))
+                    covered.add((method, path))
+                if role == "administrator":  # control: with A's own ids it is well formed
+                    control = portal.request(
+                        method,
+                        _fill(path, a_ids, 0),
+                        headers=a.tokens[role],
+                        json=_body(route, a_ids, 0),
                     )
-                if method in WRITE - {"DELETE"}:  # B's id in the body
-                    filled = re.sub(r"\{[^}]+\}", b_id, path)
-                    variants.append((filled, None, _body_with(b_id)))
-                for url, query, body in variants:
-                    response = portal.request(
-                        method, url, headers=a.tokens[role], params=query, json=body
-                    )
-                    attempts += 1
-                    assert response.status_code < 500, f"{method} {url}: {response.text[:300]}"
-                    names_b = b_id in url and 200 <= response.status_code < 300
-                    leaks = any(
-                        s in response.text
-                        for s in secrets_of_b - {b_id} | {b_id}
-                        if s not in url and s not in str(query) and s not in str(body)
-                    )
-                    if names_b or leaks:
-                        succeeded.append(f"{role} {method} {url} {query} -> {response.status_code}")
+                    if control.status_code == 422 and "invalid_request" in control.text:
+                        control_refused.append(f"{method} {path}: {control.text[:300]}")
+    events_attempts, events_succeeded = _events_attempts(live, a, secrets)
+    attempts += events_attempts
+    succeeded += events_succeeded
+    covered.add(("GET", EVENTS))
+
+    takes_ids = {
+        (method, path)
+        for method, path, route in routes
+        if "{" in path
+        or any((q.alias or q.name) in ID_QUERIES for q in route.dependant.query_params)
+        or set(getattr(_body_model(route), "model_fields", {})) & set(ID_FIELDS)
+    }
     print(f"cross-tenant attempts: {attempts}")
+    assert takes_ids - covered == set()  # every route that takes an id had B's ids
+    assert control_refused == []  # the probes' bodies are valid but for B's ids
     assert attempts >= 2000, attempts
     assert succeeded == []
-    assert _b_snapshot(portal, b) == before  # nothing of B changed
+    assert _b_snapshot(portal, b, b_ids) == before  # nothing of B changed
