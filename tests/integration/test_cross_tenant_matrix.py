@@ -74,7 +74,7 @@ ID_FIELDS: dict[str, tuple[str, bool]] = {
 }
 #: Body fields that look like ids but name nothing another tenant owns.
 NOT_CROSSING = {"client_message_id", "external_id"}
-#: Valid values for the required fields that are not ids, so only the ids can be refused.
+#: Valid values for the body fields that are not ids, so only the ids can be refused.
 SAMPLES: dict[str, Any] = {
     "first_name": "Probe",
     "last_name": "Probe",
@@ -83,7 +83,13 @@ SAMPLES: dict[str, Any] = {
     "mother_tongue": "nl",
     "text": "cross-tenant probe",
     "name": "Probe",
+    "message": "Closed for the probe",
+    "allowed_origins": ["https://probe.example"],
+    "platform": "webhook",
+    "url": "https://93.184.216.34/hook",  # public and literal: no DNS look-up
 }
+#: Optional fields still sent, so a change that crossed would show in B's snapshot.
+OPTIONAL_SENT = {"first_name", "message"}
 
 
 @contextmanager
@@ -275,23 +281,26 @@ def _body_model(route: APIRoute) -> Any:
 
 
 def _body(route: APIRoute, ids: dict[str, list[str]], n: int) -> dict[str, Any] | None:
-    """The route's body with every id field naming ``ids``' n-th resource of its kind and
-    the other required fields valid; None when the body has no field that names anything."""
+    """A valid body for the route (None if it takes none) with every id field naming
+    ``ids``' n-th resource of its kind: only those ids can make it be refused."""
     model = _body_model(route)
-    fields = getattr(model, "model_fields", {})
-    if not set(fields) & set(ID_FIELDS):
+    if model is None:
         return None
     body: dict[str, Any] = {}
-    for name, field in fields.items():
+    for name, field in model.model_fields.items():
         if name in ID_FIELDS:
             kind, many = ID_FIELDS[name]
             value = ids[kind][n % len(ids[kind])]
             body[name] = [value] if many else value
-        elif field.is_required():
+        elif field.is_required() or name in OPTIONAL_SENT:
             body[name] = SAMPLES[name]
     if "email" in body:
         body["email"] = f"probe-{uuid.uuid4().hex[:10]}@probe.example"
     return body
+
+
+def _names_ids(route: APIRoute) -> bool:
+    return bool(set(getattr(_body_model(route), "model_fields", {})) & set(ID_FIELDS))
 
 
 def _unclassified(routes: list[tuple[str, str, APIRoute]]) -> list[str]:
@@ -309,10 +318,30 @@ def _unclassified(routes: list[tuple[str, str, APIRoute]]) -> list[str]:
             looks_like_id = name.endswith(("_id", "_ids")) or "UUID" in str(field.annotation)
             if name not in ID_FIELDS and looks_like_id and name not in NOT_CROSSING:
                 unknown.append(f"{method} {path}: body {name}")
-            crossing = set(fields) & set(ID_FIELDS)
-            if crossing and name not in ID_FIELDS and field.is_required() and name not in SAMPLES:
+            probed = "{" in path or _names_ids(route)
+            sent = probed and (field.is_required() or name in OPTIONAL_SENT)
+            if name not in ID_FIELDS and sent and name not in SAMPLES:
                 unknown.append(f"{method} {path}: required body field {name} has no sample")
     return unknown
+
+
+def _crosses(
+    response: httpx.Response,
+    url: str,
+    query: dict | None,
+    body: dict | None,
+    b_values: list[str],
+    secrets: set[str],
+) -> bool:
+    """Whether an answer let a request through to B: a 2xx for B's resource in the path or
+    B's ids in the body, or any of B's ids or names in the answer that the request did not
+    bring along itself."""
+    accepted = 200 <= response.status_code < 300
+    in_path = any(v in url for v in b_values)
+    in_body = any(v in str(body) for v in b_values)
+    sent = f"{url} {query} {body}"
+    leaks = any(s in response.text for s in secrets if s not in sent)
+    return (accepted and (in_path or in_body)) or leaks
 
 
 def _fill(path: str, ids: dict[str, list[str]], n: int) -> str:
@@ -367,7 +396,6 @@ def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # 
         if not path.startswith(SKIPPED_PREFIXES) and _function_of(route) is not None
     ]
     assert _unclassified(routes) == []
-    before = _b_snapshot(portal, b, b_ids)
     b_values = sorted({v for kind in b_ids.values() for v in kind})
     secrets = set(b_values) | {f"B Visitor {n}" for n in range(3)} | {"Bfirst", "b@visitor"}
     attempts, succeeded = 0, []
@@ -375,16 +403,24 @@ def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # 
     control_refused: list[str] = []
 
     def attempt(role: str, method: str, url: str, query: dict | None, body: dict | None) -> None:
+        """One request as A's ``role``; the body, if any, names B only when ``crossing``."""
         nonlocal attempts
         response = portal.request(method, url, headers=a.tokens[role], params=query, json=body)
         attempts += 1
         assert response.status_code < 500, f"{method} {url}: {response.text[:300]}"
-        sent = f"{url} {query} {body}"
-        accepted = 200 <= response.status_code < 300
-        names_b = any(v in url for v in b_values) or (body is not None and query is None)
-        leaks = [s for s in secrets if s in response.text and s not in sent]
-        if (accepted and names_b) or leaks:
+        if _crosses(response, url, query, body, b_values, secrets):
             succeeded.append(f"{role} {method} {url} {query} {body} -> {response.status_code}")
+
+    # The detector itself sees a success: B's administrator reading and changing B's own.
+    b_admin = b.tokens["administrator"]
+    for method, url, body in [
+        ("GET", f"/v1/conversations/{b_ids['conversation'][0]}", None),
+        ("GET", f"/v1/visitors/{b_ids['visitor'][0]}", None),
+        ("POST", f"/v1/conversations/{b_ids['conversation'][0]}/notes", {"text": "own"}),
+    ]:
+        own = portal.request(method, url, headers=b_admin, json=body)
+        assert _crosses(own, url, None, body, b_values, secrets), own.text
+    before = _b_snapshot(portal, b, b_ids)  # after B's own note
 
     for method, path, route in routes:
         if path == EVENTS:
@@ -395,27 +431,32 @@ def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # 
             for q in route.dependant.query_params
             if (q.alias or q.name) in ID_QUERIES
         ]
+        controlled = False
         for role in ROLES:
             for n, b_value in enumerate(b_values):
-                if has_path_ids:  # B's id in the path
-                    attempt(role, method, re.sub(r"\{[^}]+\}", b_value, path), None, None)
+                if has_path_ids:  # B's id in the path, a body valid in A
+                    url = re.sub(r"\{[^}]+\}", b_value, path)
+                    attempt(role, method, url, None, _body(route, a_ids, n))
                     covered.add((method, path))
                 for q in queries:  # B's id or name in a query, on A's own resource
                     attempt(role, method, _fill(path, a_ids, n), {q: b_value}, None)
                     covered.add((method, path))
-            if method in WRITE - {"DELETE"} and _body(route, b_ids, 0) is not None:
+            if _names_ids(route):
                 for n in range(3):  # B's ids in the body, on A's own resource
                     attempt(role, method, _fill(path, a_ids, n), None, _body(route, b_ids, n))
                     covered.add((method, path))
-                if role == "administrator":  # control: with A's own ids it is well formed
-                    control = portal.request(
-                        method,
-                        _fill(path, a_ids, 0),
-                        headers=a.tokens[role],
-                        json=_body(route, a_ids, 0),
-                    )
-                    if control.status_code == 422 and "invalid_request" in control.text:
-                        control_refused.append(f"{method} {path}: {control.text[:300]}")
+        if _body_model(route) is not None and (has_path_ids or _names_ids(route)):
+            # Control: the same request all in A is well formed, so B's ids were the reason.
+            control = portal.request(
+                method,
+                _fill(path, a_ids, 0),
+                headers=a.tokens["administrator"],
+                json=_body(route, a_ids, 0),
+            )
+            controlled = True
+            if control.status_code == 422 and "invalid_request" in control.text:
+                control_refused.append(f"{method} {path}: {control.text[:300]}")
+        assert controlled or _body_model(route) is None or not (has_path_ids or _names_ids(route))
     events_attempts, events_succeeded = _events_attempts(live, a, secrets)
     attempts += events_attempts
     succeeded += events_succeeded
@@ -426,7 +467,7 @@ def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # 
         for method, path, route in routes
         if "{" in path
         or any((q.alias or q.name) in ID_QUERIES for q in route.dependant.query_params)
-        or set(getattr(_body_model(route), "model_fields", {})) & set(ID_FIELDS)
+        or _names_ids(route)
     }
     print(f"cross-tenant attempts: {attempts}")
     assert takes_ids - covered == set()  # every route that takes an id had B's ids
