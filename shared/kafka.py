@@ -50,6 +50,18 @@ CONSUMED = Counter(
     "Records taken from Kafka by a consumer group, by topic.",
     ["group", "topic"],
 )
+BATCH_FAILURES = Counter(
+    "interact_consumer_batch_failures_total",
+    "Batches whose handler failed and that were rewound to be retried (the group stands still).",
+    ["group"],
+)
+PUBLISH_FAILURES = Counter(
+    "interact_publish_failures_total",
+    "Bulk publishes Kafka did not acknowledge (the caller answers 503 or retries), by topic.",
+    ["topic"],
+)
+for _topic in topics.ALL:  # every topic's series at 0, before any failure
+    PUBLISH_FAILURES.labels(_topic)
 BATCH_SECONDS = Histogram(
     "interact_consumer_batch_seconds",
     "Time to apply one batch and commit its offsets.",
@@ -160,16 +172,20 @@ async def publish(broker: KafkaBroker, topic: str, envelopes: Sequence[Envelope]
 
 async def send_all(producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope]) -> None:
     """The same on a plain aiokafka producer (the outbox relay keeps one of its own)."""
-    pending = [
-        await producer.send(
-            topic,
-            envelope.to_bytes(),
-            key=envelope.key,
-            headers=[(k, v.encode()) for k, v in _headers(envelope).items()],
-        )
-        for envelope in envelopes
-    ]
-    await asyncio.gather(*pending)
+    try:
+        pending = [
+            await producer.send(
+                topic,
+                envelope.to_bytes(),
+                key=envelope.key,
+                headers=[(k, v.encode()) for k, v in _headers(envelope).items()],
+            )
+            for envelope in envelopes
+        ]
+        await asyncio.gather(*pending)
+    except Exception:
+        PUBLISH_FAILURES.labels(topic).inc()
+        raise
     PUBLISHED.labels(topic).inc(len(envelopes))
 
 
@@ -256,6 +272,7 @@ class BatchConsumer:
         self.settings = settings
         self.topics = tuple(source_topics)
         self.group_id = group_id
+        BATCH_FAILURES.labels(group_id)  # exported at 0 from the start, so alerts can see it
         self.handler = handler
         self.wanted = wanted
         self.types = {t.encode() for t in types} if types is not None else None
@@ -343,6 +360,7 @@ class BatchConsumer:
             # Poison inside the batch: apply one by one so only the bad message is set aside.
             await _apply_one_by_one(self.broker, self.settings, self.handler, deliveries, exc)
         except Exception:
+            BATCH_FAILURES.labels(self.group_id).inc()
             log.exception("batch failed; rewinding to retry", extra={"size": len(deliveries)})
             await asyncio.sleep(RETRY_PAUSE_S)
             self._rewind(batch)

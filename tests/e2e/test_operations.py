@@ -105,9 +105,8 @@ def test_seed_traffic_metrics_and_asyncapi(make_stack, tmp_path):  # type: ignor
     assert values["interact_events_published_total"] >= 1
     assert values["interact_outbox_relayed_total"] >= 1
     assert values["interact_events_applied_total"] >= 1
-    # (If this fails after the consumers left FastStream's subscribers, point the alerts and
-    # panels on faststream_received_* at the consumers' own metrics.)
-    assert values["faststream_received_processed_messages_total"] >= 1
+    assert values["interact_events_consumed_total"] >= 1
+    assert values["interact_consumer_batch_seconds_count"] >= 1
     assert values.get("interact_dead_letters_total", 0) == 0
     # Routing's queue: the demo tenant's conversation is assigned to Nora, none waits.
     queue = _samples(stack, "routing", "interact_routing_conversations")

@@ -146,7 +146,8 @@ def test_every_service_exports_its_own_metrics() -> None:
     assert "interact_meta_deliveries_total" in exported("ingest")
     assert "interact_events_applied_total" in exported("stats")
     for service in SERVICES:
-        assert "faststream_received_processed_messages_total" in exported(service)
+        assert "interact_consumer_batch_seconds_count" in exported(service)
+        assert "interact_consumer_batch_failures_total" in exported(service)
     assert "interact_outbox_lag" not in exported("stats")
 
 
