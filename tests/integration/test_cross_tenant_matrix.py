@@ -4,7 +4,9 @@ body (docs/security.md, T8). Not one attempt may succeed, and B is unchanged aft
 
 Both tenants have real conversations and visitors: website-chat messages posted to ingest,
 carried by the broker to the conversation service's consumers (as in production), then
-taken, answered, noted and dispatched by B's own people.
+taken, answered, noted and dispatched by B's own people. Billing and the SLA service run
+beside them with an invoice and an incident of each tenant: their tenant routes that take
+an id get B's ids too (statistics take no ids: its filters are dates and channel types).
 
 "Succeed" means: a 2xx for a request that names one of B's resources in its path or body,
 or any answer that carries one of B's ids or names (a leak through a list, filter or error).
@@ -23,33 +25,40 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from services.billing.bootstrap import BillingService
+from services.billing.domain.invoice import Period
+from services.billing.settings import BillingSettings
 from services.conversation.api import create_app
 from services.conversation.bootstrap import ConversationService
 from services.conversation.consumers import register
 from services.conversation.settings import ConversationSettings
 from services.ingest.__main__ import IngestSettings
 from services.ingest.__main__ import build as build_ingest
+from services.sla.__main__ import SlaSettings
+from services.sla.__main__ import build as build_sla
 from shared.access import ROLES
 from shared.local_broker import free_port
 from tests.integration.conftest import OPERATOR_TOKEN, PUBLIC_BASE_URL, new_tenant
 from tests.integration.conftest import TestTenant as Tenant
-from tests.integration.test_access import _endpoints, _function_of
+from tests.integration.test_access import _endpoints, _function_of, _is_operator_only
 
 #: Never fuzzed here: one's own login and session (logout would end A's sessions), and the
 #: operator's paths (no tenant role reaches them; test_access checks that).
 SKIPPED_PREFIXES = ("/v1/auth/", "/v1/operator", "/v1/feed")
 #: The live stream never ends: it has its own generator below.
 EVENTS = "/v1/events"
-WRITE = {"POST", "PUT", "PATCH", "DELETE"}
 
 #: Path parameter -> the kinds of resource it names.
 PATH_KINDS: dict[str, tuple[str, ...]] = {
@@ -275,6 +284,16 @@ def _b_snapshot(portal: httpx.Client, b: Tenant, b_ids: dict[str, list[str]]) ->
     return snapshot
 
 
+def _queries(route: APIRoute) -> list[str]:
+    """Every query parameter of the route, its dependencies' too (e.g. shared filters)."""
+    found, stack = [], [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        found += [q.alias or q.name for q in dependant.query_params]
+        stack.extend(dependant.dependencies)
+    return found
+
+
 def _body_model(route: APIRoute) -> Any:
     params = route.dependant.body_params
     return params[0].field_info.annotation if params else None
@@ -310,9 +329,9 @@ def _unclassified(routes: list[tuple[str, str, APIRoute]]) -> list[str]:
         for name in re.findall(r"\{([^}]+)\}", path):
             if name not in PATH_KINDS:
                 unknown.append(f"{method} {path}: path {name}")
-        for q in route.dependant.query_params:
-            if (q.alias or q.name) not in ID_QUERIES | PLAIN_QUERIES:
-                unknown.append(f"{method} {path}: query {q.alias or q.name}")
+        for q in _queries(route):
+            if q not in ID_QUERIES | PLAIN_QUERIES:
+                unknown.append(f"{method} {path}: query {q}")
         fields = getattr(_body_model(route), "model_fields", {})
         for name, field in fields.items():
             looks_like_id = name.endswith(("_id", "_ids")) or "UUID" in str(field.annotation)
@@ -426,11 +445,7 @@ def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # 
         if path == EVENTS:
             continue
         has_path_ids = bool(re.findall(r"\{([^}]+)\}", path))
-        queries = [
-            q.alias or q.name
-            for q in route.dependant.query_params
-            if (q.alias or q.name) in ID_QUERIES
-        ]
+        queries = [q for q in _queries(route) if q in ID_QUERIES]
         controlled = False
         for role in ROLES:
             for n, b_value in enumerate(b_values):
@@ -465,9 +480,7 @@ def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # 
     takes_ids = {
         (method, path)
         for method, path, route in routes
-        if "{" in path
-        or any((q.alias or q.name) in ID_QUERIES for q in route.dependant.query_params)
-        or _names_ids(route)
+        if "{" in path or set(_queries(route)) & ID_QUERIES or _names_ids(route)
     }
     print(f"cross-tenant attempts: {attempts}")
     assert takes_ids - covered == set()  # every route that takes an id had B's ids
@@ -475,3 +488,165 @@ def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # 
     assert attempts >= 2000, attempts
     assert succeeded == []
     assert _b_snapshot(portal, b, b_ids) == before  # nothing of B changed
+
+
+#: The other services' path parameters: the kind of B's resource, or None for a plain value.
+SERVICE_PATH_KINDS: dict[str, str | None] = {
+    "invoice_id": "invoice",
+    "incident_id": "incident",
+    "month": None,
+}
+SERVICE_PLAIN_QUERIES = {"format", "from", "to", "bucket", "channel"}
+
+
+def _eventually(check, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return found
+
+
+@pytest.fixture(scope="module")
+def services(live, tenants, kafka_bootstrap, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Billing and SLA on the broker, checking logins with the live Portal; each tenant has
+    an invoice (issued by the operator) and an incident (reported by the service desk)."""
+    a, _a_ids, b, _b_ids = tenants
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    url = str(live.portal.base_url).rstrip("/")
+    billing_service = BillingService(
+        BillingSettings(
+            data_dir=tmp_path_factory.mktemp("matrix-billing"),
+            kafka_bootstrap_servers=kafka_bootstrap,
+            conversation_url=url,
+            operator_token=OPERATOR_TOKEN,
+            auto_issue_invoices=False,
+        ),
+        group_id=f"billing-matrix-{uuid.uuid4().hex[:6]}",
+    )
+    sla_app = build_sla(
+        SlaSettings(
+            service_name=f"sla-matrix-{uuid.uuid4().hex[:6]}",
+            data_dir=tmp_path_factory.mktemp("matrix-sla"),
+            kafka_bootstrap_servers=kafka_bootstrap,
+            conversation_url=url,
+            operator_token=OPERATOR_TOKEN,
+        )
+    )
+    with (
+        TestClient(billing_service.create_app()) as billing,
+        TestClient(sla_app) as sla,
+    ):
+        brussels = ZoneInfo("Europe/Brussels")
+        period = Period.of(datetime.now(UTC).astimezone(brussels).date())
+        billing_service.invoicing.clock = lambda: period.bounds(brussels)[1] + timedelta(hours=1)
+
+        def issued() -> dict[str, str] | None:
+            answer = billing.post(
+                "/v1/billing/operator/invoices", headers=operator, json={"period": str(period)}
+            )
+            outcomes = {o["tenant_id"]: o.get("invoice_id") for o in answer.json()["outcomes"]}
+            wanted = {t.tenant_id: outcomes.get(t.tenant_id) for t in (a, b)}
+            return wanted if all(wanted.values()) else None
+
+        invoices = _eventually(issued, "both tenants' invoices")
+
+        def incident(tenant: Tenant) -> str | None:
+            answer = sla.post(
+                "/v1/sla/operator/incidents",
+                headers=operator,
+                json={
+                    "tenant_id": tenant.tenant_id,
+                    "priority": "P1",
+                    "reported_via": "phone",
+                    "created_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+                    "summary": f"probe {tenant.tenant_id}",
+                },
+            )
+            return answer.json()["incident_id"] if answer.status_code == 201 else None
+
+        incidents = {
+            t.tenant_id: _eventually(lambda t=t: incident(t), "an incident") for t in (a, b)
+        }
+        ids = {
+            t.tenant_id: {"invoice": [invoices[t.tenant_id]], "incident": [incidents[t.tenant_id]]}
+            for t in (a, b)
+        }
+        yield {"billing": billing, "sla": sla}, ids
+
+
+def _tenant_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
+    """The routes a tenant's people call (not the operator's, not the probes)."""
+    return [
+        (method, path, route)
+        for method, path, route in _endpoints(app)
+        if path.startswith("/v1/") and not _is_operator_only(route)
+    ]
+
+
+def test_no_request_of_tenant_a_reaches_bs_invoices_or_incidents(live, tenants, services):  # type: ignore[no-untyped-def]
+    a, _a_ids, b, b_ids = tenants
+    clients, ids = services
+    b_own = ids[b.tenant_id]
+    b_values = sorted({v for kind in (*b_ids.values(), *b_own.values()) for v in kind})
+    secrets = set(b_values) | {b.tenant_id}
+    month = time.strftime("%Y-%m")
+
+    def snapshot() -> dict[str, Any]:
+        admin = b.tokens["administrator"]
+        reads = {
+            "billing": [
+                "/v1/billing/invoices",
+                *[f"/v1/billing/invoices/{i}" for i in b_own["invoice"]],
+            ],
+            "sla": ["/v1/sla/incidents", *[f"/v1/sla/incidents/{i}" for i in b_own["incident"]]],
+        }
+        taken = {}
+        for name, paths in reads.items():
+            for path in paths:
+                answer = clients[name].get(path, headers=admin)
+                assert answer.status_code == 200, f"{path}: {answer.text}"
+                taken[path] = answer.json()
+        return taken
+
+    before = snapshot()
+    # The detector sees B's own administrator reach B's invoice and incident.
+    for name, path in [
+        ("billing", f"/v1/billing/invoices/{b_own['invoice'][0]}"),
+        ("sla", f"/v1/sla/incidents/{b_own['incident'][0]}"),
+    ]:
+        own = clients[name].get(path, headers=b.tokens["administrator"])
+        assert _crosses(own, path, None, None, b_values, secrets), own.text
+
+    attempts, id_routes, succeeded, unknown = 0, 0, [], []
+    for name, client in clients.items():
+        for method, path, route in _tenant_routes(client.app):
+            params = re.findall(r"\{([^}]+)\}", path)
+            unknown += [f"{name} {path}: path {p}" for p in params if p not in SERVICE_PATH_KINDS]
+            unknown += [
+                f"{name} {path}: query {q}"
+                for q in _queries(route)
+                if q not in SERVICE_PLAIN_QUERIES
+            ]
+            id_params = [p for p in params if SERVICE_PATH_KINDS.get(p)]
+            id_routes += bool(id_params)
+            values = b_values if id_params else [None]  # a list or report: read, no leak
+            formats = [None, {"format": "csv"}] if "format" in _queries(route) else [None]
+            for role in ROLES:
+                for value in values:
+                    url = path.replace("{month}", month)
+                    if value is not None:
+                        url = re.sub(r"\{[^}]+\}", value, url)
+                    for query in formats:
+                        answer = client.request(method, url, headers=a.tokens[role], params=query)
+                        attempts += 1
+                        assert answer.status_code < 500, f"{name} {url}: {answer.text[:300]}"
+                        if _crosses(answer, url, query, None, b_values, secrets):
+                            succeeded.append(
+                                f"{role} {method} {url} {query} -> {answer.status_code}"
+                            )
+    print(f"cross-tenant attempts on billing and SLA: {attempts}")
+    assert unknown == []
+    assert id_routes >= 2  # the invoice and the incident, each by id
+    assert succeeded == []
+    assert snapshot() == before
