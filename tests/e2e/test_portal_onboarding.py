@@ -33,7 +33,7 @@ def test_an_invited_colleague_sets_a_password_from_the_mail_and_signs_in(
     form.get_by_label("Achternaam").fill("Fris")
     form.get_by_label("E-mailadres").fill("femke@demo.example")
     form.get_by_label("Rol").select_option(label="Medewerker")
-    form.get_by_role("group", name="Gesproken talen").get_by_label("nl").check()
+    form.get_by_role("group", name="Gesproken talen").get_by_label("Nederlands").check()
     form.get_by_role("group", name="Kanalen").get_by_label("Website").check()
     form.get_by_role("button", name="Opslaan").click()
     expect(admin.get_by_role("cell", name="femke@demo.example")).to_be_visible(timeout=15_000)
