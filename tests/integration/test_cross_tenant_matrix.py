@@ -200,7 +200,8 @@ def _desk(live: Live, tag: str) -> tuple[Tenant, dict[str, list[str]]]:
     ids["channel"] = [c["channel_id"] for c in channels]
     key = channels[0]["public_key"]
     visitors = [f"{tag}-visitor-{n}-{uuid.uuid4().hex[:6]}" for n in range(4)]
-    deadline = time.monotonic() + 60
+    # Generous: the consumers may first wait out a rebalance left by an earlier test's service.
+    deadline = time.monotonic() + 120
     for n, visitor in enumerate(visitors):
         while True:  # ingest learns of the channel from the broker; message_id makes it safe
             sent = live.ingest.post(
