@@ -31,6 +31,8 @@ SERVICES: dict[str, int] = {
     # The one public origin (the Portal, its API, the website chat): started last.
     "gateway": 8080,
 }
+#: The services with an API of their own (the gateway only forwards, and serves the Portal).
+API_SERVICES: tuple[str, ...] = tuple(name for name in SERVICES if name != "gateway")
 #: The built Portal the gateway serves at ``/`` (``scripts/setup`` builds it).
 PORTAL_DIST = Path(__file__).resolve().parent.parent / "portal" / "dist"
 DEMO_OPERATOR_TOKEN = "demo-operator-token"

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.stack import DEMO_OPERATOR_TOKEN, DEMO_PASSWORD, SERVICES
+from services.stack import API_SERVICES, DEMO_OPERATOR_TOKEN, DEMO_PASSWORD, SERVICES
 from tests.e2e.conftest import login
 from tests.e2e.test_first_slice import wait_for
 from tests.unit.test_alerts_and_dashboard import (
@@ -115,5 +115,5 @@ def test_seed_traffic_metrics_and_asyncapi(make_stack, tmp_path):  # type: ignor
 
     # Each service serves the platform's AsyncAPI document.
     committed = json.loads((ROOT / "docs" / "api" / "asyncapi.json").read_text())
-    for service in SERVICES:
+    for service in API_SERVICES:
         assert httpx.get(f"{stack.url(service)}/asyncapi").json() == committed
