@@ -89,6 +89,7 @@ def make_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Inter
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_max_batch_bytes,
         request_timeout_ms=15_000,
         # A topic made by accident (a producer's metadata request) would get the broker's
         # default partition count, and keys hashed to missing partitions would never land.
@@ -177,6 +178,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_max_batch_bytes,
         request_timeout_ms=15_000,
     )
 
