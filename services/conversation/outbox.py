@@ -82,11 +82,9 @@ class OutboxRelay:
         if not notes:
             LAG.labels(self.app.name).set(0)
             return 0
-        envelopes = [
-            envelope
-            for note in notes
-            for envelope in to_envelopes(self.app.mapper.to_domain_event(note))
-        ]
+        # The events this process saved come as they were saved (see eventstore), not decoded.
+        decode = getattr(self.app, "domain_event", self.app.mapper.to_domain_event)
+        envelopes = [envelope for note in notes for envelope in to_envelopes(decode(note))]
         # Bounded: a wedged connection must end in a retry, not in a relay that waits forever.
         if self.producer is None:
             self.producer = self.new_producer()
