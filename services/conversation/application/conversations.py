@@ -111,6 +111,7 @@ def _one_writer(command: F) -> F:
     @functools.wraps(command)
     def locked(self: Conversations, *args: Any, **kwargs: Any) -> Any:
         with self.writing:
+            self.sync_cache()
             return command(self, *args, **kwargs)
 
     return locked  # type: ignore[return-value]
@@ -124,6 +125,8 @@ class Conversations(CacheEvictingOnConflict):
     (and of ``outbound-messages`` for what must reach a channel)."""
 
     name = "conversations"
+    #: Every read of this log's aggregates is under ``writing``, after ``sync_cache``.
+    synced_cache = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -133,6 +136,7 @@ class Conversations(CacheEvictingOnConflict):
     @contextmanager
     def _batch(self) -> Iterator[_Batch]:
         with self.writing:
+            self.sync_cache()
             work = _Batch(self)
             try:
                 yield work
