@@ -123,3 +123,25 @@ def test_a_replica_decides_on_what_another_replica_saved_since_it_cached(
     with pytest.raises(ConversationError) as closed:
         two.take(TENANT, cid, ann, T0, from_shared_queue=True)
     assert closed.value.code == "closed"
+
+
+def test_a_visitor_another_replica_registered_is_found_not_registered_again(replicas) -> None:  # type: ignore[no-untyped-def]
+    """A batch asks the store once which of its uncached visitors exist (stored_ids); a
+    visitor replica two registered is loaded by replica one, and only a new one is new."""
+    one, two = replicas
+    cid = open_conversation(two, "known-to-two")
+    known = Visitor.create_id(TENANT, CHANNEL, "known-to-two")
+    new = Visitor.create_id(TENANT, CHANNEL, "new-to-both")
+    assert one.stored_ids({known, new}) == {known}
+    second = InboundMessageReceived(
+        channel_id=CHANNEL,
+        channel_type="webchat",
+        channel_message_id="known-to-two-2",
+        visitor_external_id="known-to-two",
+        content=MessageContent(text="again"),
+        received_at=T0,
+    )
+    context = lambda *_: ChannelContext("nl", False, None)  # noqa: E731
+    assert one.receive_inbound([Inbound(TENANT, second)], context) == 1
+    conversation = one.conversation(TENANT, cid)
+    assert conversation.channel_message_ids == {"known-to-two-1", "known-to-two-2"}

@@ -84,10 +84,25 @@ class _Batch:
         self.app = app
         self.touched: dict[uuid.UUID, Any] = {}
         self.loaded: set[uuid.UUID] = set()
+        #: Ids known, at the batch's start, to have no events in the store.
+        self.absent: set[uuid.UUID] = set()
+
+    def prefetch(self, aggregate_ids: Iterable[uuid.UUID]) -> None:
+        """Find out in one query which of the ids the cache lacks are not stored at all
+        (new visitors), so their ``get`` needs no SELECT of its own."""
+        cache = self.app.repository.cache
+        if cache is None:
+            return
+        uncached = {i for i in aggregate_ids if i not in self.touched and i not in cache.cache}
+        stored = self.app.stored_ids(uncached)
+        if stored is not None:
+            self.absent = uncached - stored
 
     def get(self, aggregate_id: uuid.UUID) -> Any:
         if aggregate_id in self.touched:
             return self.touched[aggregate_id]
+        if aggregate_id in self.absent:
+            return None
         self.loaded.add(aggregate_id)
         try:
             return self.app.repository.get(aggregate_id, deepcopy_from_cache=False)
@@ -154,7 +169,12 @@ class Conversations(CacheEvictingOnConflict):
         not been paused; while the tenant is closed, the channel's out-of-office message
         goes out once per conversation per closed period.
         """
+        batch = list(batch)
         with self._batch() as work:
+            work.prefetch(
+                Visitor.create_id(i.tenant_id, i.message.channel_id, i.message.visitor_external_id)
+                for i in batch
+            )
             recorded = 0
             for item in batch:
                 message = item.message

@@ -10,13 +10,16 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 from eventsourcing.application import Application, LRUCache, Repository
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, Recording
+from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 #: Events kept after their save for the outbox relay and the view projector (see ``_notify``).
 RECENT_EVENTS = 20_000
@@ -114,6 +117,41 @@ class CacheEvictingOnConflict(Application):
         if domain_event is None:
             return self.mapper.to_domain_event(notification)
         return domain_event
+
+    def stored_ids(self, ids: Collection[UUID]) -> set[UUID] | None:
+        """Which of ``ids`` have events in the store, in one query; None where the store is
+        neither SQLite nor PostgreSQL. A batch of inbound messages asks this for the visitors
+        it has not cached, instead of one SELECT per new visitor that finds nothing."""
+        if not ids:
+            return set()
+        recorder: Any = self.recorder
+        table = recorder.events_table_name
+        found: set[UUID] = set()
+        if isinstance(recorder, SQLiteAggregateRecorder):
+            wanted = [i.hex for i in ids]
+            for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                with recorder.datastore.transaction(commit=False) as cursor:
+                    cursor.execute(
+                        f"SELECT DISTINCT originator_id FROM {table} "
+                        f"WHERE originator_id IN ({marks})",
+                        chunk,
+                    )
+                    found.update(UUID(row[0]) for row in cursor.fetchall())
+            return found
+        if type(recorder).__module__ == "eventsourcing.postgres":
+            from psycopg.sql import SQL, Identifier
+
+            statement = SQL(
+                "SELECT DISTINCT originator_id FROM {}.{} WHERE originator_id = ANY(%s)"
+            )
+            query = statement.format(Identifier(recorder.datastore.schema), Identifier(table))
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+                cursor.execute(query, [list(ids)])
+                found.update(row["originator_id"] for row in cursor.fetchall())
+            return found
+        return None
 
     # --- the cache, checked once per unit of work -----------------------------------------
 
