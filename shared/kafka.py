@@ -157,6 +157,18 @@ async def publish(broker: KafkaBroker, topic: str, envelopes: Sequence[Envelope]
 
 async def send_all(producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope]) -> None:
     """The same on a plain aiokafka producer (the outbox relay keeps one of its own)."""
+    await (await enqueue_all(producer, topic, envelopes))
+
+
+async def enqueue_all(
+    producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope]
+) -> asyncio.Future[Any]:
+    """Hand every envelope to the producer, in order; the future completes with their acks.
+
+    The outbox relay hands over its next page while the previous one's acks are on their way:
+    the idempotent producer keeps them in order per partition (the broker refuses a batch
+    whose predecessor is missing), so a failure never lets a later page land alone.
+    """
     pending = [
         await producer.send(
             topic,
@@ -166,8 +178,15 @@ async def send_all(producer: AIOKafkaProducer, topic: str, envelopes: Sequence[E
         )
         for envelope in envelopes
     ]
-    await asyncio.gather(*pending)
-    PUBLISHED.labels(topic).inc(len(envelopes))
+    acks = asyncio.gather(*pending)
+    acks.add_done_callback(
+        lambda done: (
+            done.cancelled()
+            or done.exception() is not None
+            or PUBLISHED.labels(topic).inc(len(envelopes))
+        )
+    )
+    return acks
 
 
 def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
