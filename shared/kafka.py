@@ -102,6 +102,7 @@ def make_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Inter
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_max_batch_bytes,
         request_timeout_ms=15_000,
         # A topic made by accident (a producer's metadata request) would get the broker's
         # default partition count, and keys hashed to missing partitions would never land.
@@ -172,6 +173,18 @@ async def publish(broker: KafkaBroker, topic: str, envelopes: Sequence[Envelope]
 
 async def send_all(producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope]) -> None:
     """The same on a plain aiokafka producer (the outbox relay keeps one of its own)."""
+    await (await enqueue_all(producer, topic, envelopes))
+
+
+async def enqueue_all(
+    producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope]
+) -> asyncio.Future[Any]:
+    """Hand every envelope to the producer, in order; the future completes with their acks.
+
+    The outbox relay hands over its next page while the previous one's acks are on their way:
+    the idempotent producer keeps them in order per partition (the broker refuses a batch
+    whose predecessor is missing), so a failure never lets a later page land alone.
+    """
     try:
         pending = [
             await producer.send(
@@ -182,11 +195,21 @@ async def send_all(producer: AIOKafkaProducer, topic: str, envelopes: Sequence[E
             )
             for envelope in envelopes
         ]
-        await asyncio.gather(*pending)
     except Exception:
         PUBLISH_FAILURES.labels(topic).inc()
         raise
-    PUBLISHED.labels(topic).inc(len(envelopes))
+    acks = asyncio.gather(*pending)
+
+    def count(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            return
+        if done.exception() is not None:
+            PUBLISH_FAILURES.labels(topic).inc()
+        else:
+            PUBLISHED.labels(topic).inc(len(envelopes))
+
+    acks.add_done_callback(count)
+    return acks
 
 
 def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
@@ -197,6 +220,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_max_batch_bytes,
         request_timeout_ms=15_000,
         **client_options(settings),
     )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.conversation.application import eventstore
 from services.conversation.application.conversations import Conversations, Inbound
 from services.conversation.application.directory import ChannelContext
 from services.conversation.application.eventstore import event_store_env
@@ -97,3 +98,50 @@ def test_racing_threads_exactly_one_take_succeeds(replicas) -> None:  # type: ig
         ), outcomes
         winner = next(name for name, outcome in outcomes.items() if outcome == "won")
         assert one.conversation(TENANT, cid).assignee_id == takers[winner][1]
+
+
+@pytest.mark.parametrize("scan_limit", [5_000, 0])
+def test_a_replica_decides_on_what_another_replica_saved_since_it_cached(
+    replicas, monkeypatch, scan_limit
+) -> None:  # type: ignore[no-untyped-def]
+    """Cached gets do not fast-forward one aggregate at a time: each command first looks at
+    what other writers stored since its last look (past the scan limit it drops the whole
+    cache), so replica one, whose cache holds the conversation as it opened it, sees
+    replica two's take and refuses on the rule, not on a collision at the save."""
+    monkeypatch.setattr(eventstore, "SYNC_SCAN_LIMIT", scan_limit)
+    one, two = replicas
+    cid = open_conversation(one, "cached-on-one")
+    assert one.repository.cache.get(cid).assignee_id is None  # one's cache has it
+    bob, ann = uuid.uuid4(), uuid.uuid4()
+    two.take(TENANT, cid, bob, T0, from_shared_queue=True)
+    with pytest.raises(ConversationError) as refused:
+        one.take(TENANT, cid, ann, T0, from_shared_queue=True)
+    assert refused.value.code == "already_taken"
+    assert one.conversation(TENANT, cid).assignee_id == bob
+    # the other way round: two cached the taken conversation, one closes it
+    one.close_conversation(TENANT, cid, T0)
+    with pytest.raises(ConversationError) as closed:
+        two.take(TENANT, cid, ann, T0, from_shared_queue=True)
+    assert closed.value.code == "closed"
+
+
+def test_a_visitor_another_replica_registered_is_found_not_registered_again(replicas) -> None:  # type: ignore[no-untyped-def]
+    """A batch asks the store once which of its uncached visitors exist (stored_ids); a
+    visitor replica two registered is loaded by replica one, and only a new one is new."""
+    one, two = replicas
+    cid = open_conversation(two, "known-to-two")
+    known = Visitor.create_id(TENANT, CHANNEL, "known-to-two")
+    new = Visitor.create_id(TENANT, CHANNEL, "new-to-both")
+    assert one.stored_ids({known, new}) == {known}
+    second = InboundMessageReceived(
+        channel_id=CHANNEL,
+        channel_type="webchat",
+        channel_message_id="known-to-two-2",
+        visitor_external_id="known-to-two",
+        content=MessageContent(text="again"),
+        received_at=T0,
+    )
+    context = lambda *_: ChannelContext("nl", False, None)  # noqa: E731
+    assert one.receive_inbound([Inbound(TENANT, second)], context) == 1
+    conversation = one.conversation(TENANT, cid)
+    assert conversation.channel_message_ids == {"known-to-two-1", "known-to-two-2"}

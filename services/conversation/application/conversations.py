@@ -96,10 +96,25 @@ class _Batch:
         self.app = app
         self.touched: dict[uuid.UUID, Any] = {}
         self.loaded: set[uuid.UUID] = set()
+        #: Ids known, at the batch's start, to have no events in the store.
+        self.absent: set[uuid.UUID] = set()
+
+    def prefetch(self, aggregate_ids: Iterable[uuid.UUID]) -> None:
+        """Find out in one query which of the ids the cache lacks are not stored at all
+        (new visitors), so their ``get`` needs no SELECT of its own."""
+        cache = self.app.repository.cache
+        if cache is None:
+            return
+        uncached = {i for i in aggregate_ids if i not in self.touched and i not in cache.cache}
+        stored = self.app.stored_ids(uncached)
+        if stored is not None:
+            self.absent = uncached - stored
 
     def get(self, aggregate_id: uuid.UUID) -> Any:
         if aggregate_id in self.touched:
             return self.touched[aggregate_id]
+        if aggregate_id in self.absent:
+            return None
         self.loaded.add(aggregate_id)
         try:
             return self.app.repository.get(aggregate_id, deepcopy_from_cache=False)
@@ -123,6 +138,7 @@ def _one_writer(command: F) -> F:
     @functools.wraps(command)
     def locked(self: Conversations, *args: Any, **kwargs: Any) -> Any:
         with self.writing:
+            self.sync_cache()
             return command(self, *args, **kwargs)
 
     return locked  # type: ignore[return-value]
@@ -136,6 +152,8 @@ class Conversations(CacheEvictingOnConflict):
     (and of ``outbound-messages`` for what must reach a channel)."""
 
     name = "conversations"
+    #: Every read of this log's aggregates is under ``writing``, after ``sync_cache``.
+    synced_cache = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -145,6 +163,7 @@ class Conversations(CacheEvictingOnConflict):
     @contextmanager
     def _batch(self) -> Iterator[_Batch]:
         with self.writing:
+            self.sync_cache()
             work = _Batch(self)
             try:
                 yield work
@@ -162,7 +181,12 @@ class Conversations(CacheEvictingOnConflict):
         not been paused; while the tenant is closed, the channel's out-of-office message
         goes out once per conversation per closed period.
         """
+        batch = list(batch)
         with self._batch() as work:
+            work.prefetch(
+                Visitor.create_id(i.tenant_id, i.message.channel_id, i.message.visitor_external_id)
+                for i in batch
+            )
             recorded = 0
             for item in batch:
                 message = item.message

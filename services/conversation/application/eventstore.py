@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from collections import deque
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+from uuid import UUID
 
-from eventsourcing.application import Application, Repository
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import Application, LRUCache, Repository
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, Notification, Recording
+from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+#: Events kept after their save for the outbox relay and the view projector (see ``_notify``).
+RECENT_EVENTS = 20_000
+#: More foreign notifications than this since the last sync: the whole cache is dropped
+#: rather than read through (a replica that was idle while others wrote a lot).
+SYNC_SCAN_LIMIT = 5_000
 
 
 def _project(aggregate: Any, domain_events: Any) -> Any:
@@ -37,11 +49,32 @@ class CacheEvictingOnConflict(Application):
     Another replica may save between our get and our save; the save then fails on the
     stored version, and the aggregates of that save are dropped from the cache so the
     retry (the batch's redelivery, the user's next click) starts from the stored state.
+
+    It also keeps the events it just saved, by notification id (:meth:`domain_event`), and,
+    when ``synced_cache`` is set, trades the library's per-read fast-forward (a SELECT of
+    the aggregate's newer events on every cached get) for one check per unit of work
+    (:meth:`sync_cache`).
     """
+
+    #: Set by an application whose every repository read runs under one writer lock that
+    #: calls :meth:`sync_cache` first (:class:`Conversations`).
+    synced_cache = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._recent: dict[int, DomainEventProtocol[Any]] = {}
+        self._recent_order: deque[int] = deque()
+        self._recent_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+        #: Every write to the log up to this notification id is in the cache (or evicted).
+        self._synced_to = (self.recorder.max_notification_id() or 0) if self.synced_cache else 0
 
     def construct_repository(self) -> Repository:
         repository = super().construct_repository()
         repository.__class__ = _Repository  # the same state; only ``get``'s projector differs
+        if self.synced_cache and repository.cache is not None:
+            # No fast-forward on a cached get; and the library then puts what a save
+            # recorded in the cache, so the next batch finds a new conversation there.
+            repository.fastforward = False
         return repository
 
     def save(self, *aggregates: Any, **kwargs: Any) -> Any:
@@ -58,6 +91,101 @@ class CacheEvictingOnConflict(Application):
         for aggregate_id in aggregate_ids:
             with contextlib.suppress(KeyError):
                 cache.get(aggregate_id, evict=True)
+
+    # --- the events just saved ----------------------------------------------------------
+
+    def _notify(self, recordings: list[Recording[Any]]) -> None:
+        """Keep what was just recorded: the relay and the projector read these notifications
+        back moments later, and decoding every stored event twice more was a fifth of the
+        service's CPU. Also moves the sync point past our own contiguous writes."""
+        if not recordings:
+            return
+        ids = [r.notification.id for r in recordings]
+        with self._recent_lock:
+            for notification_id, recording in zip(ids, recordings, strict=True):
+                self._recent[notification_id] = recording.domain_event
+                self._recent_order.append(notification_id)
+            while len(self._recent_order) > RECENT_EVENTS:
+                self._recent.pop(self._recent_order.popleft(), None)
+        if self.synced_cache and ids == list(
+            range(self._synced_to + 1, self._synced_to + 1 + len(ids))
+        ):
+            self._synced_to = ids[-1]
+
+    def domain_event(self, notification: Notification) -> Any:
+        """The domain event of a notification of this log, decoded only if not saved here."""
+        domain_event = self._recent.get(notification.id)
+        if domain_event is None:
+            return self.mapper.to_domain_event(notification)
+        return domain_event
+
+    def stored_ids(self, ids: Collection[UUID]) -> set[UUID] | None:
+        """Which of ``ids`` have events in the store, in one query; None where the store is
+        neither SQLite nor PostgreSQL. A batch of inbound messages asks this for the visitors
+        it has not cached, instead of one SELECT per new visitor that finds nothing."""
+        if not ids:
+            return set()
+        recorder: Any = self.recorder
+        table = recorder.events_table_name
+        found: set[UUID] = set()
+        if isinstance(recorder, SQLiteAggregateRecorder):
+            wanted = [i.hex for i in ids]
+            for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                with recorder.datastore.transaction(commit=False) as cursor:
+                    cursor.execute(
+                        f"SELECT DISTINCT originator_id FROM {table} "
+                        f"WHERE originator_id IN ({marks})",
+                        chunk,
+                    )
+                    found.update(UUID(row[0]) for row in cursor.fetchall())
+            return found
+        if type(recorder).__module__ == "eventsourcing.postgres":
+            from psycopg.sql import SQL, Identifier
+
+            statement = SQL(
+                "SELECT DISTINCT originator_id FROM {}.{} WHERE originator_id = ANY(%s)"
+            )
+            query = statement.format(Identifier(recorder.datastore.schema), Identifier(table))
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+                cursor.execute(query, [list(ids)])
+                found.update(row["originator_id"] for row in cursor.fetchall())
+            return found
+        return None
+
+    # --- the cache, checked once per unit of work -----------------------------------------
+
+    def sync_cache(self) -> None:
+        """Make the cache current with the log's head: evict each aggregate another writer
+        (a replica on PostgreSQL) changed since the last sync; ours are current already.
+
+        One ``max(notification_id)`` when nobody else wrote, instead of a SELECT per read.
+        Called under the writer lock before a batch or command; a write landing after it
+        is still caught by the save's version check (collision, eviction, retry). Our own
+        saves move the sync point (``_notify``) when nothing else came between.
+        """
+        cache = self.repository.cache
+        if not self.synced_cache or cache is None:
+            return
+        head = self.recorder.max_notification_id() or 0
+        if head <= self._synced_to:
+            return
+        if head - self._synced_to > SYNC_SCAN_LIMIT:
+            self.repository.cache = LRUCache(maxsize=getattr(cache, "maxsize", RECENT_EVENTS))
+        else:
+            notes = self.recorder.select_notifications(
+                start=self._synced_to + 1, stop=head, limit=head - self._synced_to
+            )
+            for note in notes:
+                try:
+                    cached = cache.get(note.originator_id)
+                except KeyError:
+                    continue
+                if cached.version < note.originator_version:
+                    with contextlib.suppress(KeyError):
+                        cache.get(note.originator_id, evict=True)
+        self._synced_to = head
 
 
 def event_store_env(database_url: str, data_dir: Path, application: str) -> dict[str, str]:

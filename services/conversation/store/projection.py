@@ -493,8 +493,10 @@ class Projector:
                     position = claim_position(conn, name)
                     notes = app.recorder.select_notifications(start=position + 1, limit=PAGE)
                     writer = Writer(conn)
+                    # The events this process saved come as they were saved, not decoded.
+                    decode = getattr(app, "domain_event", app.mapper.to_domain_event)
                     for note in notes:
-                        domain_event = app.mapper.to_domain_event(note)
+                        domain_event = decode(note)
                         project = PROJECTIONS.get(type(domain_event))
                         if project is not None:
                             project(writer, domain_event)
