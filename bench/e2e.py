@@ -1286,6 +1286,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) -> Target:
+    from services.ingest.webchat.limits import lifted_environment
     from services.stack import SERVICES, Stack, seed_demo
     from shared.local_broker import free_port
 
@@ -1319,7 +1320,8 @@ def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) 
             pg.create_database(db)
             floor_urls[role] = pg.url(db)
     ports = dict(SERVICES) if args.default_ports else {name: free_port() for name in SERVICES}
-    env = dict(item.split("=", 1) for item in args.service_env)
+    # The load comes from one address: the widget's flood limits are lifted.
+    env = {**lifted_environment(), **dict(item.split("=", 1) for item in args.service_env)}
     stack = Stack(data_dir, ports=ports, env=env, database_urls=database_urls)
     cleanup.push("stack", stack.stop)
     log(f"starting the stack in {data_dir}")

@@ -43,6 +43,7 @@ from playwright.sync_api import Page, Response, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from services.ingest.webchat.limits import lifted_environment  # noqa: E402
 from services.stack import DEMO_PASSWORD, PORTAL_DIST, SERVICES, Stack, seed_demo  # noqa: E402
 from shared.local_broker import free_port  # noqa: E402
 
@@ -159,7 +160,7 @@ def main() -> None:
         stack = Stack(
             Path(tmp),
             ports={name: free_port() for name in SERVICES},
-            env={"KAFKA_ENABLE_IDEMPOTENCE": "false", "LOG_LEVEL": "WARNING"},
+            env={"LOG_LEVEL": "WARNING", **lifted_environment()},
         )
         stack.start()
         try:

@@ -26,14 +26,14 @@ def make_stack(tmp_path, kafka_bootstrap, request) -> Iterator[Callable[[str], S
     """Starts a stack on fresh ports and data (``store`` = 'sqlite' or 'postgres')."""
     stacks: list[Stack] = []
 
-    def start(store: str) -> Stack:
+    def start(store: str, env: dict[str, str] | None = None) -> Stack:
         urls = {}
         if store == "postgres":
             urls = database_urls(request.getfixturevalue("postgres"), f"e2e_{uuid.uuid4().hex[:8]}")
         stack = Stack(
             tmp_path / f"stack-{len(stacks)}",
             ports={name: free_port() for name in SERVICES},
-            env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
+            env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, **(env or {})},
             database_urls=urls,
         )
         stacks.append(stack)
