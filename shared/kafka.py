@@ -316,6 +316,7 @@ class BatchConsumer:
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             max_poll_records=self.settings.kafka_max_records,
             request_timeout_ms=15_000,
+            **client_options(self.settings),
             **self.options,
         )
         await self.consumer.start()
@@ -353,7 +354,18 @@ class BatchConsumer:
             if not batch:
                 continue
             with BATCH_SECONDS.labels(self.group_id).time():
-                if await self._apply(batch):
+                try:
+                    done = await self._apply(batch)
+                except Exception:
+                    # What _apply could not handle itself (a dead letter Kafka did not take,
+                    # the database failing while poison is set aside): the batch is rewound,
+                    # never dropped, and the loop goes on instead of dying unseen.
+                    BATCH_FAILURES.labels(self.group_id).inc()
+                    log.exception("batch could not be finished; rewinding to retry")
+                    await asyncio.sleep(RETRY_PAUSE_S)
+                    self._rewind(batch)
+                    continue
+                if done:
                     await self._commit()
 
     async def _apply(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
