@@ -149,7 +149,7 @@ def assignment(
     svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID, assignee: str
 ) -> AssignmentOut | None:
     """The reasons kept with the conversation's last assignment, with people's names."""
-    kept = getattr(svc.conversations.conversation(tenant_id, conversation_id), "assignment", None)
+    kept = svc.conversations.assignment(tenant_id, conversation_id)
     if not kept:
         return None
     reasons = kept.get("reasons") or {}

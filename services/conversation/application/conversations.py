@@ -492,6 +492,12 @@ class Conversations(CacheEvictingOnConflict):
                 "concurrent_change", "Someone changed this conversation at the same moment."
             ) from None
 
+    @_one_writer
+    def assignment(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> dict | None:
+        """Why the conversation is with its assignee (kept with its last assignment), read
+        under the writer lock after the cache caught up with other replicas' saves."""
+        return getattr(self.conversation(tenant_id, conversation_id), "assignment", None)
+
     def conversation(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation:
         """The tenant's conversation; another tenant's is as unknown as a missing one."""
         return self._get(Conversation, tenant_id, conversation_id, "conversation")
