@@ -32,6 +32,7 @@ def build(settings: GatewaySettings) -> FastAPI:
         settings.upstreams(),
         settings.upstream_connect_timeout_s,
         settings.upstream_max_connections,
+        settings.gateway_max_body_bytes,
     )
     portal = PortalFiles(settings.portal_dist)
 

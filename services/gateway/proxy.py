@@ -67,9 +67,25 @@ def _unavailable(upstream: str) -> Response:
     )
 
 
+def _too_large(limit: int) -> Response:
+    return JSONResponse(
+        error_body(
+            "body_too_large", f"A request body may be {limit} bytes at most.", {"limit": limit}
+        ),
+        status_code=413,
+    )
+
+
 class Proxy:
-    def __init__(self, upstreams: dict[str, str], connect_timeout: float, max_connections: int):
+    def __init__(
+        self,
+        upstreams: dict[str, str],
+        connect_timeout: float,
+        max_connections: int,
+        max_body_bytes: int = 4_000_000,
+    ):
         self.upstreams = {name: url.rstrip("/") for name, url in upstreams.items()}
+        self.max_body_bytes = max_body_bytes
         self.client = httpx.AsyncClient(
             # One client serves every browser: a cookie jar would keep the last sign-in's
             # session and send it with every cookieless request, signing strangers in as that
@@ -100,7 +116,9 @@ class Proxy:
             request.url.scheme,
             request.headers.get("host"),
         )
-        body = await request.body()  # requests are small; answers are what must stream
+        body = await self._bounded_body(request)  # requests are small; answers stream
+        if body is None:
+            return _too_large(self.max_body_bytes)
         outgoing = self.client.build_request(
             request.method, url, headers=headers, content=body or None
         )
@@ -119,6 +137,19 @@ class Proxy:
             (k, v) for k, v in answer.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP
         ]
         return response
+
+    async def _bounded_body(self, request: Request) -> bytes | None:
+        """The body, or None once it passes the limit: by its Content-Length, or while its
+        chunks arrive, so a client cannot make the gateway hold more than the limit."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return None
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_body_bytes:
+                return None
+        return bytes(body)
 
     async def relay_socket(self, websocket: WebSocket) -> None:
         """The website chat's socket: opened upstream first, then frames both ways; a close

@@ -22,6 +22,10 @@ class GatewaySettings(ServiceSettings):
     #: How long to wait for a service to accept a connection; answers may stream forever (SSE).
     upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
     upstream_max_connections: int = Field(default=1000, ge=1)
+    #: ``GATEWAY_MAX_BODY_BYTES``: the largest request body held while forwarding (413 above);
+    #: above every service's own limit (Meta's batched webhooks take 3 MB), which each
+    #: service still enforces.
+    gateway_max_body_bytes: int = Field(default=4_000_000, ge=1)
 
     def upstreams(self) -> dict[str, str]:
         return {
