@@ -40,6 +40,13 @@ def may(role: str, function: str) -> bool:
     return role in ACCESS[function]
 
 
+def plan_includes(plan: str | None, function: str) -> bool:
+    """Whether a tenant's plan includes a function of ``PLAN_FUNCTIONS`` (e.g. whether the
+    SLA of SPEC §6 covers it: ``plan_includes(plan, "service_levels")``). An unknown tenant
+    (``None``) has no plan and so none of them."""
+    return plan is not None and plan in PLAN_FUNCTIONS[function]
+
+
 def permitted(role: str, plan: str) -> list[str]:
     """The functions one person may use: those of ``ACCESS`` their role has (and, for those
     in ``NEEDS_PLAN_FUNCTION``, their plan too), and those of ``PLAN_FUNCTIONS`` their

@@ -19,7 +19,7 @@ from services.sla.application.errors import Refused
 from services.sla.application.incidents import Clock, Incidents
 from services.sla.domain.aggregate import IncidentState
 from services.sla.store.projection import rebuild
-from shared.auth import Caller, operator, role_in
+from shared.auth import Caller, caller, operator, role_in
 from shared.http import ApiError
 
 STATUS = {"invalid": 422, "conflict": 409, "not_found": 404}
@@ -67,6 +67,16 @@ def _report(app: Sla, tenant_id: str, month: str) -> dict[str, Any]:
         if not views.has_service_levels(plan):
             raise ApiError(409, "no_service_levels", "Hub tenants have no service levels (§6).")
         return views.monthly_report(conn, tenant_id, _month(month), plan, app.clock())
+
+
+levels_router = APIRouter(prefix="/v1/sla", tags=["service levels"])
+
+
+@levels_router.get("/service-levels", response_model=s.ServiceLevels)
+async def service_levels(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """Hub tenants have no service levels; Pro and Bot tenants have the SPEC §6 targets."""
+    with sla(request).engine.connect() as conn:
+        return views.service_levels(conn, str(who.tenant_id))
 
 
 operator_router = APIRouter(

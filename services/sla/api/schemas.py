@@ -135,3 +135,10 @@ class MonthlyReport(BaseModel):
 
 class Rebuilt(BaseModel):
     incidents: int
+
+
+class ServiceLevels(BaseModel):
+    plan: str | None
+    has_service_levels: bool
+    #: Targets in service hours; a "day" is 10 service hours, 6 months are 130 days.
+    target_service_hours: dict[str, dict[str, float]]

@@ -39,6 +39,7 @@ from services.sla.store.projection import load
 from services.sla.store.tables import credits, outbox, tenants
 from shared import events as ev
 from shared import topics
+from shared.access import plan_includes
 from shared.outbox import enqueue
 
 CREDIT_IDS = uuid.UUID("5c1a0c6e-6f1b-4a57-9d0b-7f3c2f9e51a1")
@@ -84,7 +85,7 @@ class Claims:
             ).first()
             if tenant is None:
                 raise Refused("invalid", "unknown_tenant", f"There is no tenant {tenant_id}.")
-            if tenant.plan not in ("pro", "bot"):
+            if not plan_includes(tenant.plan, "service_levels"):
                 raise Refused(
                     "conflict", "no_service_levels", "Hub tenants have no service levels (§6)."
                 )

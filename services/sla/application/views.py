@@ -22,8 +22,9 @@ from services.sla.domain.aggregate import IncidentState, StopClock
 from services.sla.domain.clock import BRUSSELS, deadline
 from services.sla.domain.credits import breaches_of, credits_for_month
 from services.sla.domain.incident import KpiMeasurement, measure
-from services.sla.domain.targets import Level, Priority, level_of
+from services.sla.domain.targets import TARGETS, Level, Priority, level_of
 from services.sla.store.tables import incidents, stop_clocks, tenants
+from shared.access import plan_includes
 
 
 def plan_of(conn: Connection, tenant_id: str) -> str | None:
@@ -31,7 +32,22 @@ def plan_of(conn: Connection, tenant_id: str) -> str | None:
 
 
 def has_service_levels(plan: str | None) -> bool:
-    return plan in ("pro", "bot")
+    return plan_includes(plan, "service_levels")
+
+
+def service_levels(conn: Connection, tenant_id: str) -> dict[str, Any]:
+    """Hub tenants have no service levels; Pro and Bot tenants have the SPEC §6 targets."""
+    plan = plan_of(conn, tenant_id)
+    covered = has_service_levels(plan)
+    hours = {
+        p.value: {k.value: t.total_seconds() / 3600 for k, t in kinds.items()}
+        for p, kinds in TARGETS.items()
+    }
+    return {
+        "plan": plan,
+        "has_service_levels": covered,
+        "target_service_hours": hours if covered else {},
+    }
 
 
 def _seconds(span: timedelta) -> int:
