@@ -59,7 +59,6 @@ def build(settings: IngestSettings) -> FastAPI:
     app = service.create_app("Interact ingest", [api.router, webchat.router, meta_webhook.router])
     app.state.webchat = chat
     app.state.body_limits = {"/v1/meta/webhook": meta_webhook.MAX_BODY_BYTES}
-    app.state.channels = store.ChannelLookup(service.engine)
     app.state.meta_channels = meta_channels
     app.state.meta_publish_timeout_s = settings.webhook_publish_timeout_s
     return app

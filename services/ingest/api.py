@@ -1,4 +1,4 @@
-"""Inbound endpoints. For now the website chat's plain JSON endpoint; Meta webhooks come next.
+"""The website chat's plain JSON endpoint (Meta webhooks are in :mod:`services.ingest.meta`).
 
 A message is accepted (202) only once Kafka has acknowledged it; if the broker cannot
 take it the caller gets 503 and must retry, so no accepted message can be lost. The

@@ -1,4 +1,4 @@
-"""Ingest's own state: the connected channels and chatbots (from the directory events), the
+"""Ingest's own state: the connected Meta channels and chatbots (from the directory events), the
 outcomes of outbound deliveries and bot turns, and which channel message ids are ours.
 
 Credentials stay sealed in the database; they are opened in memory when a channel is
@@ -40,16 +40,6 @@ from shared.secrets import SealError, unseal
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
-
-channels = Table(
-    "channels",
-    metadata,
-    Column("channel_id", String(36), primary_key=True),
-    Column("tenant_id", String(36), nullable=False),
-    Column("channel_type", String(20), nullable=False),
-    Column("public_key", String(64), nullable=False, unique=True),
-    Column("connected", Boolean, nullable=False),
-)
 
 #: Meta channels: page id (Messenger, Page comments) or phone-number id (WhatsApp).
 meta_channels = Table(
@@ -119,16 +109,8 @@ def make_apply(secrets_key: str) -> Callable[[Connection, list[Delivery]], None]
             p, tenant_id = d.payload, str(d.envelope.tenant_id)
             if isinstance(p, ev.ChannelConnected):
                 # Replace, never fail: the same connection published twice stays one row.
-                for table in (channels, meta_channels):
-                    conn.execute(delete(table).where(table.c.channel_id == str(p.channel_id)))
                 conn.execute(
-                    insert(channels).values(
-                        channel_id=str(p.channel_id),
-                        tenant_id=tenant_id,
-                        channel_type=p.channel_type,
-                        public_key=p.public_key,
-                        connected=True,
-                    )
+                    delete(meta_channels).where(meta_channels.c.channel_id == str(p.channel_id))
                 )
                 if p.channel_type in META_TYPES and p.external_id:
                     conn.execute(
@@ -143,14 +125,14 @@ def make_apply(secrets_key: str) -> Callable[[Connection, list[Delivery]], None]
                         )
                     )
             elif isinstance(p, ev.ChannelDisconnected):
-                for table in (channels, meta_channels):
-                    conn.execute(
-                        update(table)
-                        .where(
-                            table.c.channel_id == str(p.channel_id), table.c.tenant_id == tenant_id
-                        )
-                        .values(connected=False)
+                conn.execute(
+                    update(meta_channels)
+                    .where(
+                        meta_channels.c.channel_id == str(p.channel_id),
+                        meta_channels.c.tenant_id == tenant_id,
                     )
+                    .values(connected=False)
+                )
             elif isinstance(p, ev.ChatbotConnected):
                 conn.execute(delete(chatbots).where(chatbots.c.channel_id == str(p.channel_id)))
                 conn.execute(
@@ -182,33 +164,6 @@ def _verify_digest(sealed: str | None, secrets_key: str) -> str | None:
         log.error("channel credentials cannot be opened: is CHANNEL_SECRETS_KEY the same?")
         return None
     return digest(token) if token else None
-
-
-class ChannelLookup:
-    """Channels by public key, cached for ``ttl`` seconds: the hot path of every inbound
-    message needs no database round trip, and a disconnection applies within ``ttl``."""
-
-    def __init__(self, engine: Engine, ttl: float = 2.0) -> None:
-        self.engine, self.ttl = engine, ttl
-        self._cache: dict[str, tuple[float, Any]] = {}
-
-    def get(self, public_key: str):  # type: ignore[no-untyped-def]
-        now = time.monotonic()
-        hit = self._cache.get(public_key)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        with self.engine.connect() as conn:
-            row = channel_by_key(conn, public_key)
-        if len(self._cache) > 50_000:  # bounded under a spray of made-up keys
-            self._cache.clear()
-        self._cache[public_key] = (now, row)
-        return row
-
-
-def channel_by_key(conn: Connection, public_key: str):  # type: ignore[no-untyped-def]
-    return conn.execute(
-        select(channels).where(channels.c.public_key == public_key, channels.c.connected.is_(True))
-    ).first()
 
 
 # --- Meta channels -------------------------------------------------------------------
