@@ -45,8 +45,8 @@ for path in (ROOT, ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from services.routing.application.state import TenantRouting  # noqa: E402
 from services.routing.domain.choice import choose_assignee  # noqa: E402
+from services.routing.domain.state import TenantRouting  # noqa: E402
 from shared import events as ev  # noqa: E402
 from shared import topics  # noqa: E402
 from shared.events import Envelope, Payload  # noqa: E402

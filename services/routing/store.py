@@ -31,8 +31,8 @@ from sqlalchemy import (
     update,
 )
 
-from services.routing.application.state import TenantRouting, Tracked
-from services.routing.domain.choice import Agent, Need
+from services.routing.domain.choice import Candidate, Need
+from services.routing.domain.state import TenantRouting, Tracked
 from shared.readmodel import UtcDateTime
 
 metadata = MetaData()
@@ -108,7 +108,7 @@ def load(conn: Connection, tenant_id: uuid.UUID) -> TenantRouting:
         state.default_capacity = row.default_capacity
         state.version = row.version
     for a in conn.execute(select(agents).where(agents.c.tenant_id == key)):
-        state.agents[uuid.UUID(a.user_id)] = Agent(
+        state.agents[uuid.UUID(a.user_id)] = Candidate(
             user_id=uuid.UUID(a.user_id),
             role=a.role,
             active=a.active,

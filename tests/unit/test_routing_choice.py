@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.routing.domain.choice import Agent, Need, choose_assignee, exclusions
+from services.routing.domain.choice import Candidate, Need, choose_assignee, exclusions
 
 CHANNEL = uuid.UUID("11111111-1111-4111-8111-111111111111")
 OTHER_CHANNEL = uuid.UUID("22222222-2222-4222-8222-222222222222")
@@ -24,9 +24,9 @@ def uid(n: int) -> uuid.UUID:
     return uuid.UUID(int=n)
 
 
-def eligible_agent(n: int = 1, **changes: object) -> Agent:
+def eligible_agent(n: int = 1, **changes: object) -> Candidate:
     """An agent who satisfies NEED, changed by ``changes``."""
-    base = Agent(
+    base = Candidate(
         user_id=uid(n),
         role="agent",
         active=True,
@@ -199,7 +199,7 @@ def test_every_reason_is_reported(changes: dict, expected: set[str]) -> None:
         ),
     ],
 )
-def test_choice_among_the_eligible(agents: list[Agent], winner: int, tie_break: str) -> None:
+def test_choice_among_the_eligible(agents: list[Candidate], winner: int, tie_break: str) -> None:
     decision = choose_assignee(NEED, agents)
     assert decision.assignee_id == uid(winner)
     assert decision.tie_break == tie_break
@@ -227,7 +227,7 @@ def test_choice_among_the_eligible(agents: list[Agent], winner: int, tie_break: 
     ],
 )
 def test_nobody_eligible_gives_no_assignee_and_every_reason(
-    agents: list[Agent], expected_reasons: dict[int, tuple[str, ...]]
+    agents: list[Candidate], expected_reasons: dict[int, tuple[str, ...]]
 ) -> None:
     decision = choose_assignee(NEED, agents)
     assert decision.assignee_id is None
@@ -269,7 +269,7 @@ def test_verdicts_cover_every_agent_including_the_winner() -> None:
         ),
     ],
 )
-def test_same_snapshot_in_any_order_gives_the_same_decision(agents: list[Agent]) -> None:
+def test_same_snapshot_in_any_order_gives_the_same_decision(agents: list[Candidate]) -> None:
     decisions = [choose_assignee(NEED, list(order)) for order in itertools.permutations(agents)]
     first = decisions[0]
     assert first.assignee_id is not None
@@ -292,7 +292,7 @@ def mostly(common: object, *others: object) -> st.SearchStrategy:
 BOTH_CHANNELS = frozenset({CHANNEL, OTHER_CHANNEL})
 
 agent_strategy = st.builds(
-    Agent,
+    Candidate,
     user_id=st.integers(min_value=1, max_value=40).map(uid),
     role=mostly("agent", "manager", "administrator", "analyst"),
     active=mostly(True, False),
@@ -315,7 +315,7 @@ need_strategy = st.builds(
 )
 
 
-def _idle_rank(agent: Agent) -> float:
+def _idle_rank(agent: Candidate) -> float:
     return float("-inf") if agent.idle_since is None else agent.idle_since.timestamp()
 
 
@@ -325,7 +325,7 @@ def _idle_rank(agent: Agent) -> float:
     agents=st.lists(agent_strategy, max_size=8, unique_by=lambda a: a.user_id),
     data=st.data(),
 )
-def test_choice_properties(need: Need, agents: list[Agent], data: st.DataObject) -> None:
+def test_choice_properties(need: Need, agents: list[Candidate], data: st.DataObject) -> None:
     decision = choose_assignee(need, agents)
     eligible = [a for a in agents if not exclusions(a, need)]
     assert {v.user_id: v.excluded_by for v in decision.verdicts} == {

@@ -15,8 +15,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.routing.application.state import TenantRouting, Tracked
-from services.routing.domain.choice import Agent, choose_assignee, exclusions, fits
+from services.routing.domain.choice import Candidate, choose_assignee, exclusions, fits
+from services.routing.domain.state import TenantRouting, Tracked
 from shared import events as ev
 from shared.events import Envelope, Payload
 from tests.unit.test_routing_state import (
@@ -161,7 +161,7 @@ def check_decisions(state: TenantRouting, out: list) -> None:
     for decision in decisions(out):
         if decision.assignee_id is None:
             continue
-        agent: Agent = state.agents[decision.assignee_id]
+        agent: Candidate = state.agents[decision.assignee_id]
         tracked = state.conversations.get(decision.conversation_id)
         assert agent.active and agent.presence == "online"
         assert decision.assignee_id != decision.replaces_assignee_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.routing.application.state import TenantRouting
+from services.routing.domain.state import TenantRouting
 from shared import events as ev
 from shared.events import Envelope
 from tests.unit.test_routing_state import (

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.routing.application.state import TenantRouting
+from services.routing.domain.state import TenantRouting
 from shared import events as ev
 from shared.events import Payload
 from tests.unit.test_routing_state import (

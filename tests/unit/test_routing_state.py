@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.routing.application.state import TenantRouting
-from services.routing.domain.choice import Agent, Need, exclusions
+from services.routing.domain.choice import Candidate, Need, exclusions
+from services.routing.domain.state import TenantRouting
 from shared import events as ev
 from shared.events import Envelope, Payload
 
@@ -611,7 +611,7 @@ close_step = st.tuples(st.just("close"), st.integers(min_value=0, max_value=50))
 step = st.one_of(open_step, open_step, presence_step, close_step, close_step)
 
 
-def _fully_eligible(agent: Agent, need: Need) -> bool:
+def _fully_eligible(agent: Candidate, need: Need) -> bool:
     return exclusions(agent, need) == ()
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from services.routing import store
-from services.routing.application.state import TenantRouting
+from services.routing.domain.state import TenantRouting
 from shared.events import Envelope
 from shared.kafka import Delivery
 

@@ -21,7 +21,10 @@ SKILL_REASONS = frozenset({"role", "channel", "language", "competence"})
 
 
 @dataclass(slots=True)
-class Agent:
+class Candidate:
+    """An end user as routing sees them: anyone who could be given conversations (not only
+    the spec's Agent role; Administrators and Managers handle conversations too)."""
+
     user_id: uuid.UUID
     role: str
     active: bool = True
@@ -63,10 +66,22 @@ class Decision:
     verdicts: tuple[Verdict, ...] = field(default_factory=tuple)
 
 
-def exclusions(agent: Agent, need: Need) -> tuple[str, ...]:
-    """Every reason this agent cannot take the conversation (empty: eligible)."""
+def handles(agent: Candidate) -> bool:
+    """Holds conversations at all: a handling role and not deactivated."""
+    return agent.role in HANDLING_ROLES and agent.active
+
+
+def is_available(agent: Candidate) -> bool:
+    """Could take one more conversation of their channels and languages right now."""
+    return handles(agent) and agent.presence == "online" and agent.load < agent.capacity
+
+
+def exclusions(agent: Candidate, need: Need) -> tuple[str, ...]:
+    """Every reason this agent cannot take the conversation (empty: eligible). The same
+    conditions as ``handles`` and ``is_available``, one reason each, for the decision's
+    explanation."""
     reasons = []
-    if agent.role not in HANDLING_ROLES or not agent.active:
+    if not handles(agent):
         reasons.append("role")
     if agent.presence != "online":
         reasons.append("presence")
@@ -83,19 +98,21 @@ def exclusions(agent: Agent, need: Need) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def fits(agent: Agent, need: Need) -> bool:
+def fits(agent: Candidate, need: Need) -> bool:
     """Could this person hold the conversation at all (ignoring presence and load)?"""
     return not SKILL_REASONS.intersection(exclusions(agent, need))
 
 
-def rank(agent: Agent) -> tuple[int, float, int]:
+def rank(agent: Candidate) -> tuple[int, float, int]:
     """Least loaded first, then idle longest (never idle counts as longest), then user id
     (as a number: the same order as the id's text, cheaper to compare)."""
     idle = agent.idle_since.timestamp() if agent.idle_since else float("-inf")
     return agent.load, idle, agent.user_id.int
 
 
-def decide(need: Need, eligible: Iterable[Agent], explained: Iterable[Agent] = ()) -> Decision:
+def decide(
+    need: Need, eligible: Iterable[Candidate], explained: Iterable[Candidate] = ()
+) -> Decision:
     """The best of ``eligible`` (agents known to be eligible), with verdicts on ``explained``."""
     eligible = list(eligible)
     best = heapq.nsmallest(2, eligible, key=rank)
@@ -113,7 +130,7 @@ def decide(need: Need, eligible: Iterable[Agent], explained: Iterable[Agent] = (
     return Decision(winner.user_id, tie_break, verdicts)
 
 
-def choose_assignee(need: Need, agents: Iterable[Agent], explain: bool = True) -> Decision:
+def choose_assignee(need: Need, agents: Iterable[Candidate], explain: bool = True) -> Decision:
     """The decision over a whole snapshot, every agent's verdict included."""
     agents = list(agents)
     eligible = [a for a in agents if not exclusions(a, need)]

@@ -18,8 +18,7 @@ from datetime import datetime
 
 from sortedcontainers import SortedList
 
-from services.routing.domain.choice import Agent, Need, rank
-from shared.events import HANDLING_ROLES
+from services.routing.domain.choice import Candidate, Need, handles, is_available, rank
 
 Key = tuple[uuid.UUID, str]  # (channel, language)
 Entry = tuple[datetime, int, uuid.UUID]  # (time, id as a number for a stable order, id)
@@ -27,18 +26,8 @@ Ranked = tuple[int, float, int, uuid.UUID]  # rank(agent) + the id
 EMPTY: SortedList = SortedList()
 
 
-def _keys(agent: Agent) -> frozenset[Key]:
+def _keys(agent: Candidate) -> frozenset[Key]:
     return frozenset((c, lang) for c in agent.channel_ids for lang in agent.languages)
-
-
-def is_available(agent: Agent) -> bool:
-    """Could take one more conversation of their channels and languages right now."""
-    return (
-        agent.role in HANDLING_ROLES
-        and agent.active
-        and agent.presence == "online"
-        and agent.load < agent.capacity
-    )
 
 
 class Roster:
@@ -49,10 +38,9 @@ class Roster:
         self.available: dict[Key, SortedList] = defaultdict(SortedList)
         self._filed: dict[uuid.UUID, tuple[frozenset[Key], Ranked | None]] = {}
 
-    def update(self, agent: Agent) -> None:
+    def update(self, agent: Candidate) -> None:
         """Re-file one agent after any change to them."""
-        handles = agent.role in HANDLING_ROLES and agent.active
-        keys = _keys(agent) if handles else frozenset()
+        keys = _keys(agent) if handles(agent) else frozenset()
         ranked = (*rank(agent), agent.user_id) if is_available(agent) else None
         now = (keys, ranked)
         before = self._filed.get(agent.user_id)
@@ -125,7 +113,7 @@ class Queue:
     def oldest_first(self) -> list[uuid.UUID]:
         return [entry[2] for entry in self.all]
 
-    def for_agent(self, agent: Agent) -> Iterator[uuid.UUID]:
+    def for_agent(self, agent: Candidate) -> Iterator[uuid.UUID]:
         """The waiting conversations on the agent's channels and languages, oldest first."""
         lists = [self.by_key[key] for key in _keys(agent) if self.by_key.get(key)]
         for entry in heapq.merge(*lists):

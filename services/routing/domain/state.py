@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, TypeAdapter
 
-from services.routing.application.indexes import Deadlines, Queue, Roster, is_available
-from services.routing.domain.choice import Agent, Decision, Need, decide, fits
+from services.routing.domain.choice import Candidate, Decision, Need, decide, fits, is_available
+from services.routing.domain.indexes import Deadlines, Queue, Roster
 from shared import events as ev
 from shared.events import HANDLING_ROLES, ConversationRouted, Envelope, Payload
 
@@ -63,7 +63,7 @@ class TenantRouting:
     routing_enabled: bool = True
     default_capacity: int = 5
     version: int = 0
-    agents: dict[uuid.UUID, Agent] = field(default_factory=dict)
+    agents: dict[uuid.UUID, Candidate] = field(default_factory=dict)
     conversations: dict[uuid.UUID, Tracked] = field(default_factory=dict)
     #: The tenant's competences, id -> name (names only to read older, name-based events).
     competences: dict[str, str] = field(default_factory=dict)
@@ -121,7 +121,7 @@ class TenantRouting:
     def _on_EndUserCreated(self, _e: Envelope, p: ev.EndUserCreated) -> None:
         agent = self.agents.get(p.user_id)  # a second copy must not reset the load
         if agent is None:
-            self.agents[p.user_id] = agent = Agent(user_id=p.user_id, role=p.role)
+            self.agents[p.user_id] = agent = Candidate(user_id=p.user_id, role=p.role)
         self._set_profile(agent, p)
 
     def _on_EndUserUpdated(self, e: Envelope, p: ev.EndUserUpdated) -> list[Envelope]:
@@ -133,7 +133,7 @@ class TenantRouting:
             return self._reroute_held(agent.user_id, e.occurred_at, "deactivated", True)
         return self._offer_waiting(agent, e.occurred_at)  # a new skill may fit a waiting one
 
-    def _set_profile(self, agent: Agent, p: ev.EndUserProfile) -> None:
+    def _set_profile(self, agent: Candidate, p: ev.EndUserProfile) -> None:
         agent.role = p.role
         agent.channel_ids = frozenset(p.channel_ids)
         agent.languages = frozenset(p.languages)
@@ -365,7 +365,7 @@ class TenantRouting:
         The index keeps them best first, so this stops at the first few who have the
         competences: a decision costs the same with ten agents or a thousand."""
         wanted = EXPLAIN_CLOSEST if explain else 2
-        best: list[Agent] = []
+        best: list[Candidate] = []
         passed_over = need.passed_over
         for user_id in self.roster.available_for(need):
             agent = self.agents[user_id]
@@ -378,7 +378,7 @@ class TenantRouting:
         if not explain:
             return decide(need, best)
         if len(self.agents) <= EXPLAIN_ALL:
-            explained: list[Agent] = list(self.agents.values())
+            explained: list[Candidate] = list(self.agents.values())
         elif best:
             explained = best
         else:  # nobody: those who have the channel and the language came closest
@@ -422,7 +422,7 @@ class TenantRouting:
     def _waiting(self) -> list[uuid.UUID]:
         return self.queue.oldest_first()
 
-    def _offer_waiting(self, agent: Agent | None, at: datetime) -> list[Envelope]:
+    def _offer_waiting(self, agent: Candidate | None, at: datetime) -> list[Envelope]:
         """Give an agent with room the oldest waiting conversations they can take."""
         out: list[Envelope] = []
         while agent is not None and self.routing_enabled and is_available(agent):
@@ -442,7 +442,7 @@ class TenantRouting:
 
     # --- bookkeeping -----------------------------------------------------------------
 
-    def _touch(self, agent: Agent) -> None:
+    def _touch(self, agent: Candidate) -> None:
         self.roster.update(agent)
         self.dirty_agents.add(agent.user_id)
 
@@ -470,7 +470,7 @@ class TenantRouting:
             self._touch(agent)
         self._file(tracked)
 
-    def _release(self, tracked: Tracked, at: datetime | None = None) -> Agent | None:
+    def _release(self, tracked: Tracked, at: datetime | None = None) -> Candidate | None:
         if tracked.assignee_id is None:
             return None
         self.holdings.get(tracked.assignee_id, set()).discard(tracked.conversation_id)
@@ -525,7 +525,7 @@ def _text(user_id: uuid.UUID | None) -> str | None:
     return None if user_id is None else str(user_id)
 
 
-def _by_id(agent: Agent) -> int:
+def _by_id(agent: Candidate) -> int:
     return agent.user_id.int
 
 
