@@ -21,7 +21,9 @@ def row_hashes(engine: Engine, skip: tuple[str, ...] = ()) -> dict[str, tuple[in
             if name in skip:
                 continue
             columns = sorted(table.columns, key=lambda c: c.name)
-            rows = sorted(repr(tuple(str(v) for v in row)) for row in conn.execute(select(*columns)))
+            rows = sorted(
+                repr(tuple(str(v) for v in row)) for row in conn.execute(select(*columns))
+            )
             digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()
             found[name] = (len(rows), digest)
     return found
