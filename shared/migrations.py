@@ -18,6 +18,7 @@ and makes a new revision (``revision``); ``docs/operations.md`` has the recipe.
 from __future__ import annotations
 
 import importlib
+import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
 ENV_DIR = Path(__file__).with_name("migration_env")
+log = logging.getLogger(__name__)
+# Alembic says "Context impl SQLiteImpl." at every start; what changed is logged below.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class Schema:
     rebuilt: frozenset[str] = field(default_factory=frozenset)
     #: The revision equal to the schema of the last release made with ``create_all``.
     baseline: str = "0001"
+    #: SQL run after a restore (``services.backup``) so that what derives from events is
+    #: rebuilt: positions to replay from, outboxes to publish again (consumers skip by id).
+    after_restore: tuple[str, ...] = ()
 
     @property
     def version_table(self) -> str:
@@ -99,7 +106,17 @@ def upgrade(engine: Engine, schema: Schema, revision: str = "head") -> None:
         found = set(inspect(connection).get_table_names())
         if schema.version_table not in found and found & set(schema.managed_tables()):
             command.stamp(config, schema.baseline)
+            log.info("database of before migrations stamped", extra={"revision": schema.baseline})
+        context = MigrationContext.configure(
+            connection, opts={"version_table": schema.version_table}
+        )
+        before = context.get_current_revision()
         command.upgrade(config, revision)
+        after = context.get_current_revision()
+        if after != before:
+            log.info(
+                "schema upgraded", extra={"service": schema.service, "from": before, "to": after}
+            )
 
 
 def prepare(engine: Engine, metadata: MetaData) -> None:

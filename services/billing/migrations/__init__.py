@@ -11,4 +11,10 @@ from shared.readmodel import applied_events_table
 
 applied_events_table(metadata)  # the consumer's ledger (shared.consumer_service) is migrated too
 
-SCHEMA = Schema(service="billing", versions=Path(__file__).parent, metadata=(metadata,))
+SCHEMA = Schema(
+    service="billing",
+    versions=Path(__file__).parent,
+    metadata=(metadata,),
+    # After a restore the outbox is published again (its consumer skips by event id).
+    after_restore=("UPDATE outbox SET sent_at = NULL",),
+)
