@@ -1032,7 +1032,7 @@ def test_operator_jobs_reach_every_database_as_locked_down_pods(kind: str, name:
 
 def test_backup_runs_weekly_one_at_a_time_onto_its_volume() -> None:
     cron = _one("CronJob", "backup")
-    minute, hour, day, month, weekday = cron["spec"]["schedule"].split()
+    _minute, _hour, day, month, weekday = cron["spec"]["schedule"].split()
     assert (day, month) == ("*", "*") and weekday.isdigit(), "weekly"
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     pod = _pod_of_job(cron)
