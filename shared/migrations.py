@@ -17,10 +17,12 @@ and makes a new revision (``revision``); ``docs/operations.md`` has the recipe.
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,9 +100,21 @@ def _lock(connection: Connection, schema: Schema) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """SQLite has no advisory lock: processes on one file take turns on a lock file beside it."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def upgrade(engine: Engine, schema: Schema, revision: str = "head") -> None:
     """Bring the database to ``revision``; a pre-Alembic database is stamped baseline first."""
-    with engine.begin() as connection:
+    with _sqlite_file_lock(engine), engine.begin() as connection:
         _lock(connection, schema)
         config = alembic_config(schema, connection)
         found = set(inspect(connection).get_table_names())

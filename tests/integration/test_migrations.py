@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,20 @@ def test_each_service_metadata_equals_its_migrations_head(empty_database, schema
         assert set(schema.managed_tables()) | schema.rebuilt | {schema.version_table} == tables
     finally:
         engine.dispose()
+
+
+def test_replicas_starting_at_once_upgrade_one_after_the_other(empty_database) -> None:
+    """Four replicas of a service start together on an empty database: all start, once."""
+    url = empty_database("billing")
+    engines = [make_engine(url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(len(engines)) as pool:
+            list(pool.map(lambda engine: migrate_at_start(engine, BILLING), engines))
+        assert current_revision(engines[0], BILLING) == head_revision(BILLING)
+        assert differences(engines[0], BILLING) == []
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 def test_a_table_without_a_revision_is_a_difference(tmp_path) -> None:
