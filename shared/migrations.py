@@ -20,6 +20,8 @@ from __future__ import annotations
 import fcntl
 import importlib
 import logging
+import shutil
+import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -181,8 +183,19 @@ def new_revision(engine: Engine, schema: Schema, message: str) -> str:
     head = head_revision(schema)
     rev_id = f"{int(head or 0) + 1:04d}" if head is None or head.isdigit() else None
     with engine.begin() as connection:
+        config = alembic_config(schema, connection)
+        if ruff := shutil.which("ruff") or shutil.which(
+            "ruff", path=str(Path(sys.executable).parent)
+        ):
+            # The project's format, so the new file passes ``ruff format --check`` as written.
+            config.set_section_option("post_write_hooks", "hooks", "format")
+            config.set_section_option("post_write_hooks", "format.type", "exec")
+            config.set_section_option("post_write_hooks", "format.executable", ruff)
+            config.set_section_option(
+                "post_write_hooks", "format.options", "format REVISION_SCRIPT_FILENAME"
+            )
         script = command.revision(
-            alembic_config(schema, connection),
+            config,
             message=message,
             autogenerate=True,
             rev_id=rev_id,

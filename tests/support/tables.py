@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Engine, MetaData, select
+from sqlalchemy import Engine, MetaData, inspect, select
 
 
-def row_hashes(engine: Engine, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
+def row_hashes(
+    engine: Engine, skip: tuple[str, ...] = (), columns: dict[str, list[str]] | None = None
+) -> dict[str, tuple[int, str]]:
     """Every table of the database (as reflected) -> (row count, hash of its sorted rows).
 
     Values are compared as text so that a SQLite and a PostgreSQL copy of one table compare
-    by content, whatever order the rows come in.
+    by content, whatever order the rows come in. ``columns`` limits a table to the columns
+    it had (a migration may add some: the old ones must keep their values).
     """
     reflected = MetaData()
     reflected.reflect(engine)
@@ -20,10 +23,16 @@ def row_hashes(engine: Engine, skip: tuple[str, ...] = ()) -> dict[str, tuple[in
         for name, table in sorted(reflected.tables.items()):
             if name in skip:
                 continue
-            columns = sorted(table.columns, key=lambda c: c.name)
-            rows = sorted(
-                repr(tuple(str(v) for v in row)) for row in conn.execute(select(*columns))
+            chosen = sorted(
+                (c for c in table.columns if columns is None or c.name in columns[name]),
+                key=lambda c: c.name,
             )
+            rows = sorted(repr(tuple(str(v) for v in row)) for row in conn.execute(select(*chosen)))
             digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()
             found[name] = (len(rows), digest)
     return found
+
+
+def column_names(engine: Engine) -> dict[str, list[str]]:
+    found = inspect(engine)
+    return {t: [c["name"] for c in found.get_columns(t)] for t in found.get_table_names()}
