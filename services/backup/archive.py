@@ -239,6 +239,9 @@ def backup(settings: BackupSettings, *, now: datetime | None = None, reason: str
                     "sha256": _sha256(target),
                 }
             )
+        if not files:
+            shutil.rmtree(work)
+            raise BackupError("no database to back up: check DATA_DIR and <SERVICE>_DATABASE_URL")
         manifest = {
             "format": FORMAT,
             "id": backup_id,

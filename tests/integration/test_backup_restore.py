@@ -231,6 +231,14 @@ def test_a_damaged_backup_is_refused_before_anything_is_restored(tmp_path) -> No
         archive.restore(clean, "nope")
 
 
+def test_nothing_to_back_up_is_an_error_not_an_empty_backup(tmp_path) -> None:
+    settings = sqlite_settings(tmp_path)
+    with pytest.raises(archive.BackupError, match="no database to back up"):
+        archive.backup(settings)
+    assert archive.list_backups(settings) == []
+    assert archive.due(settings)
+
+
 def test_backups_older_than_the_retention_are_deleted_but_never_the_newest(tmp_path) -> None:
     settings = sqlite_settings(tmp_path)
     load_release(settings.url_of("sla"), "sla")
