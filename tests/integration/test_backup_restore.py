@@ -4,12 +4,17 @@ Back up an installation with data, add more, restore into a clean environment: e
 of every database equals its state at backup time (row hashes per table), except what the
 restore resets on purpose so it is rebuilt (the conversation views and relay positions, the
 outboxes' sent marks); the services then start on it and the views are replayed from the
-restored event store. Also: a killed backup leaves no backup that looks complete, a damaged
+restored event store. Also: a killed backup (SIGKILL too) leaves no backup that looks complete, a damaged
 one is refused, and retention deletes backups older than 30 days but never the newest.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,6 +219,49 @@ def test_a_killed_backup_leaves_no_backup_marked_complete(tmp_path, monkeypatch)
     assert [b.id for b in archive.list_backups(settings)] == [first.id, second.id]
     assert not [p for p in settings.backup_dir.iterdir() if p.name.startswith(".partial-")]
     archive.verify(second)
+
+
+def test_a_backup_killed_with_sigkill_is_not_listed_and_the_next_run_completes(
+    tmp_path, postgres
+) -> None:
+    """A real kill: the command is SIGKILLed while ``pg_dump`` writes the first database."""
+    urls = {}
+    for service in SERVICES:
+        database = f"killed_{service}_{uuid.uuid4().hex[:6]}"
+        postgres.create_database(database)
+        urls[f"{service.upper()}_DATABASE_URL"] = postgres.url(database)
+        load_release(urls[f"{service.upper()}_DATABASE_URL"], service)
+    slow_tools, started = tmp_path / "slow-bin", tmp_path / "pg_dump-started"
+    slow_tools.mkdir()
+    (slow_tools / "pg_dump").write_text(
+        '#!/bin/sh\nfor target; do :; done\necho half > "$target"\n'
+        f"touch {started}\nexec sleep 60\n"
+    )
+    (slow_tools / "pg_dump").chmod(0o755)
+    env = {**os.environ, **urls, "BACKUP_DIR": str(tmp_path / "backups")}
+    command = [sys.executable, "-m", "services.backup", "backup"]
+    killed = subprocess.Popen(
+        command, env={**env, "PG_BIN_DIR": str(slow_tools)}, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert killed.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+
+    settings = BackupSettings(backup_dir=tmp_path / "backups")
+    assert archive.list_backups(settings) == []
+    assert [p.name[:9] for p in settings.backup_dir.iterdir() if p.name != ".lock"] == [".partial-"]
+    with pytest.raises(archive.BackupError, match="no backup"):
+        archive.find(settings)
+
+    real = {**env, "PG_BIN_DIR": str(find_postgres_bin_dir())}
+    subprocess.run(command, env=real, check=True, capture_output=True, timeout=120)
+    (made,) = archive.list_backups(settings)
+    assert made.services == list(SERVICES)
+    archive.verify(made)
+    assert [p.name for p in settings.backup_dir.iterdir() if p.name != ".lock"] == [made.id]
 
 
 def test_a_damaged_backup_is_refused_before_anything_is_restored(tmp_path) -> None:
