@@ -4,8 +4,9 @@ Back up an installation with data, add more, restore into a clean environment: e
 of every database equals its state at backup time (row hashes per table), except what the
 restore resets on purpose so it is rebuilt (the conversation views and relay positions, the
 outboxes' sent marks); the services then start on it and the views are replayed from the
-restored event store. Also: a killed backup (SIGKILL too) leaves no backup that looks complete, a damaged
-one is refused, and retention deletes backups older than 30 days but never the newest.
+restored event store. Also: a killed backup (SIGKILL too) leaves no backup that looks
+complete, a damaged one is refused, and retention deletes backups older than 30 days but
+never the newest.
 """
 
 from __future__ import annotations
