@@ -258,9 +258,24 @@ def _login(http: httpx.Client, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
+def backup_if_due(data_dir: Path) -> None:
+    """The run command's schedule: a backup at the first start (set-up), then weekly."""
+    from services.backup import archive
+    from services.backup.settings import BackupSettings
+
+    settings = BackupSettings(data_dir=data_dir)
+    try:
+        if archive.due(settings):
+            made = archive.backup(settings, reason="scheduled")
+            print(f"  Backup        {made.path}", flush=True)
+    except (archive.BackupError, OSError) as exc:
+        print(f"backup failed: {exc}", flush=True)
+
+
 def main() -> None:
     stack = Stack(Path(os.environ.get("DATA_DIR", "data")).resolve())
     stopping = False
+    next_backup_check = 0.0
 
     def _stop(*_: object) -> None:
         nonlocal stopping
@@ -290,6 +305,9 @@ def main() -> None:
             flush=True,
         )
         while not stopping:
+            if time.monotonic() >= next_backup_check:
+                backup_if_due(stack.data_dir)
+                next_backup_check = time.monotonic() + 3600
             for name, process in stack.processes.items():
                 if process.poll() is not None:
                     print(f"{name} stopped (code {process.returncode}); restarting", flush=True)

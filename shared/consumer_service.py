@@ -22,6 +22,7 @@ from shared.auth import TokenChecker
 from shared.events import Envelope, UnreadableEvent
 from shared.http import install_error_handlers, install_probes, new_app
 from shared.kafka import Delivery, ensure_topics, make_broker, subscribe_batches
+from shared.migrations import prepare
 from shared.readmodel import applied_events_table, make_engine, mark_applied, only_new, ping
 from shared.service import BackgroundTasks
 from shared.settings import ServiceSettings
@@ -51,7 +52,7 @@ class ConsumerService:
         self.metadata = metadata
         self.applied = applied_events_table(metadata)
         self.engine = make_engine(settings.sqlalchemy_url(settings.service_name))
-        metadata.create_all(self.engine)
+        prepare(self.engine, metadata)  # Alembic upgrade before anything serves
         self.broker = make_broker(settings, REGISTRY)
         self.tasks = BackgroundTasks()
         self.token_checker = TokenChecker(settings.conversation_url, settings.auth_cache_seconds)

@@ -31,7 +31,8 @@ from sqlalchemy import (
 from shared.outbox import outbox_table
 from shared.readmodel import UtcDateTime
 
-metadata = MetaData()
+#: Migrated by Alembic (``services/billing/migrations``, ``shared.migrations``).
+metadata = MetaData(info={"migrations": "services.billing.migrations"})
 
 tenants = Table(
     "tenants",

@@ -21,6 +21,7 @@ from services.conversation.store.projection import Projector, ensure_views_curre
 from services.conversation.store.tables import metadata
 from shared import topics
 from shared.kafka import ensure_topics, make_broker, make_producer
+from shared.migrations import prepare
 from shared.readmodel import make_engine, ping
 from shared.service import BackgroundTasks
 
@@ -33,7 +34,7 @@ class ConversationService:
     ) -> None:
         self.settings = settings
         self.engine = make_engine(settings.sqlalchemy_url("conversation"))
-        metadata.create_all(self.engine)
+        prepare(self.engine, metadata)  # Alembic upgrade; then the views, rebuilt if outdated
         ensure_views_current(self.engine)
         self.directory = Directory(
             env=event_store_env(settings.database_url, settings.data_dir, "directory")

@@ -39,7 +39,8 @@ from shared.secrets import SealError, unseal
 
 log = logging.getLogger(__name__)
 
-metadata = MetaData()
+#: Migrated by Alembic (``services/ingest/migrations``, ``shared.migrations``).
+metadata = MetaData(info={"migrations": "services.ingest.migrations"})
 
 #: Meta channels: page id (Messenger, Page comments) or phone-number id (WhatsApp).
 meta_channels = Table(

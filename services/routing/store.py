@@ -35,7 +35,8 @@ from services.routing.domain.choice import Candidate, Need
 from services.routing.domain.state import TenantRouting, Tracked
 from shared.readmodel import UtcDateTime
 
-metadata = MetaData()
+#: Migrated by Alembic (``services/routing/migrations``, ``shared.migrations``).
+metadata = MetaData(info={"migrations": "services.routing.migrations"})
 
 tenants = Table(
     "routing_tenants",

@@ -996,3 +996,69 @@ def test_k8s_names_only_settings_the_code_reads(build: str) -> None:
             for key in c.get("data", {})
         }
         assert _guarded_secrets(name) <= own | from_config, f"{name}: secrets at their defaults"
+
+
+# --- backups (CronJob) and schema migrations (Job) -------------------------------------------
+
+
+def _pod_of_job(job: dict[str, Any]) -> dict[str, Any]:
+    spec = job["spec"]["jobTemplate"]["spec"] if job["kind"] == "CronJob" else job["spec"]
+    return spec["template"]["spec"]
+
+
+@pytest.mark.parametrize(("kind", "name"), [("CronJob", "backup"), ("Job", "migrate")])
+def test_operator_jobs_reach_every_database_as_locked_down_pods(kind: str, name: str) -> None:
+    from services.backup.settings import BackupSettings
+
+    pod = _pod_of_job(_one(kind, name))
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == RUN_AS_USER
+    (container,) = pod["containers"]
+    assert container["image"] == IMAGE
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    env = _env(container)
+    known = {field.upper() for field in BackupSettings.model_fields}
+    assert set(env) <= known, f"{name}: unknown settings {set(env) - known}"
+    secret = _secret()
+    for service in SERVICE_PORTS:
+        ref = env[f"{service.upper()}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "interact-secrets", "key": f"{service.upper()}_DATABASE_URL"}
+        assert ref["key"] in secret
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+
+
+def test_backup_runs_weekly_one_at_a_time_onto_its_volume() -> None:
+    cron = _one("CronJob", "backup")
+    _minute, _hour, day, month, weekday = cron["spec"]["schedule"].split()
+    assert (day, month) == ("*", "*") and weekday.isdigit(), "weekly"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = _pod_of_job(cron)
+    (container,) = pod["containers"]
+    assert container["command"][:4] == ["python", "-m", "services.backup", "backup"]
+    backup_dir = _env(container)["BACKUP_DIR"]["value"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim = volumes[mounts[backup_dir]]["persistentVolumeClaim"]["claimName"]
+    assert _one("PersistentVolumeClaim", claim)
+    assert int(_env(container)["BACKUP_RETENTION_DAYS"]["value"]) <= 30  # SPEC §3.4
+
+
+def test_migrate_job_upgrades_every_database() -> None:
+    (container,) = _pod_of_job(_one("Job", "migrate"))["containers"]
+    assert container["command"] == ["python", "-m", "services.migrate", "upgrade"]
+    assert _one("Job", "migrate")["spec"]["ttlSecondsAfterFinished"] > 0
+
+
+def test_compose_backs_up_every_database_to_a_volume() -> None:
+    from services.backup.settings import BackupSettings
+
+    backup = _load_compose()["services"]["backup"]
+    assert "services.backup backup --due" in " ".join(backup["command"])
+    env = _compose_env(backup)
+    assert set(env) <= {field.upper() for field in BackupSettings.model_fields}
+    for service, database in SERVICE_DATABASES.items():
+        assert urlsplit(env[f"{service.upper()}_DATABASE_URL"]).path == f"/{database}"
+    assert f"backups:{env['BACKUP_DIR']}" in backup["volumes"]

@@ -22,7 +22,8 @@ from sqlalchemy import (
 from shared.ratelimit import rate_limit_table
 from shared.readmodel import UtcDateTime
 
-metadata = MetaData()
+#: Migrated by Alembic (``services/conversation/migrations``, ``shared.migrations``).
+metadata = MetaData(info={"migrations": "services.conversation.migrations"})
 
 #: Bump when a view table changes shape: the views are then dropped and rebuilt from the
 #: event logs at start-up (they are projections; nothing in them is original).

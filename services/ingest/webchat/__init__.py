@@ -21,6 +21,7 @@ from services.ingest.webchat.limits import WidgetLimits, WidgetLimitSettings
 from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.kafka import Delivery, subscribe_batches
+from shared.migrations import prepare
 
 __all__ = ["Webchat", "WebchatSettings", "install", "router"]
 
@@ -55,7 +56,7 @@ def install(
 ) -> Webchat:
     """Wire the website chat into ``service``; put the result on ``app.state.webchat``."""
     settings = settings or WebchatSettings()
-    store.metadata.create_all(service.engine)
+    prepare(service.engine, store.metadata)  # ingest's migrations (usually done already)
     chat = Webchat(
         engine=service.engine,
         broker=service.broker,

@@ -38,7 +38,8 @@ from shared import events as ev
 from shared.ratelimit import rate_limit_table
 from shared.readmodel import UtcDateTime
 
-metadata = MetaData()
+#: In the ingest database, migrated with it (``services/ingest/migrations``).
+metadata = MetaData(info={"migrations": "services.ingest.migrations"})
 #: The widget's flood limits, shared by the replicas (shared.ratelimit).
 rate_limits = rate_limit_table(metadata)
 

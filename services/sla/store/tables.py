@@ -32,7 +32,8 @@ from sqlalchemy import (
 from shared.outbox import outbox_table
 from shared.readmodel import UtcDateTime
 
-metadata = MetaData()
+#: Migrated by Alembic (``services/sla/migrations``, ``shared.migrations``).
+metadata = MetaData(info={"migrations": "services.sla.migrations"})
 
 # --- inputs (directory and billing topics) --------------------------------------------
 

@@ -30,7 +30,8 @@ from sqlalchemy import (
 
 from shared.readmodel import UtcDateTime
 
-metadata = MetaData()
+#: Migrated by Alembic (``services/stats/migrations``, ``shared.migrations``).
+metadata = MetaData(info={"migrations": "services.stats.migrations"})
 
 tenants = Table(
     "tenants",

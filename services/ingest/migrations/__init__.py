@@ -1,0 +1,18 @@
+"""The ingest service's schema migrations (Alembic): every table of its database, the
+channel adapters' (``services.ingest.store``) and the website chat's (``webchat.store``).
+
+``shared.migrations`` runs them at start-up; the revisions are the other files here.
+"""
+
+from pathlib import Path
+
+from services.ingest import store
+from services.ingest.webchat import store as webchat
+from shared.migrations import Schema
+from shared.readmodel import applied_events_table
+
+applied_events_table(store.metadata)  # the consumer's ledger (shared.consumer_service)
+
+SCHEMA = Schema(
+    service="ingest", versions=Path(__file__).parent, metadata=(store.metadata, webchat.metadata)
+)

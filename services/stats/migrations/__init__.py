@@ -1,0 +1,14 @@
+"""The stats service's schema migrations (Alembic): every table of its database.
+
+``shared.migrations`` runs them at start-up; the revisions are the other files here.
+"""
+
+from pathlib import Path
+
+from services.stats.store import metadata
+from shared.migrations import Schema
+from shared.readmodel import applied_events_table
+
+applied_events_table(metadata)  # the consumer's ledger (shared.consumer_service) is migrated too
+
+SCHEMA = Schema(service="stats", versions=Path(__file__).parent, metadata=(metadata,))
