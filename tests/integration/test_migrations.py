@@ -71,6 +71,10 @@ def migrate_at_start(engine, schema: Schema) -> None:  # type: ignore[no-untyped
         prepare(engine, metadata)
 
 
+#: Tables a later revision drops because nothing read them (no data of any use is lost).
+DROPPED_ON_PURPOSE = {"ingest": {"channels"}}  # 0002: written from events, never read
+
+
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.service)
 def test_a_database_of_the_previous_release_upgrades_in_place(empty_database, schema) -> None:
     url = empty_database(schema.service)
@@ -85,7 +89,10 @@ def test_a_database_of_the_previous_release_upgrades_in_place(empty_database, sc
         migrate_at_start(engine, schema)  # a second start (or a replica) changes nothing
 
         after = row_hashes(engine, skip=(schema.version_table,), columns=columns)
-        assert after == before  # every row and value of every table, the rebuilt views' too
+        dropped = DROPPED_ON_PURPOSE.get(schema.service, set())
+        assert not dropped & set(after)
+        # every row and value of every table, the rebuilt views' too
+        assert after == {name: rows for name, rows in before.items() if name not in dropped}
         assert current_revision(engine, schema) == head_revision(schema)
         assert differences(engine, schema) == []
     finally:
