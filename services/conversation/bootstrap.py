@@ -15,7 +15,7 @@ from services.conversation.application.eventstore import event_store_env
 from services.conversation.application.mail import Mailer
 from services.conversation.application.ratelimit import AccessLimits
 from services.conversation.application.security import Security
-from services.conversation.outbox import OutboxRelay
+from services.conversation.outbox import log_relay
 from services.conversation.settings import ConversationSettings
 from services.conversation.store.projection import Projector, ensure_views_current
 from services.conversation.store.tables import metadata
@@ -67,12 +67,12 @@ class ConversationService:
         self.registry = registry
         self.broker = make_broker(settings, registry)
         self.relays = [
-            OutboxRelay(
+            log_relay(
                 app,
                 topic,
                 self.engine,
                 lambda: make_producer(settings),
-                poll_interval=settings.outbox_poll_seconds,
+                idle_poll=settings.outbox_poll_seconds,
                 ensure_topics=lambda: ensure_topics(settings),
             )
             for app, topic in (
