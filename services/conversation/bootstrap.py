@@ -62,7 +62,6 @@ class ConversationService:
             forgot_per_account=settings.password_links_per_account_per_hour,
             forgot_per_address=settings.password_links_per_address_per_hour,
         )
-        self.admin_lock = asyncio.Lock()  # check-then-create of unique names, one at a time
         self.projector = Projector(self.engine, [self.directory, self.conversations])
         self.registry = registry
         self.broker = make_broker(settings, registry)
