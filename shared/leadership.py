@@ -34,7 +34,7 @@ LEADING = Gauge(
     "interact_leader", "1 while this replica leads the named work (relay, scheduler).", ["work"]
 )
 #: How often a standby asks for the lock.
-STANDBY_SECONDS = 1.0
+STANDBY_SECONDS = 2.0
 
 
 class LeadershipLost(Exception):

@@ -19,6 +19,7 @@ from sqlalchemy import MetaData, text
 
 from shared.events import Envelope
 from shared.kafka import ensure_topics, make_producer
+from shared.leadership import leadership_for, run_as_leader
 from shared.outbox import OutboxRelay, TableSource, enqueue, outbox_table
 from shared.readmodel import make_engine
 from tests.conftest import settings_for
@@ -138,3 +139,40 @@ async def test_one_of_two_relays_publishes_and_the_other_takes_over(
         order = [e.payload["name"] for e in seen if e.tenant_id == tenant_id]
         firsts = list(dict.fromkeys(order))
         assert firsts == sorted(firsts, key=lambda name: int(name[1:]))
+
+
+async def test_a_scheduled_job_runs_on_one_replica_at_a_time(database_url) -> None:  # type: ignore[no-untyped-def]
+    """Billing's invoicer and the like: the job runs only where the lock is held; when that
+    replica goes (its task ends, or on PostgreSQL its lock connection dies) another runs it."""
+    engine = make_engine(database_url)
+    running: list[int] = []
+
+    def job(replica: int):  # type: ignore[no-untyped-def]
+        async def work() -> None:
+            running.append(replica)
+            await asyncio.Event().wait()  # a loop that never ends on its own
+
+        return work
+
+    locks = [leadership_for(engine, "test-job") for _ in range(2)]
+    first = asyncio.create_task(run_as_leader(locks[0], job(0), interval=0.1))
+    await _until(lambda: running == [0])
+    second = asyncio.create_task(run_as_leader(locks[1], job(1), interval=0.1))
+    await asyncio.sleep(0.5)
+    assert running == [0]  # the standby waits
+    try:
+        if database_url.startswith("postgresql"):
+            with engine.begin() as conn:
+                conn.execute(
+                    text("SELECT pg_terminate_backend(:pid)"),
+                    {"pid": locks[0].backend_pid()},  # type: ignore[attr-defined]
+                )
+        else:
+            first.cancel()
+        await _until(lambda: 1 in running)
+        assert running.count(1) == 1
+    finally:
+        for task in (first, second):
+            task.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+        engine.dispose()
