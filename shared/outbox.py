@@ -220,7 +220,9 @@ class OutboxRelay:
         self.new_producer = new_producer
         self.idle_poll, self.retry_interval = idle_poll, retry_interval
         self.ensure_topics = ensure_topics
-        self.leadership = leadership or leadership_for(source.engine, f"relay:{source.name}")
+        # Named as the source: the lock a relay of an earlier release held (the notification
+        # logs' ``outbox:<log>``), so old and new replicas exclude each other while rolling.
+        self.leadership = leadership or leadership_for(source.engine, source.name)
         self.producer: AIOKafkaProducer | None = None
         #: Failed attempts so far (each is retried from the durable position).
         self.failures = 0

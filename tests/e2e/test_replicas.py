@@ -29,9 +29,9 @@ VISITORS = 8
 STORES = ("sqlite", "postgres")
 #: The work one replica must do alone, per service (see shared.leadership).
 LED = {
-    "conversation": ("relay:outbox:directory", "relay:outbox:conversations"),
-    "billing": ("relay:outbox:billing",),
-    "sla": ("relay:outbox:sla",),
+    "conversation": ("outbox:directory", "outbox:conversations"),
+    "billing": ("outbox:billing",),
+    "sla": ("outbox:sla",),
 }
 
 
