@@ -338,7 +338,7 @@ class Directory(CacheEvictingOnConflict):
                 changed.append(old)
         if take is not None:
             new = self._unique(tenant_id, kind, take) or UniqueName(
-                tenant_id=tenant_id, kind=kind, name=take
+                tenant_id=tenant_id, kind=kind, digest=UniqueName.digest_of(take)
             )
             if new.take(holder):
                 changed.append(new)
@@ -346,7 +346,9 @@ class Directory(CacheEvictingOnConflict):
 
     def _unique(self, tenant_id: uuid.UUID, kind: str, name: str) -> UniqueName | None:
         try:
-            found = self.repository.get(UniqueName.create_id(tenant_id, kind, name))
+            found = self.repository.get(
+                UniqueName.create_id(tenant_id, kind, UniqueName.digest_of(name))
+            )
         except AggregateNotFoundError:
             return None
         assert isinstance(found, UniqueName)

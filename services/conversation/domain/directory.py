@@ -11,6 +11,7 @@ of replicas.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -379,16 +380,21 @@ class UniqueName(Aggregate):
 
     The id is derived from (tenant, kind, name), so two replicas creating the same name at
     once write the same aggregate at the same version, and the event store's unique
-    (id, version) lets only one of them through (as :class:`ChannelAccount` does).
+    (id, version) lets only one of them through (as :class:`ChannelAccount` does). It keeps
+    a digest of the name, not the name: an email lives only in its end user's events.
     """
 
     @staticmethod
-    def create_id(tenant_id: uuid.UUID, kind: str, name: str, **_: Any) -> uuid.UUID:
-        return uuid.uuid5(UNIQUE_NAMESPACE, f"{tenant_id}/{kind}/{name}")
+    def digest_of(name: str) -> str:
+        return hashlib.sha256(name.encode()).hexdigest()
+
+    @staticmethod
+    def create_id(tenant_id: uuid.UUID, kind: str, digest: str, **_: Any) -> uuid.UUID:
+        return uuid.uuid5(UNIQUE_NAMESPACE, f"{tenant_id}/{kind}/{digest}")
 
     @event("Registered")
-    def __init__(self, tenant_id: uuid.UUID, kind: str, name: str) -> None:
-        self.tenant_id, self.kind, self.name = tenant_id, kind, name
+    def __init__(self, tenant_id: uuid.UUID, kind: str, digest: str) -> None:
+        self.tenant_id, self.kind, self.digest = tenant_id, kind, digest
         self.holder: uuid.UUID | None = None
 
     def take(self, holder: uuid.UUID) -> bool:
@@ -397,7 +403,7 @@ class UniqueName(Aggregate):
         if self.holder == holder:
             return False
         if self.holder is not None:
-            raise NameTaken(f"{self.kind} {self.name!r} is taken")
+            raise NameTaken(f"this {self.kind} is taken")
         self._taken(self.tenant_id, holder)
         return True
 
