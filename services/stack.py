@@ -128,6 +128,23 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
 
+    def start_replica(self, name: str) -> str:
+        """One more process of service ``name`` on its database, its data and the broker, on a
+        port of its own; returns its key (``name#2``...) for :meth:`url` and :meth:`stop_service`."""
+        number = 2
+        while f"{name}#{number}" in self.processes:
+            number += 1
+        key = f"{name}#{number}"
+        self.ports[key] = free_port()
+        log = open(self.data_dir / f"{name}-{number}.log", "ab")  # noqa: SIM115 - the child's
+        self.processes[key] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            env=self.service_env(name) | {"HTTP_PORT": str(self.ports[key])},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return key
+
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         process = self.processes.pop(name)
         if process.poll() is None:

@@ -17,8 +17,8 @@ def build(settings: BillingSettings) -> FastAPI:
 def main() -> None:
     settings = BillingSettings()
     service = BillingService(settings)
-    relay = service.relay
-    watch_outbox(relay.name, relay.engine, relay.outbox)
+    source = service.relay.source
+    watch_outbox(source.label, source.engine, source.outbox)
     serve(service.create_app(), settings)
 
 

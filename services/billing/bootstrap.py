@@ -18,7 +18,8 @@ from services.billing.store import drop_view_of_older_version, metadata, outbox
 from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.kafka import make_producer
-from shared.outbox import OutboxRelay
+from shared.leadership import leadership_for, run_as_leader
+from shared.outbox import table_relay
 from shared.readmodel import make_engine
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class BillingService:
         before.dispose()
         self.consumer = ConsumerService(settings, metadata)
         self.engine = self.consumer.engine
-        self.relay = OutboxRelay("billing", self.engine, outbox, lambda: make_producer(settings))
+        self.relay = table_relay("billing", self.engine, outbox, lambda: make_producer(settings))
         self.invoicing = Invoicing(
             self.engine, settings.price_list(), clock, after_commit=self.relay.wake
         )
@@ -53,7 +54,11 @@ class BillingService:
     async def _start_tasks(self) -> None:
         self.consumer.tasks.start("billing-outbox", self.relay.run)
         if self.settings.auto_issue_invoices:
-            self.consumer.tasks.start("billing-invoicer", self.issue_closed_months)
+            # One replica issues; the others stand by (issuing is idempotent anyway).
+            invoicer = leadership_for(self.engine, "billing-invoicer")
+            self.consumer.tasks.start(
+                "billing-invoicer", lambda: run_as_leader(invoicer, self.issue_closed_months)
+            )
 
     async def issue_closed_months(self) -> None:
         """After a month ends (and the grace for late events), issue it; idempotent."""

@@ -15,7 +15,7 @@ from services.conversation.application.eventstore import event_store_env
 from services.conversation.application.mail import Mailer
 from services.conversation.application.ratelimit import AccessLimits
 from services.conversation.application.security import Security
-from services.conversation.outbox import OutboxRelay
+from services.conversation.outbox import log_relay
 from services.conversation.settings import ConversationSettings
 from services.conversation.store.projection import Projector, ensure_views_current
 from services.conversation.store.tables import metadata
@@ -63,17 +63,16 @@ class ConversationService:
             forgot_per_account=settings.password_links_per_account_per_hour,
             forgot_per_address=settings.password_links_per_address_per_hour,
         )
-        self.admin_lock = asyncio.Lock()  # check-then-create of unique names, one at a time
         self.projector = Projector(self.engine, [self.directory, self.conversations])
         self.registry = registry
         self.broker = make_broker(settings, registry)
         self.relays = [
-            OutboxRelay(
+            log_relay(
                 app,
                 topic,
                 self.engine,
                 lambda: make_producer(settings),
-                poll_interval=settings.outbox_poll_seconds,
+                idle_poll=settings.outbox_poll_seconds,
                 ensure_topics=lambda: ensure_topics(settings),
             )
             for app, topic in (

@@ -18,7 +18,7 @@ from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.kafka import make_producer
 from shared.observability import watch_outbox
-from shared.outbox import OutboxRelay
+from shared.outbox import table_relay
 from shared.service import serve
 
 
@@ -37,7 +37,7 @@ def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
         apply=consumers.apply,
         types=consumers.WANTED,
     )
-    relay = OutboxRelay("sla", service.engine, outbox, lambda: make_producer(settings))
+    relay = table_relay("sla", service.engine, outbox, lambda: make_producer(settings))
 
     sla = Sla(service.engine, clock)
 
@@ -59,8 +59,8 @@ def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
 def main() -> None:
     settings = SlaSettings()
     app = build(settings)
-    relay = app.state.relay
-    watch_outbox(relay.name, relay.engine, relay.outbox)
+    source = app.state.relay.source
+    watch_outbox(source.label, source.engine, source.outbox)
     serve(app, settings)
 
 

@@ -11,12 +11,13 @@ from sqlalchemy import text
 
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
-from services.conversation.outbox import LeadershipLost, OutboxRelay
+from services.conversation.outbox import log_relay
 from services.conversation.store.positions import read_position
 from services.conversation.store.tables import metadata
 from shared import topics
 from shared.events import Envelope
 from shared.kafka import ensure_topics, make_producer
+from shared.leadership import LeadershipLost
 from shared.local_broker import LocalBroker
 from shared.readmodel import make_engine
 from tests.conftest import settings_for
@@ -56,7 +57,7 @@ async def test_relay_catches_up_after_the_broker_comes_back(tmp_path):
     metadata.create_all(engine)
     directory = Directory(env=event_store_env("", tmp_path, "directory"))
     await ensure_topics(settings)
-    relay = OutboxRelay(
+    relay = log_relay(
         directory,
         topics.DIRECTORY_EVENTS,
         engine,
@@ -120,25 +121,21 @@ def test_one_relay_leads_on_postgres_and_a_lost_lock_is_noticed(postgres, tmp_pa
     engine = make_engine(postgres.url(name))
     metadata.create_all(engine)
     directory = Directory(env=event_store_env(postgres.url(name), tmp_path, "directory"))
-    relays = [
-        OutboxRelay(directory, topics.DIRECTORY_EVENTS, engine, lambda: None) for _ in range(2)
-    ]
+    relays = [log_relay(directory, topics.DIRECTORY_EVENTS, engine, lambda: None) for _ in range(2)]
+    first, second = (relay.leadership for relay in relays)
     try:
-        first = relays[0]._try_lead()
-        assert first is not None and first is not True
-        assert relays[1]._try_lead() is None
-        first_pid = first.scalar(text("SELECT pg_backend_pid()"))
-        first.commit()
+        assert first.acquire()
+        assert not second.acquire()
+        first_pid = first.backend_pid()  # type: ignore[attr-defined]
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
         with pytest.raises(LeadershipLost):
-            relays[0]._still_leading(first)
-        second = relays[1]._try_lead()
-        assert second is not None
-        relays[1]._save_position(40)
-        relays[0]._save_position(12)  # a late write of the old leader
+            first.check()
+        assert second.acquire()
+        relays[1].source.save_position(40)  # type: ignore[attr-defined]
+        relays[0].source.save_position(12)  # type: ignore[attr-defined]  # the old leader, late
         assert _position(engine, relays[1]) == 40
-        second.close()
+        second.release()
     finally:
         directory.close()
         engine.dispose()

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from services.conversation.api.deps import Caller, allowed, service
 from services.conversation.api.schemas import AssignedUsers, EndUserOut, LabelIn, LabelOut, Page
 from services.conversation.bootstrap import ConversationService
+from services.conversation.domain.directory import NameTaken
 from services.conversation.store import tables as t
 from services.conversation.store.queries import page
 from shared.events import HANDLING_ROLES
@@ -87,13 +88,17 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         who: Caller = Depends(administration),
         svc: ConversationService = Depends(service),
     ) -> LabelOut:
-        async with svc.admin_lock:
-            if name_taken(svc, who.tenant_id, body.name):
-                raise ApiError(409, "name_taken", f"A {kind} with that name exists.")
+        # The view answers for names held before names were recorded; the directory's
+        # UniqueName record refuses a second holder at any number of replicas.
+        if name_taken(svc, who.tenant_id, body.name):
+            raise ApiError(409, "name_taken", f"A {kind} with that name exists.")
+        try:
             label_id = await asyncio.to_thread(
                 svc.directory.create_label, kind, who.tenant_id, body.name, body.description
             )
-            await svc.after_change()
+        except NameTaken:
+            raise ApiError(409, "name_taken", f"A {kind} with that name exists.") from None
+        await svc.after_change()
         return load(svc, who.tenant_id, label_id)
 
     @router.get("/{label_id}", response_model=LabelOut, summary=f"One {kind}")
@@ -113,9 +118,9 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         svc: ConversationService = Depends(service),
     ) -> LabelOut:
         load(svc, who.tenant_id, label_id)
-        async with svc.admin_lock:
-            if name_taken(svc, who.tenant_id, body.name, but=label_id):
-                raise ApiError(409, "name_taken", f"A {kind} with that name exists.")
+        if name_taken(svc, who.tenant_id, body.name, but=label_id):
+            raise ApiError(409, "name_taken", f"A {kind} with that name exists.")
+        try:
             await asyncio.to_thread(
                 svc.directory.update_label,
                 kind,
@@ -124,7 +129,9 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
                 body.name,
                 body.description,
             )
-            await svc.after_change()
+        except NameTaken:
+            raise ApiError(409, "name_taken", f"A {kind} with that name exists.") from None
+        await svc.after_change()
         return load(svc, who.tenant_id, label_id)
 
     @router.delete("/{label_id}", status_code=204, summary=f"Delete a {kind}")

@@ -18,7 +18,7 @@ from services.conversation.api.schemas import (
     Page,
 )
 from services.conversation.bootstrap import ConversationService
-from services.conversation.domain.directory import DirectoryError
+from services.conversation.domain.directory import DirectoryError, NameTaken
 from services.conversation.store import tables as t
 from services.conversation.store.queries import page
 from shared.events import HANDLING_ROLES
@@ -163,29 +163,35 @@ async def create_user(
             422, "skills_not_allowed", "Analysts get no competences, channels or languages."
         )
     _check_references(svc, who.tenant_id, body.channel_ids, body.competences, body.languages)
-    async with svc.admin_lock:
-        if _email_taken(svc, who.tenant_id, str(body.email)):
-            raise ApiError(409, "email_taken", "Another end user of this tenant has that email.")
+    # The view answers for emails held before names were recorded; the directory's
+    # UniqueName record refuses a second holder at any number of replicas.
+    if _email_taken(svc, who.tenant_id, str(body.email)):
+        raise ApiError(409, "email_taken", "Another end user of this tenant has that email.")
 
-        def create() -> uuid.UUID:
-            user_id = svc.directory.create_end_user(
-                who.tenant_id,
-                body.first_name,
-                body.last_name,
-                str(body.email),
-                body.role,
-                body.mother_tongue,
-                languages=body.languages,
-                channel_ids=body.channel_ids,
-                competences=[str(c) for c in body.competences],
-                capacity=body.capacity,
-            )
-            if body.password:
-                svc.security.set_password(str(who.tenant_id), str(user_id), body.password)
-            return user_id
+    def create() -> uuid.UUID:
+        user_id = svc.directory.create_end_user(
+            who.tenant_id,
+            body.first_name,
+            body.last_name,
+            str(body.email),
+            body.role,
+            body.mother_tongue,
+            languages=body.languages,
+            channel_ids=body.channel_ids,
+            competences=[str(c) for c in body.competences],
+            capacity=body.capacity,
+        )
+        if body.password:
+            svc.security.set_password(str(who.tenant_id), str(user_id), body.password)
+        return user_id
 
+    try:
         user_id = await asyncio.to_thread(create)
-        await svc.after_change()
+    except NameTaken:
+        raise ApiError(
+            409, "email_taken", "Another end user of this tenant has that email."
+        ) from None
+    await svc.after_change()
     if not body.password:
         await svc.send_first_password_link(str(body.email).lower(), user_id)
     return _load(svc, who.tenant_id, user_id)
@@ -216,16 +222,17 @@ async def update_user(
         changes["email"] = str(changes["email"]).lower()
     if "competences" in changes:
         changes["competences"] = [str(c) for c in changes["competences"]]
-    async with svc.admin_lock:
-        if "email" in changes and _email_taken(svc, who.tenant_id, changes["email"], but=user_id):
-            raise ApiError(409, "email_taken", "Another end user of this tenant has that email.")
-        try:
-            await asyncio.to_thread(
-                svc.directory.update_end_user, who.tenant_id, user_id, **changes
-            )
-        except DirectoryError as exc:
-            raise ApiError(422, "skills_not_allowed", str(exc)) from None
-        await svc.after_change()
+    if "email" in changes and _email_taken(svc, who.tenant_id, changes["email"], but=user_id):
+        raise ApiError(409, "email_taken", "Another end user of this tenant has that email.")
+    try:
+        await asyncio.to_thread(svc.directory.update_end_user, who.tenant_id, user_id, **changes)
+    except NameTaken:
+        raise ApiError(
+            409, "email_taken", "Another end user of this tenant has that email."
+        ) from None
+    except DirectoryError as exc:
+        raise ApiError(422, "skills_not_allowed", str(exc)) from None
+    await svc.after_change()
     return _load(svc, who.tenant_id, user_id)
 
 

@@ -10,6 +10,7 @@ import contextlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from services.conversation.domain.directory import (
     FaqEntry,
     Tenant,
     Topic,
+    UniqueName,
 )
 from shared.office_hours import OfficeHours, closed_period_start
 
@@ -185,28 +187,44 @@ class Directory(CacheEvictingOnConflict):
         capacity: int | None = None,
     ) -> uuid.UUID:
         self.tenant(tenant_id)
-        user = EndUser(
-            tenant_id=tenant_id,
-            first_name=first_name,
-            last_name=last_name,
-            email=email.strip().lower(),
-            role=role,
-            mother_tongue=mother_tongue,
-            languages=languages or [],
-            channel_ids=channel_ids or [],
-            competences=competences or [],
-            capacity=capacity,
-            activated_at=datetime.now(UTC),
-        )
-        self.save(user)
-        return user.id
+        email = email.strip().lower()
+        created: list[uuid.UUID] = []
+
+        def make() -> list[Aggregate]:
+            user = EndUser(
+                tenant_id=tenant_id,
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                role=role,
+                mother_tongue=mother_tongue,
+                languages=languages or [],
+                channel_ids=channel_ids or [],
+                competences=competences or [],
+                capacity=capacity,
+                activated_at=datetime.now(UTC),
+            )
+            created[:] = [user.id]
+            return [user, *self._names(tenant_id, user.id, "email", take=email)]
+
+        self._save_unique(make)
+        return created[0]
 
     def update_end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID, **changes: Any) -> None:
-        user = self.end_user(tenant_id, user_id)
+        """A new email is refused with ``NameTaken`` if another end user of the tenant has it."""
         if "email" in changes:
             changes["email"] = changes["email"].strip().lower()
-        if user.update(**changes):
-            self.save(user)
+
+        def make() -> list[Aggregate]:
+            user = self.end_user(tenant_id, user_id)
+            before = user.email
+            if not user.update(**changes):
+                return []
+            if user.email == before:
+                return [user]
+            return [user, *self._names(tenant_id, user_id, "email", user.email, before)]
+
+        self._save_unique(make)
 
     def deactivate_end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
         user = self.end_user(tenant_id, user_id)
@@ -219,9 +237,10 @@ class Directory(CacheEvictingOnConflict):
             self.save(user)
 
     def delete_end_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Deletes it; its email is free for another end user at the same moment."""
         user = self.end_user(tenant_id, user_id)
         user.delete(datetime.now(UTC))
-        self.save(user)
+        self.save(user, *self._names(tenant_id, user_id, "email", free=user.email))
 
     def set_presence(self, tenant_id: uuid.UUID, user_id: uuid.UUID, presence: str) -> None:
         user = self.end_user(tenant_id, user_id)
@@ -233,17 +252,28 @@ class Directory(CacheEvictingOnConflict):
     def create_label(
         self, kind: str, tenant_id: uuid.UUID, name: str, description: str
     ) -> uuid.UUID:
+        """A name another label of its kind has is refused with ``NameTaken``."""
         self.tenant(tenant_id)
-        label = LABELS[kind](tenant_id=tenant_id, name=name, description=description)
-        self.save(label)
-        return label.id
+        created: list[uuid.UUID] = []
+
+        def make() -> list[Aggregate]:
+            label = LABELS[kind](tenant_id=tenant_id, name=name, description=description)
+            created[:] = [label.id]
+            return [label, *self._names(tenant_id, label.id, kind, take=name)]
+
+        self._save_unique(make)
+        return created[0]
 
     def update_label(
         self, kind: str, tenant_id: uuid.UUID, label_id: uuid.UUID, name: str, description: str
     ) -> None:
-        label = self._get(LABELS[kind], label_id, tenant_id)
-        label.update(tenant_id, name, description)
-        self.save(label)
+        def make() -> list[Aggregate]:
+            label = self._get(LABELS[kind], label_id, tenant_id)
+            before = label.name
+            label.update(tenant_id, name, description)
+            return [label, *self._names(tenant_id, label_id, kind, name, before)]
+
+        self._save_unique(make)
 
     def delete_label(
         self,
@@ -255,7 +285,7 @@ class Directory(CacheEvictingOnConflict):
         """Deletes it; a deleted competence is also taken from everyone who had it."""
         label = self._get(LABELS[kind], label_id, tenant_id)
         label.delete(tenant_id)
-        changed: list[Aggregate] = [label]
+        changed: list[Aggregate] = [label, *self._names(tenant_id, label_id, kind, free=label.name)]
         if kind == "competence":
             changed += self._set_holders(tenant_id, str(label_id), set(), set(holders))
         self.save(*changed)
@@ -287,6 +317,57 @@ class Directory(CacheEvictingOnConflict):
                 continue
             changed.append(user)
         return changed
+
+    # --- unique names ------------------------------------------------------------------
+
+    def _names(
+        self,
+        tenant_id: uuid.UUID,
+        holder: uuid.UUID,
+        kind: str,
+        take: str | None = None,
+        free: str | None = None,
+    ) -> list[UniqueName]:
+        """The names to save with ``holder``'s change: ``free`` given up, ``take`` held
+        (``NameTaken`` if someone else holds it). A name held before names were recorded
+        has no record; the API's check against the views still sees it."""
+        changed: list[UniqueName] = []
+        if free is not None and free != take:
+            old = self._unique(tenant_id, kind, free)
+            if old is not None and old.free(holder):
+                changed.append(old)
+        if take is not None:
+            new = self._unique(tenant_id, kind, take) or UniqueName(
+                tenant_id=tenant_id, kind=kind, digest=UniqueName.digest_of(take)
+            )
+            if new.take(holder):
+                changed.append(new)
+        return changed
+
+    def _unique(self, tenant_id: uuid.UUID, kind: str, name: str) -> UniqueName | None:
+        try:
+            found = self.repository.get(
+                UniqueName.create_id(tenant_id, kind, UniqueName.digest_of(name))
+            )
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(found, UniqueName)
+        return found
+
+    def _save_unique(self, make: Callable[[], Sequence[Aggregate]]) -> None:
+        """Save what ``make`` builds. If another replica saved meanwhile (the same name's
+        record at the same version), build again on the stored state: ``make`` then raises
+        ``NameTaken``, or succeeds if the other change was to something else."""
+        for attempt in range(3):
+            aggregates = make()
+            if not aggregates:
+                return
+            try:
+                self.save(*aggregates)
+                return
+            except IntegrityError:
+                if attempt == 2 or not any(isinstance(a, UniqueName) for a in aggregates):
+                    raise
 
     # --- channels ---------------------------------------------------------------------
 

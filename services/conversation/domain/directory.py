@@ -3,12 +3,15 @@ competences, topics and channels.
 
 Presence lives on the end user because routing must hear about it in order with the
 user's other changes. Every event carries ``tenant_id`` so the outbox keys it without a
-lookup. Rules that need more than one aggregate (unique names, known ids) are checked by
-the application against the views before these methods are called.
+lookup. Rules that need more than one aggregate (known ids) are checked by the application
+against the views before these methods are called; unique names are held by a
+:class:`UniqueName` saved with the change, so the event store enforces them at any number
+of replicas.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -362,6 +365,62 @@ class ChannelAccount(Aggregate):
     @event("Released")
     def _released(self, tenant_id: uuid.UUID, channel_type: str) -> None:
         del self.channels[channel_type]
+
+
+class NameTaken(DirectoryError):
+    """Another end user of the tenant has that email, or another label of its kind that name."""
+
+
+UNIQUE_NAMESPACE = uuid.UUID("4f1c2a77-5d0e-4b8a-9e36-0c7d2b915f44")
+
+
+class UniqueName(Aggregate):
+    """A name that is unique within a tenant - an end user's email, a competence's or a
+    topic's name - and what holds it (freed when the holder is renamed or deleted).
+
+    The id is derived from (tenant, kind, name), so two replicas creating the same name at
+    once write the same aggregate at the same version, and the event store's unique
+    (id, version) lets only one of them through (as :class:`ChannelAccount` does). It keeps
+    a digest of the name, not the name: an email lives only in its end user's events.
+    """
+
+    @staticmethod
+    def digest_of(name: str) -> str:
+        return hashlib.sha256(name.encode()).hexdigest()
+
+    @staticmethod
+    def create_id(tenant_id: uuid.UUID, kind: str, digest: str, **_: Any) -> uuid.UUID:
+        return uuid.uuid5(UNIQUE_NAMESPACE, f"{tenant_id}/{kind}/{digest}")
+
+    @event("Registered")
+    def __init__(self, tenant_id: uuid.UUID, kind: str, digest: str) -> None:
+        self.tenant_id, self.kind, self.digest = tenant_id, kind, digest
+        self.holder: uuid.UUID | None = None
+
+    def take(self, holder: uuid.UUID) -> bool:
+        """Hold the name for ``holder`` (False: it already does); :class:`NameTaken` if
+        someone else does."""
+        if self.holder == holder:
+            return False
+        if self.holder is not None:
+            raise NameTaken(f"this {self.kind} is taken")
+        self._taken(self.tenant_id, holder)
+        return True
+
+    @event("Taken")
+    def _taken(self, tenant_id: uuid.UUID, holder: uuid.UUID) -> None:
+        self.holder = holder
+
+    def free(self, holder: uuid.UUID) -> bool:
+        """``holder`` no longer has the name (False: it did not hold it)."""
+        if self.holder != holder:
+            return False
+        self._freed(self.tenant_id)
+        return True
+
+    @event("Freed")
+    def _freed(self, tenant_id: uuid.UUID) -> None:
+        self.holder = None
 
 
 class FaqEntry(Aggregate):
