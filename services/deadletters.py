@@ -12,9 +12,10 @@ the dead-letter topic, ``partition:offset``.
 
 ``replay`` publishes each chosen dead letter to the topic it came from, with its key (so it
 lands on the partition its tenant's events use) and its ``event-type`` header, plus
-``replayed-from``. It is safe to repeat: every consumer deduplicates on the envelope's
-``event_id``, so an event that was applied meanwhile (or replayed before) changes nothing.
-Every group of that topic sees the replayed copy; those that had applied it skip it.
+``replayed-from``. It is safe to repeat: every group of that topic sees the copy as it
+would see a redelivery, which at-least-once delivery already makes them take safely (read
+models skip an ``event_id`` they applied), so an event applied meanwhile (or replayed
+before) changes nothing.
 
 Kafka settings come from the environment like a service's (``KAFKA_BOOTSTRAP_SERVERS``,
 ``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SASL_*``, ``KAFKA_SSL_*``).

@@ -4,8 +4,9 @@ Throughput comes from batches: a consumer takes up to ``kafka_max_records`` mess
 the service applies them in one database transaction, publishes what follows without
 awaiting each send, and only then commits the offsets (at-least-once; consumers
 deduplicate). A message nobody can read goes to the dead-letter topic with its
-reason and the batch goes on; an error that a retry may cure (database down) rewinds
-the batch and tries again after a pause.
+reason and origin (``services.deadletters`` replays it) and the batch goes on; an event
+of a newer ``schema_version`` pauses its partition instead; an error that a retry may cure
+(database down) rewinds the batch and tries again with exponential backoff and jitter.
 
 Publishing goes through FastStream's broker; consuming is a plain aiokafka loop per group
 (:class:`BatchConsumer`), started and stopped with the broker: a long poll that returns as
