@@ -396,6 +396,7 @@ class BatchConsumer:
         self._in_hand_since: float | None = None
         self._failing_since: float | None = None
         self._failures = 0
+        self._latency: dict[str, Any] = {}  # event type -> its EVENT_LATENCY child
         _CONSUMERS.add(self)
 
     async def start(self) -> None:
@@ -531,12 +532,15 @@ class BatchConsumer:
             self._in_hand_since = None
         self._progress_at = time.monotonic()
         if applied:
-            now = datetime.now(UTC)
+            now, children = datetime.now(UTC), self._latency
             for delivery in applied:
                 envelope = delivery.envelope
-                EVENT_LATENCY.labels(self.group_id, envelope.type).observe(
-                    max(0.0, (now - envelope.occurred_at).total_seconds())
-                )
+                child = children.get(envelope.type)
+                if child is None:
+                    child = children[envelope.type] = EVENT_LATENCY.labels(
+                        self.group_id, envelope.type
+                    )
+                child.observe(max(0.0, (now - envelope.occurred_at).total_seconds()))
         await self._read_lag()
 
     async def _apply(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[Delivery]:
