@@ -475,7 +475,7 @@ class BatchConsumer:
             except BatchFailed:
                 return  # stopping during an outage: the batch was rewound, nothing is lost
             if self._failing_since is not None:
-                log.warning(
+                log.info(
                     "consumer recovered",
                     extra={
                         "group": self.group_id,
@@ -526,6 +526,7 @@ class BatchConsumer:
                     # What _apply could not handle itself (the database away, a dead letter
                     # Kafka did not take): the batch is rewound, never dropped.
                     self._rewind(batch)
+                    await self._read_lag()  # the rewound batch is lag: /ready sees the stall
                     raise BatchFailed("batch failed") from exc
                 await self._commit()
         finally:

@@ -52,6 +52,17 @@ def apply(conn: Connection, deliveries: list[Delivery]) -> None:
     conn.execute(insert(rows), [{"event_id": str(d.envelope.event_id)} for d in deliveries])
 
 
+def lag_of(group: str) -> float | None:
+    samples = [
+        sample.value
+        for family in REGISTRY.collect()
+        if family.name == "interact_consumer_lag"
+        for sample in family.samples
+        if sample.labels["group"] == group
+    ]
+    return sum(samples) if samples else None
+
+
 async def until(condition: Callable[[], bool], timeout: float = 60) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
@@ -111,19 +122,22 @@ async def test_consumers_and_api_ride_out_a_database_outage(
             httpx.AsyncClient(transport=transport, base_url="http://svc") as http,
         ):
 
-            async def stream() -> None:
-                for envelope in sent:
+            async def stream(envelopes: list[Envelope]) -> None:
+                for envelope in envelopes:
                     await producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.key)
                     await asyncio.sleep(0.02)
 
-            streaming = asyncio.create_task(stream())
-            await until(lambda: len(stored()) >= 20)
+            await stream(sent[:40])
+            await until(lambda: len(stored()) == 40)
+            # Caught up: its last reading says no lag, so only the outage can make it stall.
+            await until(lambda: lag_of(group) == 0)
             assert (await http.get("/ready")).status_code == 200
             failed_before = REGISTRY.get_sample_value(
                 "interact_consumer_batch_failures_total", failures
             )
 
-            await asyncio.to_thread(own_postgres.pause)  # mid-stream
+            await asyncio.to_thread(own_postgres.pause)
+            streaming = asyncio.create_task(stream(sent[40:]))  # the stream goes on
             answer = await http.get("/v1/rows")
             assert answer.status_code == 503
             assert answer.headers["content-type"] == "application/json"
