@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared import topics
 from shared.kafka import make_producer
@@ -104,12 +105,6 @@ def settings_from_env(bootstrap_servers: str | None = None) -> ServiceSettings:
 
 async def read_dead_letters(settings: ServiceSettings) -> list[DeadLetter]:
     """Every dead letter there is now, oldest first per partition (no consumer group)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        client_id="interact-deadletters",
-        **client_options(settings),
-    )
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, **client_options(settings)
     )
@@ -119,6 +114,12 @@ async def read_dead_letters(settings: ServiceSettings) -> list[DeadLetter]:
     finally:
         await admin.close()
     partitions = sorted(p["partition"] for p in described.get("partitions", ()))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        client_id="interact-deadletters",
+        **client_options(settings),
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topics.DEAD_LETTERS, p) for p in partitions]
@@ -242,7 +243,11 @@ async def run(args: argparse.Namespace, settings: ServiceSettings) -> tuple[int,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    code, text = asyncio.run(run(args, settings_from_env(args.bootstrap_servers)))
+    settings = settings_from_env(args.bootstrap_servers)
+    try:
+        code, text = asyncio.run(run(args, settings))
+    except KafkaError as exc:
+        code, text = 2, f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}"
     print(text, file=sys.stdout if code == 0 else sys.stderr)
     return code
 
