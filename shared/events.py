@@ -505,9 +505,9 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
 }
 
 #: type -> the newest schema_version this code reads (an event above it is not dead-lettered).
-LATEST_VERSIONS: dict[str, int] = {}
-for _type, _version in PAYLOADS:
-    LATEST_VERSIONS[_type] = max(_version, LATEST_VERSIONS.get(_type, 0))
+LATEST_VERSIONS: dict[str, int] = {
+    name: max(version for other, version in PAYLOADS if other == name) for name, _ in PAYLOADS
+}
 
 
 class Envelope(BaseModel):
