@@ -219,9 +219,31 @@ def asyncapi_document() -> dict[str, Any]:
         "type": "object",
         "required": ["source", "reason", "service"],
         "properties": {
-            "source": {"type": "string", "description": "The topic the message came from."},
+            "source": {
+                "type": "string",
+                "description": "Where it came from: topic:partition:offset.",
+            },
+            "topic": {
+                "type": "string",
+                "description": "The topic it came from (replays go there).",
+            },
+            "partition": {"type": "string", "description": "Its partition there."},
+            "offset": {"type": "string", "description": "Its offset there."},
             "reason": {"type": "string", "description": "Why it could not be read or applied."},
+            "reason-code": {
+                "type": "string",
+                "enum": [
+                    "not_an_envelope",
+                    "unknown_type",
+                    "malformed",
+                    "refused_by_database",
+                    "other",
+                ],
+            },
             "service": {"type": "string", "description": "The service that gave up on it."},
+            "group": {"type": "string", "description": "The consumer group that gave up on it."},
+            "event-type": {"type": "string", "description": "The original event-type header."},
+            "dead-lettered-at": {"type": "string", "format": "date-time"},
         },
     }
     messages["DeadLetter"] = {

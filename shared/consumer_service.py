@@ -105,7 +105,8 @@ class ConsumerService:
             broker_ok = bool(await self.broker.ping(timeout=2.0))
         except Exception:
             broker_ok = False
-        return db_ok and broker_ok
+        # A consumer that had lag and did not advance for CONSUMER_STALL_SECONDS is not ready.
+        return db_ok and broker_ok and not self.broker.stalled_consumers()
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI):  # type: ignore[no-untyped-def]

@@ -504,6 +504,11 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
     )
 }
 
+#: type -> the newest schema_version this code reads (an event above it is not dead-lettered).
+LATEST_VERSIONS: dict[str, int] = {
+    name: max(version for other, version in PAYLOADS if other == name) for name, _ in PAYLOADS
+}
+
 
 class Envelope(BaseModel):
     """What travels on every topic. ``event_id`` is what consumers deduplicate on."""
@@ -555,6 +560,11 @@ class Envelope(BaseModel):
         through every string that drops them can be skipped."""
         model = PAYLOADS.get((self.type, self.schema_version))
         if model is None:
+            if self.schema_version > LATEST_VERSIONS.get(self.type, self.schema_version):
+                raise NewerSchemaVersion(
+                    f"{self.type} v{self.schema_version} is newer than the"
+                    f" v{LATEST_VERSIONS[self.type]} this code reads"
+                )
             raise UnreadableEvent(f"unknown event type {self.type} v{self.schema_version}")
         try:
             return model.model_validate(self.payload, context={"nul_free": nul_free})
@@ -564,6 +574,12 @@ class Envelope(BaseModel):
 
 class UnreadableEvent(ValueError):
     """A message that no retry will make readable: it goes to the dead-letter topic."""
+
+
+class NewerSchemaVersion(UnreadableEvent):
+    """A known type in a ``schema_version`` newer than this code reads (a rolling upgrade):
+    not garbage, a newer replica reads it, so a consumer pauses there instead of
+    dead-lettering it (``shared.kafka``)."""
 
 
 def decode(raw: bytes) -> tuple[Envelope, Payload]:

@@ -6,15 +6,20 @@ so the Portal and scripts can act on ``code`` and show ``message``.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import psycopg
+from eventsourcing import persistence as es_persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -22,6 +27,31 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from shared.asyncapi import asyncapi_document
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+
+log = logging.getLogger(__name__)
+
+#: What a request meets while its database is away (connection refused, dropped, pool
+#: exhausted), whichever layer raised it: SQLAlchemy, psycopg (and its pool), eventsourcing's
+#: PostgreSQL store. Answered 503 ``database_unavailable``; the caller retries.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    es_persistence.OperationalError,
+    es_persistence.InterfaceError,
+    es_persistence.ConnectionUnavailableError,
+)
+DATABASE_UNAVAILABLE_ANSWERS = Counter(
+    "interact_http_database_unavailable_total",
+    "HTTP requests answered 503 database_unavailable because the database was away.",
+)
+#: Seconds a client should wait before it tries again while the database is away.
+DATABASE_RETRY_AFTER_S = 5
+#: At most one warning per this many seconds while the database stays away.
+_WARN_EVERY_S = 60.0
+_last_warning = [0.0]
 
 
 #: Where the Swagger UI files (from the swagger-ui-bundle-v2 package) are served.
@@ -193,6 +223,31 @@ def install_error_handlers(
             status_code=exc.status,
             headers=exc.headers,
         )
+
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        DATABASE_UNAVAILABLE_ANSWERS.inc()
+        now = time.monotonic()
+        if now - _last_warning[0] > _WARN_EVERY_S:  # bounded: not one line per request
+            _last_warning[0] = now
+            log.warning("database unavailable; answering 503", extra={"error": repr(exc)[:300]})
+        return JSONResponse(
+            error_body(
+                "database_unavailable",
+                "The database cannot be reached right now; try again shortly.",
+                {"retry_after_seconds": DATABASE_RETRY_AFTER_S},
+            ),
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _dbapi(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated or isinstance(exc.orig, DATABASE_UNAVAILABLE):
+            return await _database_unavailable(request, exc)
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,8 +4,9 @@ Throughput comes from batches: a consumer takes up to ``kafka_max_records`` mess
 the service applies them in one database transaction, publishes what follows without
 awaiting each send, and only then commits the offsets (at-least-once; consumers
 deduplicate). A message nobody can read goes to the dead-letter topic with its
-reason and the batch goes on; an error that a retry may cure (database down) rewinds
-the batch and tries again after a pause.
+reason and origin (``services.deadletters`` replays it) and the batch goes on; an event
+of a newer ``schema_version`` pauses its partition instead; an error that a retry may cure
+(database down) rewinds the batch and tries again with exponential backoff and jitter.
 
 Publishing goes through FastStream's broker; consuming is a plain aiokafka loop per group
 (:class:`BatchConsumer`), started and stopped with the broker: a long poll that returns as
@@ -18,20 +19,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import IllegalStateError, KafkaError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from shared import topics
-from shared.events import Envelope, Payload, UnreadableEvent, decode
+from shared.events import Envelope, NewerSchemaVersion, Payload, UnreadableEvent, decode
 from shared.kafka_security import broker_security, client_options
 from shared.settings import ServiceSettings
 
@@ -39,8 +46,10 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTERED = Counter(
     "interact_dead_letters_total",
-    "Messages sent to the dead-letter topic because they could not be read or applied.",
-    ["service", "topic"],
+    "Messages sent to the dead-letter topic because they could not be read or applied,"
+    " by source topic and reason (not_an_envelope, unknown_type, malformed,"
+    " refused_by_database, other).",
+    ["service", "topic", "reason"],
 )
 PUBLISHED = Counter(
     "interact_events_published_total", "Events published in bulk, by topic.", ["topic"]
@@ -68,7 +77,21 @@ BATCH_SECONDS = Histogram(
     ["group"],
     buckets=(0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-RETRY_PAUSE_S = 1.0
+#: End-to-end latency in stages: how long after its ``occurred_at`` an event was applied and
+#: committed by a group (ingest accept -> stored: the conversation group's
+#: InboundMessageReceived; stored -> routed: routing's ConversationOpened; routed ->
+#: assigned: the conversation group's ConversationRouted).
+EVENT_LATENCY = Histogram(
+    "interact_event_latency_seconds",
+    "Time from an event's occurred_at until a consumer group applied and committed it.",
+    ["group", "type"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+#: First pause after a failed batch; then doubling with jitter up to CONSUMER_RETRY_MAX_SECONDS.
+RETRY_INITIAL_S = 0.5
+RETRY_JITTER_S = 1.0
+#: How often a consumer reads its partitions' lag (highwater - position) for metrics and /ready.
+LAG_INTERVAL_S = 1.0
 
 
 class InteractBroker(KafkaBroker):
@@ -92,6 +115,10 @@ class InteractBroker(KafkaBroker):
         """The batches in hand are finished and committed first; then the producer goes."""
         await asyncio.gather(*(c.stop() for c in self.batch_consumers))
         await super().stop(exc_type, exc_val, exc_tb)
+
+    def stalled_consumers(self) -> list[str]:
+        """Groups that had lag and made no progress for ``CONSUMER_STALL_SECONDS`` (/ready)."""
+        return [c.group_id for c in self.batch_consumers if c.stalled()]
 
 
 def make_broker(settings: ServiceSettings, registry: CollectorRegistry) -> InteractBroker:
@@ -239,17 +266,57 @@ def _raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
     return producer if isinstance(producer, AIOKafkaProducer) else None
 
 
+def reason_code(reason: str) -> str:
+    """A dead letter's reason as one of a few codes (a metric label, a filter of the CLI)."""
+    for prefix, code in (
+        ("not an event envelope", "not_an_envelope"),
+        ("unknown event type", "unknown_type"),
+        ("malformed", "malformed"),
+        ("the database refuses", "refused_by_database"),
+    ):
+        if reason.startswith(prefix):
+            return code
+    return "other"
+
+
 async def dead_letter(
-    broker: KafkaBroker, service: str, source: str, raw: bytes | None, reason: str
+    broker: KafkaBroker,
+    service: str,
+    source: str,
+    raw: bytes | None,
+    reason: str,
+    *,
+    group: str = "",
+    key: bytes | None = None,
+    event_type: bytes | None = None,
 ) -> None:
-    """Keep an unreadable message with its reason; awaited, so it is never lost."""
-    DEAD_LETTERED.labels(service, source.split(":", 1)[0]).inc()
-    log.warning("dead-lettered message", extra={"source": source, "reason": reason[:500]})
-    await broker.publish(
-        raw or b"",
-        topics.DEAD_LETTERS,
-        headers={"source": source, "reason": reason[:2000], "service": service},
+    """Keep an unreadable message with where it came from and why; awaited, so never lost.
+
+    The headers say everything a replay needs (``python -m services.deadletters``): the
+    source ``topic``, ``partition`` and ``offset`` (also together as ``source``), the
+    ``group`` and ``service`` that gave up, the ``reason`` and its ``reason-code``, the
+    original ``event-type``; the record keeps the original key (the tenant).
+    """
+    topic, partition, offset = [*source.split(":"), "", ""][:3]
+    code = reason_code(reason)
+    DEAD_LETTERED.labels(service, topic, code).inc()
+    log.warning(
+        "dead-lettered message", extra={"source": source, "group": group, "reason": reason[:500]}
     )
+    headers = {
+        "source": source,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "reason": reason[:2000],
+        "reason-code": code,
+        "service": service,
+        "group": group,
+        "dead-lettered-at": datetime.now(UTC).isoformat(),
+    }
+    if event_type:
+        headers["event-type"] = event_type.decode(errors="replace")
+    await broker.publish(raw or b"", topics.DEAD_LETTERS, key=key, headers=headers)
 
 
 def subscribe_batches(
@@ -278,8 +345,25 @@ def subscribe_batches(
     return consumer
 
 
+class BatchFailed(Exception):
+    """A batch (or the poll) failed and was rewound: the loop waits and polls again."""
+
+
 class BatchConsumer:
-    """One consumer group's loop: poll, filter, decode, apply, commit; rewind on failure."""
+    """One consumer group's loop: poll, filter, decode, apply, commit; rewind on failure.
+
+    - A batch that fails (database away, broker away) is rewound, never dropped, and tried
+      again after an exponential pause with jitter (tenacity), up to
+      ``CONSUMER_RETRY_MAX_SECONDS``: one warning when the outage starts, one line when it
+      ends, nothing per retry.
+    - An event in a ``schema_version`` newer than this code reads is neither applied nor
+      dead-lettered: its partition is paused there (nothing committed past it) while the
+      other partitions flow, and ``interact_consumer_partition_paused`` says so. A newer
+      replica reads it when a rebalance gives it the partition (pauses do not survive one;
+      an old replica that gets the partition back pauses again).
+    - The lag per partition (highwater - position) is read about once a second:
+      ``interact_consumer_lag`` and :meth:`stalled` (``/ready``).
+    """
 
     def __init__(
         self,
@@ -304,6 +388,16 @@ class BatchConsumer:
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._wake = asyncio.Event()
+        #: Lag per partition at the last reading; the monotonic time of the last progress.
+        self.lags: dict[TopicPartition, int] = {}
+        self._lag_read_at = 0.0
+        self._progress_at = time.monotonic()
+        self._in_hand_since: float | None = None
+        self._failing_since: float | None = None
+        self._failures = 0
+        self._latency: dict[str, Any] = {}  # event type -> its EVENT_LATENCY child
+        _CONSUMERS.add(self)
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -321,11 +415,14 @@ class BatchConsumer:
         )
         await self.consumer.start()
         self._stopping = False
+        self._wake = asyncio.Event()
+        self._progress_at = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"consumer {self.group_id}")
 
     async def stop(self, timeout: float = 15.0) -> None:
         """Leave after the batch in hand (applied and committed), then leave the group."""
         self._stopping = True
+        self._wake.set()  # a pause between retries ends now
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
@@ -337,40 +434,121 @@ class BatchConsumer:
             with contextlib.suppress(Exception):
                 await self.consumer.stop()
             self.consumer = None
+        self.lags = {}
+
+    def paused(self) -> set[TopicPartition]:
+        """Partitions paused at an event of a newer schema_version."""
+        return set(self.consumer.paused()) if self.consumer is not None else set()
+
+    def stalled(self, now: float | None = None) -> bool:
+        """Had lag (or a batch in hand) and made no progress for ``CONSUMER_STALL_SECONDS``.
+
+        Partitions paused at a newer schema_version do not count: they wait for a newer
+        replica, and their own alert says so."""
+        now = time.monotonic() if now is None else now
+        limit = self.settings.consumer_stall_seconds
+        if self._in_hand_since is not None and now - self._in_hand_since > limit:
+            return True
+        paused = self.paused()
+        behind = any(lag > 0 for tp, lag in self.lags.items() if tp not in paused)
+        return behind and now - self._progress_at > limit
 
     async def _run(self) -> None:
         assert self.consumer is not None
         # The poll's wait bounds how long a stop waits for a quiet consumer.
         poll_ms = max(100, self.settings.kafka_batch_timeout_ms)
+        retrying = AsyncRetrying(
+            wait=wait_exponential_jitter(
+                multiplier=RETRY_INITIAL_S,
+                max=self.settings.consumer_retry_max_seconds,
+                jitter=RETRY_JITTER_S,
+            ),
+            retry=retry_if_exception_type(BatchFailed),
+            stop=lambda _state: self._stopping,
+            sleep=self._pause,
+            before_sleep=self._retrying,
+            reraise=True,
+        )
         while not self._stopping:
             try:
-                batch = await self.consumer.getmany(
-                    timeout_ms=poll_ms, max_records=self.settings.kafka_max_records
+                await retrying(self._step, poll_ms)
+            except BatchFailed:
+                return  # stopping during an outage: the batch was rewound, nothing is lost
+            if self._failing_since is not None:
+                log.info(
+                    "consumer recovered",
+                    extra={
+                        "group": self.group_id,
+                        "retries": self._failures,
+                        "seconds": round(time.monotonic() - self._failing_since, 1),
+                    },
                 )
-            except KafkaError:
-                log.warning("poll failed; retrying", exc_info=True)
-                await asyncio.sleep(RETRY_PAUSE_S)
-                continue
-            if not batch:
-                continue
+                self._failing_since, self._failures = None, 0
+
+    async def _pause(self, seconds: float) -> None:
+        """tenacity's sleep, cut short by :meth:`stop`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _retrying(self, state: RetryCallState) -> None:
+        """One warning when an outage starts, with its cause; each retry only counts."""
+        BATCH_FAILURES.labels(self.group_id).inc()
+        self._failures += 1
+        if self._failing_since is not None:
+            return
+        self._failing_since = time.monotonic()
+        error = state.outcome.exception() if state.outcome is not None else None
+        cause = error.__cause__ if error is not None and error.__cause__ else error
+        log.warning(
+            "consumer cannot go on; the batch is rewound and retried with backoff",
+            extra={"group": self.group_id, "error": repr(cause)[:500]},
+            exc_info=cause,
+        )
+
+    async def _step(self, poll_ms: int) -> None:
+        """One poll and its batch, applied and committed; :class:`BatchFailed` if it failed."""
+        assert self.consumer is not None
+        try:
+            batch = await self.consumer.getmany(
+                timeout_ms=poll_ms, max_records=self.settings.kafka_max_records
+            )
+        except KafkaError as exc:
+            raise BatchFailed("poll failed") from exc
+        if not batch:
+            await self._read_lag()
+            return
+        self._in_hand_since = time.monotonic()
+        try:
             with BATCH_SECONDS.labels(self.group_id).time():
                 try:
-                    done = await self._apply(batch)
-                except Exception:
-                    # What _apply could not handle itself (a dead letter Kafka did not take,
-                    # the database failing while poison is set aside): the batch is rewound,
-                    # never dropped, and the loop goes on instead of dying unseen.
-                    BATCH_FAILURES.labels(self.group_id).inc()
-                    log.exception("batch could not be finished; rewinding to retry")
-                    await asyncio.sleep(RETRY_PAUSE_S)
+                    applied = await self._apply(batch)
+                except Exception as exc:
+                    # What _apply could not handle itself (the database away, a dead letter
+                    # Kafka did not take): the batch is rewound, never dropped.
                     self._rewind(batch)
-                    continue
-                if done:
-                    await self._commit()
+                    await self._read_lag()  # the rewound batch is lag: /ready sees the stall
+                    raise BatchFailed("batch failed") from exc
+                await self._commit()
+        finally:
+            self._in_hand_since = None
+        self._progress_at = time.monotonic()
+        if applied:
+            now, children = datetime.now(UTC), self._latency
+            for delivery in applied:
+                envelope = delivery.envelope
+                child = children.get(envelope.type)
+                if child is None:
+                    child = children[envelope.type] = EVENT_LATENCY.labels(
+                        self.group_id, envelope.type
+                    )
+                child.observe(max(0.0, (now - envelope.occurred_at).total_seconds()))
+        await self._read_lag()
 
-    async def _apply(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
-        """True when the batch is done (applied or set aside), False when it was rewound."""
+    async def _apply(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[Delivery]:
+        """Applies the batch (or sets its poison aside); returns what was handed over."""
+        assert self.consumer is not None
         deliveries: list[Delivery] = []
+        pause_at: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
             CONSUMED.labels(self.group_id, tp.topic).inc(len(records))
             for record in records:
@@ -379,29 +557,42 @@ class BatchConsumer:
                 position = f"{record.topic}:{record.partition}:{record.offset}"
                 try:
                     envelope, payload = decode(record.value)
+                except NewerSchemaVersion as exc:
+                    pause_at[tp] = record.offset
+                    log.warning(
+                        "newer schema_version: partition paused until a newer replica takes it",
+                        extra={"group": self.group_id, "source": position, "reason": str(exc)},
+                    )
+                    break  # nothing after it on this partition, in order
                 except UnreadableEvent as exc:
                     await dead_letter(
-                        self.broker, self.settings.service_name, position, record.value, str(exc)
+                        self.broker,
+                        self.settings.service_name,
+                        position,
+                        record.value,
+                        str(exc),
+                        group=self.group_id,
+                        key=record.key,
+                        event_type=_event_type(record),
                     )
                     continue
                 if self.types is not None and envelope.type.encode() not in self.types:
                     continue
                 if self.wanted(envelope):
                     deliveries.append(Delivery(envelope, payload, position))
-        if not deliveries:
-            return True
-        try:
-            await self.handler(deliveries)
-        except UnreadableEvent as exc:
-            # Poison inside the batch: apply one by one so only the bad message is set aside.
-            await _apply_one_by_one(self.broker, self.settings, self.handler, deliveries, exc)
-        except Exception:
-            BATCH_FAILURES.labels(self.group_id).inc()
-            log.exception("batch failed; rewinding to retry", extra={"size": len(deliveries)})
-            await asyncio.sleep(RETRY_PAUSE_S)
-            self._rewind(batch)
-            return False
-        return True
+        if deliveries:
+            try:
+                await self.handler(deliveries)
+            except UnreadableEvent as exc:
+                # Poison inside the batch: apply one by one so only the bad message is set aside.
+                await _apply_one_by_one(
+                    self.broker, self.settings, self.handler, deliveries, exc, self.group_id
+                )
+        for tp, offset in pause_at.items():
+            if tp in self.consumer.assignment():
+                self.consumer.seek(tp, offset)  # the commit stops before it
+                self.consumer.pause(tp)
+        return deliveries
 
     def _rewind(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self.consumer is not None
@@ -420,6 +611,80 @@ class BatchConsumer:
                 "offset commit failed (the batch may come again)", extra={"error": str(exc)}
             )
 
+    async def _read_lag(self) -> None:
+        """Highwater - position per assigned partition, about once a second."""
+        now = time.monotonic()
+        if self.consumer is None or now - self._lag_read_at < LAG_INTERVAL_S:
+            return
+        self._lag_read_at = now
+        lags: dict[TopicPartition, int] = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:  # not fetched yet
+                continue
+            try:
+                position = await asyncio.wait_for(self.consumer.position(tp), 1.0)
+            except (IllegalStateError, KafkaError, TimeoutError):
+                continue
+            lags[tp] = max(0, highwater - position)
+        self.lags = lags
+        paused = self.paused()
+        if not any(lag for tp, lag in lags.items() if tp not in paused):
+            self._progress_at = now  # nothing to do is not being stuck
+
+
+#: Every consumer of the process, for the lag collector (a stopped one drops out).
+_CONSUMERS: weakref.WeakSet[BatchConsumer] = weakref.WeakSet()
+
+
+class ConsumerLag(Collector):
+    """At scrape time, from every consumer of the process:
+
+    - ``interact_consumer_lag{group,topic,partition}``: records behind (highwater - position);
+    - ``interact_consumer_partition_paused{group,topic,partition}``: 1 while paused at an
+      event of a newer schema_version;
+    - ``interact_consumer_stalled{group}``: 1 while the group had lag and did not advance
+      for ``CONSUMER_STALL_SECONDS`` (``/ready`` answers 503 meanwhile).
+    """
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        partition = ["group", "topic", "partition"]
+        return (
+            GaugeMetricFamily(
+                "interact_consumer_lag",
+                "Records a consumer group is behind on a partition (highwater - position).",
+                labels=partition,
+            ),
+            GaugeMetricFamily(
+                "interact_consumer_partition_paused",
+                "1 while a partition is paused at an event of a newer schema_version.",
+                labels=partition,
+            ),
+            GaugeMetricFamily(
+                "interact_consumer_stalled",
+                "1 while a consumer group had lag and made no progress for CONSUMER_STALL_SECONDS.",
+                labels=["group"],
+            ),
+        )
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        lag, paused, stalled = self._families()
+        for consumer in sorted(_CONSUMERS, key=lambda c: c.group_id):
+            if consumer.consumer is None:
+                continue
+            for tp, behind in sorted(consumer.lags.items()):
+                lag.add_metric([consumer.group_id, tp.topic, str(tp.partition)], behind)
+            for tp in sorted(consumer.paused()):
+                paused.add_metric([consumer.group_id, tp.topic, str(tp.partition)], 1)
+            stalled.add_metric([consumer.group_id], 1 if consumer.stalled() else 0)
+        return (lag, paused, stalled)
+
+
+REGISTRY.register(ConsumerLag())
+
 
 def _event_type(record: ConsumerRecord) -> bytes | None:
     for key, value in record.headers or ():
@@ -434,6 +699,7 @@ async def _apply_one_by_one(
     handler: BatchHandler,
     deliveries: list[Delivery],
     first_error: Exception,
+    group: str = "",
 ) -> None:
     log.info(
         "batch had an unappliable message; applying one by one", extra={"error": str(first_error)}
@@ -448,4 +714,7 @@ async def _apply_one_by_one(
                 delivery.position,
                 delivery.envelope.to_bytes(),
                 str(exc),
+                group=group,
+                key=delivery.envelope.key,
+                event_type=delivery.envelope.type.encode(),
             )

@@ -10,16 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from shared.observability import configure_logging
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+#: Pauses before a failed background loop is restarted: 0.5 s doubling up to 10 s, with jitter.
+RESTART_WAIT = wait_exponential_jitter(multiplier=0.5, max=10.0, jitter=1.0)
+#: A loop that ran this long before failing had recovered: its next failure is a new outage.
+HEALTHY_RUN_S = 60.0
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
@@ -55,16 +62,34 @@ class BackgroundTasks:
         self._tasks.append(task)
 
     async def _guard(self, name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        # A loop that dies is restarted: a relay must never stop silently.
-        while True:
-            try:
-                await factory()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background task failed; restarting", extra={"task": name})
-                await asyncio.sleep(1.0)
+        """A loop that dies is restarted (a relay must never stop silently), after an
+        exponential pause with jitter (tenacity). Logs are bounded: the error with its
+        traceback once when the loop starts failing (e.g. the database went away), later
+        failures of the same outage only at debug; a loop that ran healthy for
+        :data:`HEALTHY_RUN_S` before failing starts a new outage (and a short pause)."""
+        began = [0.0]
+
+        async def run() -> None:
+            began[0] = time.monotonic()
+            await factory()
+
+        def pause(state: RetryCallState) -> float:
+            if time.monotonic() - began[0] > HEALTHY_RUN_S:
+                state.attempt_number = 1  # a new outage: back to the shortest pause
+            error = state.outcome.exception() if state.outcome is not None else None
+            if state.attempt_number == 1:
+                log.error(
+                    "background task failed; restarting with backoff",
+                    extra={"task": name},
+                    exc_info=error,
+                )
+            else:
+                log.debug("background task failed again", extra={"task": name}, exc_info=error)
+            return RESTART_WAIT(state)
+
+        # CancelledError is not an Exception: it is never retried, the shutdown goes on.
+        retrying = AsyncRetrying(wait=pause, retry=retry_if_exception_type(Exception))
+        await retrying(run)
 
     async def stop(self, before: Callable[[], Awaitable[None]] | None = None) -> None:
         if before is not None:

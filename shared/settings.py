@@ -17,6 +17,8 @@ Every service reads the same names so that an operator learns them once:
 ``HTTP_MAX_BODY_BYTES``      Largest request body (1 MB; Meta's webhook: 3 MB).
 ``FORWARDED_ALLOW_IPS``      Proxies (ingress) trusted for ``X-Forwarded-For``.
 ``OUTBOUND_ALLOW_NETWORKS``  Internal networks a chatbot URL may resolve to.
+``CONSUMER_STALL_SECONDS``   ``/ready`` fails when a consumer had lag and did not
+                             advance this long (300).
 ``INTERACT_ENV``             ``production`` by default: a default or short secret
                              stops the start (``shared.hardening``);
                              ``development`` (run command, tests) allows them.
@@ -69,6 +71,10 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=1000, ge=0)
     kafka_max_records: int = Field(default=500, ge=1)
     kafka_batch_timeout_ms: int = Field(default=100, ge=0)
+    #: A consumer that had lag and made no progress this long makes ``/ready`` answer 503.
+    consumer_stall_seconds: float = Field(default=300.0, gt=0)
+    #: Longest pause between two attempts of a failing batch (exponential, with jitter).
+    consumer_retry_max_seconds: float = Field(default=30.0, gt=0)
 
     # TLS and SASL of every Kafka client (shared.kafka_security).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

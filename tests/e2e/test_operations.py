@@ -67,6 +67,16 @@ def _samples(stack, service: str, name: str) -> dict[tuple[str, ...], float]:  #
     }
 
 
+def _labelled(stack, service: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:  # type: ignore[no-untyped-def]
+    text = httpx.get(f"{stack.url(service)}/metrics").text
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
 def test_seed_traffic_metrics_and_asyncapi(make_stack, tmp_path):  # type: ignore[no-untyped-def]
     stack = make_stack("sqlite")
 
@@ -108,6 +118,18 @@ def test_seed_traffic_metrics_and_asyncapi(make_stack, tmp_path):  # type: ignor
     assert values["interact_events_consumed_total"] >= 1
     assert values["interact_consumer_batch_seconds_count"] >= 1
     assert values.get("interact_dead_letters_total", 0) == 0
+    # The message's way in stages (ingest accept -> stored -> routed -> assigned), each
+    # measured where it was applied; and each consumer reads its lag.
+    for service, group, event_type in (
+        ("conversation", "conversation.inbound", "InboundMessageReceived"),
+        ("routing", "routing", "ConversationOpened"),
+        ("conversation", "conversation.routing", "ConversationRouted"),
+    ):
+        stage = _labelled(stack, service, "interact_event_latency_seconds_count")
+        assert stage.get((("group", group), ("type", event_type)), 0) >= 1, (group, event_type)
+    lags = _labelled(stack, "routing", "interact_consumer_lag")
+    assert lags and all(lag >= 0 for lag in lags.values())
+    assert set(_labelled(stack, "routing", "interact_consumer_stalled").values()) == {0.0}
     # Routing's queue: the demo tenant's conversation is assigned to Nora, none waits.
     queue = _samples(stack, "routing", "interact_routing_conversations")
     assert queue[(demo["tenant_id"], "assigned")] == 1

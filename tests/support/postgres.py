@@ -422,6 +422,31 @@ class PostgresCluster(PostgresServer):
         with self._lock:
             self._stop_locked()
 
+    def pause(self) -> None:
+        """The server goes away (``pg_ctl stop -m fast``: connections are cut), data kept."""
+        assert self.data_dir is not None
+        result = self._run("pg_ctl", "stop", "--wait", "-m", "fast", "-D", self.data_dir)
+        if result.returncode != 0:
+            raise PostgresUnavailableError(f"pg_ctl stop failed: {result.stderr}")
+
+    def resume(self) -> None:
+        """The paused server comes back on the same port, with its data."""
+        assert self.data_dir is not None and self.log_file is not None
+        result = self._run(
+            "pg_ctl",
+            "start",
+            "--wait",
+            "--pgdata",
+            self.data_dir,
+            "--log",
+            self.log_file,
+            "-o",
+            f"-p {self.port}",
+            timeout=self.START_TIMEOUT_S + 30,
+        )
+        if result.returncode != 0:
+            raise PostgresUnavailableError(f"pg_ctl start failed: {_tail(self.log_file)}")
+
     def _stop_locked(self) -> None:
         if self.base_dir is None:
             return

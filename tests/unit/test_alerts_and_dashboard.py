@@ -148,6 +148,14 @@ def test_every_service_exports_its_own_metrics() -> None:
     for service in SERVICES:
         assert "interact_consumer_batch_seconds_count" in exported(service)
         assert "interact_consumer_batch_failures_total" in exported(service)
+        for name in (  # the consumer loop's and the HTTP side's, in every service
+            "interact_consumer_lag",
+            "interact_consumer_partition_paused",
+            "interact_consumer_stalled",
+            "interact_event_latency_seconds_bucket",
+            "interact_http_database_unavailable_total",
+        ):
+            assert name in exported(service), f"{service} does not export {name}"
     assert "interact_outbox_lag" not in exported("stats")
 
 

@@ -320,3 +320,14 @@ def test_an_envelope_without_event_id_is_unreadable() -> None:
     """A consumer cannot deduplicate what has no id of its own, so it must not invent one."""
     with pytest.raises(UnreadableEvent, match="no event_id"):
         decode(_bytes(_raw(event_id=None)))
+
+
+def test_a_newer_schema_version_of_a_known_type_is_told_apart_from_garbage() -> None:
+    """The consumer loop pauses at the first (a newer replica reads it) and dead-letters
+    the rest; an unknown type or an older unknown version is garbage either way."""
+    with pytest.raises(ev.NewerSchemaVersion, match="ConversationClosed v2 is newer than the v1"):
+        decode(_bytes(_raw(schema_version=2)))
+    for garbage in (_raw(type="ConversationReopened", schema_version=2), _raw(schema_version=0)):
+        with pytest.raises(UnreadableEvent) as caught:
+            decode(_bytes(garbage))
+        assert not isinstance(caught.value, ev.NewerSchemaVersion)

@@ -879,7 +879,7 @@ def test_every_service_connects_as_its_own_kafka_user(build: str) -> None:
     (kafka,) = _built_of_kind(build, "Kafka")
     assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
     users = {u["metadata"]["name"]: u for u in _built_of_kind(build, "KafkaUser")}
-    assert set(users) == set(SERVICE_PORTS)
+    assert set(users) == set(SERVICE_PORTS) | {"operator"}  # operator: dead-letter replays
     for deployment in _built_of_kind(build, "Deployment"):
         name = deployment["metadata"]["name"]
         env = _env(_container(deployment))
@@ -906,6 +906,21 @@ def test_every_service_connects_as_its_own_kafka_user(build: str) -> None:
         assert topics.DEAD_LETTERS in writable, f"{name} cannot dead-letter"
         groups = [a for a in acls if a["resource"]["type"] == "group"]
         assert groups and all(g["resource"]["name"].startswith(name) for g in groups)
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_the_operator_user_can_list_and_replay_dead_letters(build: str) -> None:
+    """python -m services.deadletters reads the dead-letter topic without a group and
+    writes each message back to the topic it came from: any of ours."""
+    (user,) = [u for u in _built_of_kind(build, "KafkaUser") if u["metadata"]["name"] == "operator"]
+    acls = user["spec"]["authorization"]["acls"]
+    topic_acls = {
+        a["resource"]["name"]: a["operations"] for a in acls if a["resource"]["type"] == "topic"
+    }
+    assert set(topic_acls) == set(topics.ALL)
+    assert "Read" in topic_acls[topics.DEAD_LETTERS]
+    assert all("Write" in ops for name, ops in topic_acls.items() if name != topics.DEAD_LETTERS)
+    assert not [a for a in acls if a["resource"]["type"] == "group"]
 
 
 def test_overlays_change_what_they_say() -> None:
