@@ -1,0 +1,253 @@
+"""The retention purge (SPEC §3.4) on the six real services and a real broker, with the
+purge's clock injected: on day 30 after the contract end nothing is gone; on day 31 no row
+of the tenant remains in any table of any service (but billing's invoices), also when the
+run was killed half-way and run again; other tenants are untouched. SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from services.billing.consumers import KEPT_AFTER_PURGE
+from services.conversation.consumers import register
+from services.conversation.domain.retention import TenantPurge
+from services.stats import consumers as stats_consumers
+from shared import topics
+from tests.integration.conftest import OPERATOR, OPERATOR_TOKEN, TestTenant, new_tenant
+from tests.support.apps import SERVICES, service_apps
+
+Snapshot = dict[tuple[str, str], int]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(request, kafka_bootstrap, mail, tmp_path_factory) -> Iterator[dict]:  # type: ignore[no-untyped-def]
+    data_dir = tmp_path_factory.mktemp("purge")
+    urls: dict[str, str] = {}
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres")
+        for name in SERVICES:
+            database = f"purge_{name}_{uuid.uuid4().hex[:8]}"
+            server.create_database(database)
+            urls[name] = server.url(database)
+    apps = service_apps(
+        data_dir,
+        kafka_bootstrap,
+        urls,
+        operator_token=OPERATOR_TOKEN,
+        auto_issue_invoices=False,
+        smtp_port=mail.port,
+        retention_purge_enabled=False,  # the test runs it, with its own clock
+        login_attempts_per_address_per_minute=10_000,
+    )
+    # Their consumers, as their __main__ wires them (the shared helper builds the HTTP side).
+    register(apps["conversation"].state.service)
+    apps["stats"].state.service.consume(
+        topics.CONVERSATION_EVENTS,
+        topics.DIRECTORY_EVENTS,
+        group_id="stats",
+        apply=stats_consumers.apply,
+        types=stats_consumers.WANTED,
+    )
+    with ExitStack() as stack:
+        clients = {name: stack.enter_context(TestClient(app)) for name, app in apps.items()}
+        engines = {
+            name: sa.create_engine(urls.get(name) or f"sqlite:///{data_dir / f'{name}.sqlite'}")
+            for name in SERVICES
+        }
+        if not urls:  # SQLite: the two event stores are files of their own
+            for log in ("directory", "conversations"):
+                engines[f"{log}-events"] = sa.create_engine(
+                    f"sqlite:///{data_dir / f'{log}-events.sqlite'}"
+                )
+        yield {"clients": clients, "engines": engines, "dir": Path(data_dir)}
+        for engine in engines.values():
+            engine.dispose()
+
+
+def rows_naming(engines: dict[str, sa.Engine], tenant_id: str) -> Snapshot:
+    """Rows per (database, table) whose any column names the tenant (its id as text or
+    hex, as the event store writes UUIDs): every table, not only those with a tenant column."""
+    forms = (tenant_id, uuid.UUID(tenant_id).hex)
+    found: Snapshot = {}
+    for name, engine in engines.items():
+        with engine.connect() as conn:
+            for table in sa.inspect(conn).get_table_names():
+                count = 0
+                for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
+                    text = " ".join(
+                        v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                        for v in row
+                    )
+                    count += any(form in text for form in forms)
+                if count:
+                    found[(name, table)] = count
+    return found
+
+
+def settled(engines: dict[str, sa.Engine], tenant_id: str) -> Snapshot:
+    """The tenant's rows once the consumers have caught up (two equal looks in a row)."""
+    before = rows_naming(engines, tenant_id)
+    for _ in range(30):
+        time.sleep(1)
+        now = rows_naming(engines, tenant_id)
+        if now == before:
+            return now
+        before = now
+    return before
+
+
+def with_traffic(clients: dict[str, TestClient]) -> TestTenant:
+    """A tenant with a website chat, two visitors' conversations, a reply and a note."""
+    portal, ingest = clients["conversation"], clients["ingest"]
+    tenant = new_tenant(portal)
+    admin = tenant.tokens["administrator"]
+    channel = portal.post(
+        "/v1/channels", headers=admin, json={"channel_type": "webchat", "name": "Site"}
+    )
+    assert channel.status_code == 201, channel.text
+    key = channel.json()["public_key"]
+    for visitor in ("v-1", "v-2"):
+        for attempt in range(100):  # until ingest has heard of the channel
+            sent = ingest.post(
+                f"/v1/webchat/{key}/messages",
+                json={
+                    "visitor_id": visitor,
+                    "text": f"hello from {visitor}",
+                    "message_id": visitor,
+                },
+            )
+            if sent.status_code == 202:
+                break
+            assert sent.status_code == 404 and attempt < 99, sent.text
+            time.sleep(0.1)
+    deadline = time.monotonic() + 30
+    while (
+        len(
+            items := portal.get("/v1/dispatch/conversations?status=open", headers=admin).json()[
+                "items"
+            ]
+        )
+        < 2
+    ):
+        assert time.monotonic() < deadline, items
+        time.sleep(0.2)
+    conversation_id = items[0]["conversation_id"]
+    assert (
+        portal.post(f"/v1/conversations/{conversation_id}/take", headers=admin).status_code == 200
+    )
+    reply = portal.post(
+        f"/v1/conversations/{conversation_id}/messages", headers=admin, json={"text": "On its way"}
+    )
+    assert reply.status_code == 201, reply.text
+    note = portal.post(
+        f"/v1/conversations/{conversation_id}/notes", headers=admin, json={"text": "VIP"}
+    )
+    assert note.status_code == 201, note.text
+    return tenant
+
+
+def end_contract(portal: TestClient, tenant_id: str, at: datetime) -> None:
+    ended = portal.post(
+        f"/v1/operator/tenants/{tenant_id}/termination",
+        headers=OPERATOR,
+        json={"contract_end": at.isoformat()},
+    )
+    assert ended.status_code == 204, ended.text
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+
+def test_day_30_keeps_day_31_purges_everywhere_and_others_stay(stack) -> None:  # type: ignore[no-untyped-def]
+    clients, engines = stack["clients"], stack["engines"]
+    portal = clients["conversation"]
+    purge = portal.app.state.service.purge
+    gone, kept, recent = (with_traffic(clients) for _ in range(3))
+    contract_end = datetime.now(UTC).replace(microsecond=0)
+    end_contract(portal, gone.tenant_id, contract_end)
+    end_contract(portal, recent.tenant_id, contract_end + timedelta(days=25))
+
+    before = settled(engines, gone.tenant_id)
+    services_holding = {name for name, _table in before}
+    # Every service holds rows of the tenant before (the event stores on SQLite are files
+    # of their own, on PostgreSQL tables of the conversation service's database).
+    assert {"conversation", "ingest", "routing", "stats", "billing", "sla"} <= services_holding
+    others = {t.tenant_id: settled(engines, t.tenant_id) for t in (kept, recent)}
+
+    # Day 30: nothing is due, nothing goes.
+    purge.clock = lambda: contract_end + timedelta(days=30)
+    assert purge.run() == []
+    time.sleep(2)
+    assert rows_naming(engines, gone.tenant_id) == before
+
+    # Day 31, killed half-way (after the event stores, before the views): still due.
+    day_31 = contract_end + timedelta(days=31)
+    purge.clock = lambda: day_31
+    real_delete_rows = purge.delete_rows
+
+    def killed(_tenant_id: uuid.UUID) -> dict[str, int]:
+        raise RuntimeError("killed half-way")
+
+    purge.delete_rows = killed
+    with pytest.raises(RuntimeError):
+        purge.run()
+    purge.delete_rows = real_delete_rows
+    assert [t for t, _ in purge.due(day_31)] == [uuid.UUID(gone.tenant_id)]
+
+    # Run again (as the daily job does): it finishes; once a day only.
+    assert purge.run_today() == [uuid.UUID(gone.tenant_id)]
+    assert purge.run_today() is None
+
+    record_id = str(TenantPurge.create_id(uuid.UUID(gone.tenant_id)))
+    record_ids = {record_id, uuid.UUID(record_id).hex}
+
+    def leftovers() -> Snapshot:
+        left = rows_naming(engines, gone.tenant_id)
+        # Kept on purpose: billing's invoices, and the audit record of the purge itself.
+        left = {
+            k: v for k, v in left.items() if not (k[0] == "billing" and k[1] in KEPT_AFTER_PURGE)
+        }
+        audit = _audit_rows(engines, record_ids)
+        return {k: v - audit.get(k, 0) for k, v in left.items() if v - audit.get(k, 0)}
+
+    wait_for(lambda: leftovers() == {})
+    assert any(k[0] == "billing" for k in rows_naming(engines, gone.tenant_id))  # invoices stay
+    record = portal.app.state.service.directory.repository.get(uuid.UUID(record_id))
+    assert record.finished_at == day_31 and record.deleted.get("messages", 0) > 0
+
+    # The other tenants are untouched.
+    for tenant_id, snapshot in others.items():
+        assert rows_naming(engines, tenant_id) == snapshot
+    # Applied again (a redelivery, a second run) it changes nothing.
+    assert purge.run() == []
+
+
+def _audit_rows(engines: dict[str, sa.Engine], record_ids: set[str]) -> Snapshot:
+    """The audit record's rows (the ``TenantPurge`` aggregate in the directory log)."""
+    audit: Snapshot = {}
+    for name, engine in engines.items():
+        with engine.connect() as conn:
+            for table in sa.inspect(conn).get_table_names():
+                if "originator_id" not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+                    continue
+                rows = conn.execute(sa.text(f'SELECT originator_id FROM "{table}"')).scalars()
+                count = sum(
+                    str(r).replace("-", "") in {i.replace("-", "") for i in record_ids}
+                    for r in rows
+                )
+                if count:
+                    audit[(name, table)] = count
+    return audit
