@@ -6,8 +6,12 @@ run was killed half-way and run again; other tenants are untouched. SQLite and P
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -251,3 +255,83 @@ def _audit_rows(engines: dict[str, sa.Engine], record_ids: set[str]) -> Snapshot
                 if count:
                     audit[(name, table)] = count
     return audit
+
+
+def _archive(response) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        kinds = {
+            name.removesuffix(".jsonl"): [json.loads(line) for line in zf.read(name).splitlines()]
+            for name in zf.namelist()
+            if name.endswith(".jsonl")
+        }
+        kinds["manifest"] = [json.loads(zf.read("manifest.json"))]
+        for kind, rows in list(kinds.items()):
+            if kind != "manifest":  # the CSV holds the same rows
+                assert len(list(csv.reader(io.StringIO(zf.read(f"{kind}.csv").decode())))) == (
+                    len(rows) + 1
+                )
+    return kinds
+
+
+def test_export_holds_what_the_portal_api_shows_and_no_other_tenant(stack) -> None:  # type: ignore[no-untyped-def]
+    """Every conversation, message, note, user and channel in the archive equals the API's;
+    another tenant's export holds nothing of this one; the operator gets it only for a
+    terminating tenant (404 otherwise, and for an unknown id)."""
+    clients = stack["clients"]
+    portal = clients["conversation"]
+    tenant, other = with_traffic(clients), with_traffic(clients)
+    admin = tenant.tokens["administrator"]
+    summary = portal.get("/v1/export/summary", headers=admin).json()
+    archive = _archive(portal.get("/v1/export", headers=admin))
+    assert archive["manifest"][0]["counts"] == summary["counts"]
+    assert {k: len(v) for k, v in archive.items() if k != "manifest"} == summary["counts"]
+    assert summary["counts"]["conversations"] == 2 and summary["counts"]["messages"] == 3
+
+    for exported in archive["conversations"]:
+        shown = portal.get(f"/v1/conversations/{exported['conversation_id']}", headers=admin)
+        assert shown.status_code == 200
+        detail = shown.json()
+        for field in ("status", "visitor_id", "channel_id", "language", "topics"):
+            assert exported[field] == detail[field], field
+        messages = [
+            m for m in archive["messages"] if m["conversation_id"] == detail["conversation_id"]
+        ]
+        assert sorted(
+            (m["message_id"], m["direction"], m["author"], m["text"], m["delivery_status"])
+            for m in messages
+        ) == sorted(
+            (m["message_id"], m["direction"], m["author"], m["text"], m["delivery_status"])
+            for m in detail["messages"]
+        )
+        notes = [n for n in archive["notes"] if n["conversation_id"] == detail["conversation_id"]]
+        assert sorted((n["note_id"], n["text"]) for n in notes) == sorted(
+            (n["note_id"], n["text"]) for n in detail["notes"]
+        )
+    users = portal.get("/v1/users?limit=200", headers=admin).json()["items"]
+    assert sorted(u["user_id"] for u in archive["users"]) == sorted(u["user_id"] for u in users)
+    channels = portal.get("/v1/channels", headers=admin).json()
+    channels = channels["items"] if isinstance(channels, dict) else channels
+    assert [c["channel_id"] for c in archive["channels"]] == [c["channel_id"] for c in channels]
+    assert archive["settings"][0]["tenant_id"] == tenant.tenant_id
+    assert len(archive["visitors"]) == 2
+
+    # Another tenant's export: its own, nothing of this one.
+    theirs = portal.get("/v1/export", headers=other.tokens["administrator"])
+    assert theirs.status_code == 200 and tenant.tenant_id not in theirs.text
+    assert tenant.tenant_id.encode() not in zipfile.ZipFile(io.BytesIO(theirs.content)).read(
+        "settings.jsonl"
+    )
+    # Not an Administrator: 403; the operator: only a terminating tenant.
+    assert portal.get("/v1/export", headers=tenant.tokens["manager"]).status_code == 403
+    operator_path = f"/v1/operator/tenants/{tenant.tenant_id}/export"
+    assert portal.get(operator_path, headers=OPERATOR).status_code == 404
+    assert portal.get(operator_path, headers=admin).status_code in (401, 403)
+    unknown = portal.get(f"/v1/operator/tenants/{uuid.uuid4()}/export", headers=OPERATOR)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    end_contract(portal, tenant.tenant_id, datetime.now(UTC) + timedelta(days=10))
+    by_operator = _archive(portal.get(operator_path, headers=OPERATOR))
+    assert sorted(m["message_id"] for m in by_operator["messages"]) == sorted(
+        m["message_id"] for m in archive["messages"]
+    )

@@ -11,6 +11,7 @@ from services.conversation.api import (
     channels,
     chatbots,
     conversations,
+    export,
     faq,
     feed,
     history,
@@ -67,6 +68,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         history.router,
         stream.router,
         feed.router,
+        export.router,
     ]
     for router in routers:
         app.include_router(router)
