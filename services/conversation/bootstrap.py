@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from services.conversation.application.conversations import Conversations
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
+from services.conversation.application.export import Exports
 from services.conversation.application.mail import Mailer
 from services.conversation.application.purge import RetentionPurge
 from services.conversation.application.ratelimit import AccessLimits
@@ -83,6 +84,7 @@ class ConversationService:
         ]
         self.tasks = BackgroundTasks()
         self._changed = asyncio.Event()
+        self.exports = Exports(self.engine)
         self.purge = RetentionPurge(self.engine, self.directory, self.conversations, self.changed)
 
     def changed(self) -> None:

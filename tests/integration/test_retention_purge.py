@@ -284,7 +284,13 @@ def test_export_holds_what_the_portal_api_shows_and_no_other_tenant(stack) -> No
     tenant, other = with_traffic(clients), with_traffic(clients)
     admin = tenant.tokens["administrator"]
     summary = portal.get("/v1/export/summary", headers=admin).json()
-    archive = _archive(portal.get("/v1/export", headers=admin))
+    download = portal.get("/v1/export", headers=admin)
+    archive = _archive(download)
+    assert download.headers["x-export-rows"] == str(summary["total_rows"])
+    progress = portal.get(f"/v1/exports/{download.headers['x-export-id']}", headers=admin).json()
+    assert progress["status"] == "finished"
+    assert progress["rows_written"] == progress["total_rows"] == summary["total_rows"]
+    assert progress["bytes_written"] == len(download.content)
     assert archive["manifest"][0]["counts"] == summary["counts"]
     assert {k: len(v) for k, v in archive.items() if k != "manifest"} == summary["counts"]
     assert summary["counts"]["conversations"] == 2 and summary["counts"]["messages"] == 3
@@ -319,6 +325,8 @@ def test_export_holds_what_the_portal_api_shows_and_no_other_tenant(stack) -> No
 
     # Another tenant's export: its own, nothing of this one.
     theirs = portal.get("/v1/export", headers=other.tokens["administrator"])
+    their_progress = f"/v1/exports/{download.headers['x-export-id']}"
+    assert portal.get(their_progress, headers=other.tokens["administrator"]).status_code == 404
     assert theirs.status_code == 200 and tenant.tenant_id not in theirs.text
     assert tenant.tenant_id.encode() not in zipfile.ZipFile(io.BytesIO(theirs.content)).read(
         "settings.jsonl"
@@ -335,3 +343,24 @@ def test_export_holds_what_the_portal_api_shows_and_no_other_tenant(stack) -> No
     assert sorted(m["message_id"] for m in by_operator["messages"]) == sorted(
         m["message_id"] for m in archive["messages"]
     )
+
+
+def test_export_progress_is_visible_while_it_runs_and_an_abort_is_recorded(stack) -> None:  # type: ignore[no-untyped-def]
+    clients = stack["clients"]
+    portal = clients["conversation"]
+    tenant = with_traffic(clients)
+    admin = tenant.tokens["administrator"]
+    exports = portal.app.state.service.exports
+    exports.EVERY_ROWS = 1  # this instance: a record per chunk, so a small tenant shows it
+    export_id, counts = exports.start(uuid.UUID(tenant.tenant_id), "test")
+    chunks = exports.stream(export_id, uuid.UUID(tenant.tenant_id), counts)
+    next(chunks)  # the manifest
+    next(chunks)  # users.jsonl
+    running = portal.get(f"/v1/exports/{export_id}", headers=admin).json()
+    assert running["status"] == "running"
+    assert running["rows_written"] == counts["users"] == 4
+    assert running["total_rows"] == sum(counts.values())
+    chunks.close()  # the client went away
+    aborted = portal.get(f"/v1/exports/{export_id}", headers=admin).json()
+    assert aborted["status"] == "aborted" and aborted["finished_at"] is not None
+    assert portal.get(f"/v1/exports/{uuid.uuid4()}", headers=admin).status_code == 404

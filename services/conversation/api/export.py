@@ -5,19 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from services.conversation.api.deps import allowed, operator_onboarding, service
-from services.conversation.application.export import archive, summary
+from services.conversation.application.export import summary
 from services.conversation.bootstrap import ConversationService
 from shared.auth import Caller
 from shared.http import ApiError
 
 router = APIRouter(tags=["export"])
 ARCHIVE = {200: {"content": {"application/zip": {}}, "description": "The zip archive"}}
+
+
+class ExportStatus(BaseModel):
+    """One download of the archive and how far it got (``rows_written`` of ``total_rows``)."""
+
+    export_id: uuid.UUID
+    status: Literal["running", "finished", "aborted"]
+    total_rows: int
+    rows_written: int
+    bytes_written: int
+    started_at: datetime
+    finished_at: datetime | None
 
 
 class ExportSummary(BaseModel):
@@ -27,12 +41,18 @@ class ExportSummary(BaseModel):
     total_rows: int
 
 
-def _download(svc: ConversationService, tenant_id: uuid.UUID, counts: dict[str, int]):  # type: ignore[no-untyped-def]
+async def _download(
+    svc: ConversationService, tenant_id: uuid.UUID, requested_by: str
+) -> StreamingResponse:
+    """Records the export, then streams it; ``X-Export-Id`` names the progress record."""
+    exports = svc.exports
+    export_id, counts = await asyncio.to_thread(exports.start, tenant_id, requested_by)
     return StreamingResponse(
-        archive(svc.engine, tenant_id, counts),
+        exports.stream(export_id, tenant_id, counts),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="interact-export-{tenant_id}.zip"',
+            "X-Export-Id": str(export_id),
             "X-Export-Rows": str(sum(counts.values())),
         },
     )
@@ -52,9 +72,22 @@ async def export_archive(
     who: Caller = Depends(allowed("administration")),
     svc: ConversationService = Depends(service),
 ) -> StreamingResponse:
-    """All of the tenant's content as one zip: JSON Lines and CSV per kind, streamed."""
-    counts = await asyncio.to_thread(summary, svc.engine, who.tenant_id)
-    return _download(svc, who.tenant_id, counts)
+    """All of the tenant's content as one zip: JSON Lines and CSV per kind, streamed.
+    ``X-Export-Id`` names the record whose progress ``GET /v1/exports/{id}`` shows."""
+    return await _download(svc, who.tenant_id, str(who.user_id))
+
+
+@router.get("/v1/exports/{export_id}", response_model=ExportStatus)
+async def export_status(
+    export_id: uuid.UUID,
+    who: Caller = Depends(allowed("administration")),
+    svc: ConversationService = Depends(service),
+) -> ExportStatus:
+    """How far a download got (also the operator's); 404 for another tenant's."""
+    record = await asyncio.to_thread(svc.exports.get, who.tenant_id, export_id)
+    if record is None:
+        raise ApiError(404, "not_found", "No export of this tenant has this id.")
+    return ExportStatus.model_validate(record)
 
 
 @router.get(
@@ -75,5 +108,4 @@ async def operator_export(
         tenant = None
     if tenant is None or tenant.contract_end is None:
         raise ApiError(404, "not_found", "No terminating tenant has this id.")
-    counts = await asyncio.to_thread(summary, svc.engine, tenant_id)
-    return _download(svc, tenant_id, counts)
+    return await _download(svc, tenant_id, "operator")

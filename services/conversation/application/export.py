@@ -8,7 +8,9 @@ needs no seeking), so memory stays flat however large the tenant. Channel creden
 are never in the views, so they cannot be in an export.
 
 Progress: :func:`summary` gives the counts of each kind first (``GET /v1/export/summary``
-and the ``X-Export-Rows`` header); the archive's entries come in that order.
+and the ``X-Export-Rows`` header); :class:`Exports` records each download in ``exports``
+(rows and bytes written so far, finished or aborted), which ``GET /v1/exports/{id}``
+shows from any replica while the download runs.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import csv
 import io
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Engine, Table, func, select
+from sqlalchemy import ColumnElement, Engine, Table, func, insert, select, update
 
 from services.conversation.store import tables as t
+from services.conversation.store.exports import exports
+
+Progress = Callable[[int, int], None]
 
 YIELD_PER = 1000
 
@@ -114,44 +119,140 @@ class _Chunks(io.RawIOBase):
 
 
 def archive(
-    engine: Engine, tenant_id: uuid.UUID, counts: dict[str, int] | None = None
+    engine: Engine,
+    tenant_id: uuid.UUID,
+    counts: dict[str, int] | None = None,
+    progress: Progress = lambda _rows, _bytes: None,
 ) -> Iterator[bytes]:
-    """The zip archive, chunk by chunk (a few hundred kB at most in memory at any time)."""
+    """The zip archive, chunk by chunk (a few hundred kB at most in memory at any time);
+    ``progress(rows, bytes)`` is told how far it got every ``YIELD_PER`` rows."""
     out = _Chunks()
     counts = counts if counts is not None else summary(engine, tenant_id)
+    sent = [0, 0]  # rows, bytes
+
+    def taken() -> bytes:
+        data = out.take()
+        sent[1] += len(data)
+        return data
+
     with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_DEFLATED) as zf:
         manifest = {"tenant_id": str(tenant_id), "format": 1, "counts": counts}
         zf.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        yield out.take()
+        yield taken()
         with engine.connect() as conn:
             for kind in KINDS:
-                yield from _entries(zf, out, conn, kind, tenant_id)
-    yield out.take()
+                for chunk, rows in _entries(zf, out, conn, kind, tenant_id):
+                    sent[0] += rows
+                    sent[1] += len(chunk)
+                    progress(*sent)  # before the yield: what is handed to the client
+                    yield chunk
+    yield taken()
+    progress(*sent)
 
 
 def _entries(
     zf: zipfile.ZipFile, out: _Chunks, conn: Any, kind: Kind, tenant_id: uuid.UUID
-) -> Iterator[bytes]:
-    """``<kind>.jsonl`` then ``<kind>.csv``, each read with a streaming cursor."""
+) -> Iterator[tuple[bytes, int]]:
+    """``<kind>.jsonl`` then ``<kind>.csv``, each read with a streaming cursor; yields
+    (bytes, rows since the last yield), rows counted once (in the JSON Lines)."""
     for suffix in ("jsonl", "csv"):
+        counts_rows = suffix == "jsonl"
         with zf.open(f"{kind.name}.{suffix}", mode="w", force_zip64=True) as entry:
             text = io.TextIOWrapper(entry, encoding="utf-8", newline="")
-            writer = csv.writer(text) if suffix == "csv" else None
+            writer = None if counts_rows else csv.writer(text)
             if writer is not None:
                 writer.writerow(kind.columns)
             rows = conn.execution_options(stream_results=True, yield_per=YIELD_PER).execute(
                 _query(kind, tenant_id)
             )
-            for n, row in enumerate(rows, 1):
+            pending = 0
+            for row in rows:
                 if writer is None:
                     record = {k: _plain(v) for k, v in zip(kind.columns, row, strict=True)}
                     text.write(orjson.dumps(record).decode())
                     text.write("\n")
                 else:
                     writer.writerow([_csv_cell(v) for v in row])
-                if n % YIELD_PER == 0:
+                pending += 1
+                if pending == YIELD_PER:
                     text.flush()
-                    yield out.take()
+                    yield out.take(), pending if counts_rows else 0
+                    pending = 0
             text.flush()
             text.detach()
-        yield out.take()
+        yield out.take(), pending if counts_rows else 0
+
+
+class Exports:
+    """Downloads of the archive, each recorded with its progress in ``exports``."""
+
+    #: Progress is written at most this often (rows), not on every chunk.
+    EVERY_ROWS = 5_000
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def start(self, tenant_id: uuid.UUID, requested_by: str) -> tuple[uuid.UUID, dict[str, int]]:
+        counts = summary(self.engine, tenant_id)
+        export_id = uuid.uuid4()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(exports).values(
+                    export_id=str(export_id),
+                    tenant_id=str(tenant_id),
+                    requested_by=requested_by,
+                    status="running",
+                    total_rows=sum(counts.values()),
+                    rows_written=0,
+                    bytes_written=0,
+                    started_at=datetime.now(UTC),
+                )
+            )
+        return export_id, counts
+
+    def stream(
+        self, export_id: uuid.UUID, tenant_id: uuid.UUID, counts: dict[str, int]
+    ) -> Iterator[bytes]:
+        """The archive; the record says ``finished`` at its end, ``aborted`` if the client
+        went away before (the generator is closed then)."""
+        last = [0]
+
+        def progress(rows: int, size: int) -> None:
+            if rows - last[0] >= self.EVERY_ROWS:
+                last[0] = rows
+                self._set(export_id, rows_written=rows, bytes_written=size)
+
+        status = "aborted"
+        written = [0, 0]
+
+        def track(rows: int, size: int) -> None:
+            written[:] = [rows, size]
+            progress(rows, size)
+
+        try:
+            yield from archive(self.engine, tenant_id, counts, track)
+            status = "finished"
+        finally:
+            self._set(
+                export_id,
+                status=status,
+                rows_written=written[0],
+                bytes_written=written[1],
+                finished_at=datetime.now(UTC),
+            )
+
+    def _set(self, export_id: uuid.UUID, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(exports).where(exports.c.export_id == str(export_id)).values(**values)
+            )
+
+    def get(self, tenant_id: uuid.UUID, export_id: uuid.UUID) -> dict[str, Any] | None:
+        """The record, only to its own tenant (None otherwise, as if it did not exist)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(exports).where(
+                    exports.c.export_id == str(export_id), exports.c.tenant_id == str(tenant_id)
+                )
+            ).first()
+        return dict(row._mapping) if row else None

@@ -1010,8 +1010,29 @@ export interface paths {
         /**
          * Export Archive
          * @description All of the tenant's content as one zip: JSON Lines and CSV per kind, streamed.
+         *     ``X-Export-Id`` names the record whose progress ``GET /v1/exports/{id}`` shows.
          */
         get: operations["export_archive_v1_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Status
+         * @description How far a download got (also the operator's); 404 for another tenant's.
+         */
+        get: operations["export_status_v1_exports__export_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1499,6 +1520,35 @@ export interface components {
             competences?: string[] | null;
             /** Capacity */
             capacity?: number | null;
+        };
+        /**
+         * ExportStatus
+         * @description One download of the archive and how far it got (``rows_written`` of ``total_rows``).
+         */
+        ExportStatus: {
+            /**
+             * Export Id
+             * Format: uuid
+             */
+            export_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "finished" | "aborted";
+            /** Total Rows */
+            total_rows: number;
+            /** Rows Written */
+            rows_written: number;
+            /** Bytes Written */
+            bytes_written: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Finished At */
+            finished_at: string | null;
         };
         /**
          * ExportSummary
@@ -4370,6 +4420,37 @@ export interface operations {
                 };
                 content: {
                     "application/zip": unknown;
+                };
+            };
+        };
+    };
+    export_status_v1_exports__export_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportStatus"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
