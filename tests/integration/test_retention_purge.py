@@ -24,8 +24,10 @@ from aiokafka import AIOKafkaProducer
 from fastapi.testclient import TestClient
 
 from services.billing.consumers import KEPT_AFTER_PURGE
+from services.conversation.application.purge import LEADER_KEY
 from services.conversation.consumers import register
 from services.conversation.domain.retention import TenantPurge
+from services.conversation.store.retention import retention_runs
 from services.stats import consumers as stats_consumers
 from shared import topics
 from shared.events import Envelope, TenantCreated
@@ -400,3 +402,42 @@ def test_export_progress_is_visible_while_it_runs_and_an_abort_is_recorded(stack
     aborted = portal.get(f"/v1/exports/{export_id}", headers=admin).json()
     assert aborted["status"] == "aborted" and aborted["finished_at"] is not None
     assert portal.get(f"/v1/exports/{uuid.uuid4()}", headers=admin).status_code == 404
+
+
+def test_one_replica_runs_the_daily_purge(stack) -> None:  # type: ignore[no-untyped-def]
+    """At N replicas on PostgreSQL only the holder of the advisory lock runs it; another
+    replica's look finds it taken and does nothing that day until the lock is free."""
+    purge = stack["clients"]["conversation"].app.state.service.purge
+    engine = purge.engine
+    # Another replica: its own engine (a pooled connection of ours could be the holder).
+    replica = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+    day = datetime(2031, 5, 4, 9, tzinfo=UTC)
+    purge.clock = lambda: day
+    if engine.dialect.name == "postgresql":
+        with replica.connect() as other_replica:
+            assert other_replica.scalar(
+                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_KEY}
+            )
+            other_replica.commit()
+            assert purge.run_today() is None  # the other replica leads
+            with engine.connect() as conn:
+                ran = conn.scalar(
+                    sa.select(retention_runs.c.day).where(retention_runs.c.day == day.date())
+                )
+            assert ran is None
+            other_replica.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_KEY})
+            other_replica.commit()
+    assert isinstance(purge.run_today(), list)  # this replica ran it (whatever was due)
+    with engine.connect() as conn:
+        ran = conn.scalar(sa.select(retention_runs.c.day).where(retention_runs.c.day == day.date()))
+    assert ran == day.date()
+    assert purge.run_today() is None  # once a day
+    if engine.dialect.name == "postgresql":  # the lock was given back: another may lead now
+        with replica.connect() as other_replica:
+            taken = other_replica.scalar(
+                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_KEY}
+            )
+            other_replica.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_KEY})
+            other_replica.commit()
+            assert taken
+    replica.dispose()

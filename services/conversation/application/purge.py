@@ -208,8 +208,7 @@ class RetentionPurge:
             return purged
         finally:
             if leadership is not True:
-                with contextlib.suppress(Exception):
-                    leadership.close()  # type: ignore[attr-defined]
+                self._step_down(leadership)
 
     def _ran_on(self, day: date) -> bool:
         with self.engine.connect() as conn:
@@ -229,6 +228,16 @@ class RetentionPurge:
             return conn
         conn.close()
         return None
+
+    @staticmethod
+    def _step_down(leadership: Any) -> None:
+        """Unlock before the connection goes back to the pool: a session lock outlives
+        ``close()`` of a pooled connection, and would keep every replica from leading."""
+        with contextlib.suppress(Exception):
+            leadership.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_KEY})
+            leadership.commit()
+        with contextlib.suppress(Exception):
+            leadership.close()
 
     async def run_daily(self, check_seconds: float) -> None:
         """Looks every ``check_seconds`` whether today's run is still to do; a run that
