@@ -239,8 +239,16 @@ def test_day_30_keeps_day_31_purges_everywhere_and_others_stay(stack) -> None:  
 
     wait_for(lambda: leftovers() == {})
     assert any(k[0] == "billing" for k in rows_naming(engines, gone.tenant_id))  # invoices stay
-    record = portal.app.state.service.directory.repository.get(uuid.UUID(record_id))
-    assert record.finished_at == day_31 and record.deleted.get("messages", 0) > 0
+    audit = portal.get(f"/v1/operator/tenants/{gone.tenant_id}/purge", headers=OPERATOR)
+    assert audit.status_code == 200, audit.text
+    assert datetime.fromisoformat(audit.json()["finished_at"]) == day_31
+    assert datetime.fromisoformat(audit.json()["contract_end"]) == contract_end
+    assert audit.json()["deleted"].get("messages", 0) > 0
+    not_purged = portal.get(f"/v1/operator/tenants/{kept.tenant_id}/purge", headers=OPERATOR)
+    assert not_purged.status_code == 404
+    assert portal.get(
+        f"/v1/operator/tenants/{gone.tenant_id}/purge", headers=kept.tokens["administrator"]
+    ).status_code in (401, 403)
 
     # A late or replayed event of the purged tenant (an old offset read again) makes
     # nothing again: every consumer drops it. A new tenant published after it shows that

@@ -18,6 +18,7 @@ from services.conversation.api import (
     labels,
     me,
     operator,
+    retention,
     settings,
     stream,
     users,
@@ -69,6 +70,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         stream.router,
         feed.router,
         export.router,
+        retention.router,
     ]
     for router in routers:
         app.include_router(router)

@@ -1062,6 +1062,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/operator/tenants/{tenant_id}/purge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Purge Record
+         * @description The audit record of the tenant's purge; 404 while it has not been purged.
+         */
+        get: operations["purge_record_v1_operator_tenants__tenant_id__purge_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2039,6 +2059,39 @@ export interface components {
              * @enum {string}
              */
             presence: "online" | "away" | "offline";
+        };
+        /**
+         * PurgeRecord
+         * @description When the tenant's data was purged and what this service deleted (rows per store);
+         *     the other services delete theirs on ``TenantPurged``.
+         */
+        PurgeRecord: {
+            /**
+             * Tenant Id
+             * Format: uuid
+             */
+            tenant_id: string;
+            /**
+             * Contract End
+             * Format: date-time
+             */
+            contract_end: string;
+            /**
+             * Retained Until
+             * Format: date-time
+             */
+            retained_until: string;
+            /**
+             * Purged At
+             * Format: date-time
+             */
+            purged_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Deleted */
+            deleted: {
+                [key: string]: number;
+            };
         };
         /**
          * Requirements
@@ -4473,6 +4526,37 @@ export interface operations {
                 };
                 content: {
                     "application/zip": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    purge_record_v1_operator_tenants__tenant_id__purge_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurgeRecord"];
                 };
             };
             /** @description Validation Error */
