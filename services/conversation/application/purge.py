@@ -33,6 +33,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 from sqlalchemy import Engine, delete, insert, select, text
 
+from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import CacheEvictingOnConflict
 from services.conversation.domain.retention import PurgeMark, TenantPurge, purge_due
 from services.conversation.store.positions import claim_position
@@ -63,7 +64,7 @@ class RetentionPurge:
     def __init__(
         self,
         engine: Engine,
-        directory: CacheEvictingOnConflict,
+        directory: Directory,
         conversations: CacheEvictingOnConflict,
         wake: Callable[[], None] = lambda: None,
         clock: Clock = utc_now,
@@ -140,6 +141,7 @@ class RetentionPurge:
                 app.forget(*ids)
             if count:
                 deleted[f"{app.name}_events"] = count
+        self.directory.forget_contexts(tenant_id)  # inbound messages' cached settings
         return deleted
 
     def _aggregates_of(self, app: CacheEvictingOnConflict, tenant_id: uuid.UUID) -> set[uuid.UUID]:
