@@ -57,6 +57,7 @@ TOPIC_EVENTS: dict[str, tuple[str, ...]] = {
         "ChannelOutOfOfficeSet",
         "ChatbotConnected",
         "ChatbotDisconnected",
+        "TenantPurged",
     ),
     topics.CONVERSATION_EVENTS: (
         "ConversationOpened",

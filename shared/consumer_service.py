@@ -23,6 +23,7 @@ from shared.events import Envelope, UnreadableEvent
 from shared.http import install_error_handlers, install_probes, new_app
 from shared.kafka import Delivery, ensure_topics, make_broker, subscribe_batches
 from shared.migrations import prepare
+from shared.purge import purged_tenants_table, without_purged
 from shared.readmodel import applied_events_table, make_engine, mark_applied, only_new, ping
 from shared.service import BackgroundTasks
 from shared.settings import ServiceSettings
@@ -51,6 +52,7 @@ class ConsumerService:
         self.settings = settings
         self.metadata = metadata
         self.applied = applied_events_table(metadata)
+        self.purged = purged_tenants_table(metadata)
         self.engine = make_engine(settings.sqlalchemy_url(settings.service_name))
         prepare(self.engine, metadata)  # Alembic upgrade before anything serves
         self.broker = make_broker(settings, REGISTRY)
@@ -69,7 +71,8 @@ class ConsumerService:
             with self.engine.begin() as conn:
                 fresh = only_new(conn, self.applied, deliveries, lambda d: d.envelope.event_id)
                 DUPLICATES.labels(self.settings.service_name).inc(len(deliveries) - len(fresh))
-                result = apply(conn, fresh) if fresh else None
+                live = without_purged(conn, self.purged, fresh)  # late events of a purged tenant
+                result = apply(conn, live) if live else None
                 mark_applied(conn, self.applied, (d.envelope.event_id for d in fresh))
         except DataError as exc:
             raise UnreadableEvent(f"the database refuses it: {exc.orig}"[:500]) from exc

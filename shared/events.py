@@ -221,6 +221,15 @@ class ChannelDisconnected(Payload):
     channel_id: uuid.UUID
 
 
+class TenantPurged(Payload):
+    """The tenant's retention ended (contract end + 30 days, SPEC §3.4): every service
+    deletes that tenant's rows for good. Carries no personal data; applying it twice
+    deletes nothing more (docs/data-lifecycle-purge.md)."""
+
+    contract_end: AwareDatetime
+    purged_at: AwareDatetime
+
+
 # --- conversations (conversation service -> routing, stats, ...) ----------------------
 
 
@@ -501,6 +510,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         InvoiceIssued,
         InvoicePaymentRecorded,
         ServiceCreditGranted,
+        TenantPurged,
     )
 }
 

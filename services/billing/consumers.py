@@ -18,6 +18,7 @@ from services.billing.domain.invoice import PriceList
 from services.billing.store import activations, service_credits, tenants
 from shared import events as ev
 from shared.kafka import Delivery
+from shared.purge import PURGED, delete_mentioning, delete_tenant_rows
 
 WANTED = frozenset(
     {
@@ -26,7 +27,15 @@ WANTED = frozenset(
         "EndUserDeactivated",
         "ContractEnded",
         "ServiceCreditGranted",
+        PURGED,
     }
+)
+#: The operator's own records, kept after a tenant's purge (SPEC §3.4 names content,
+#: configuration and statistics; invoices, payments and credits are accounting records
+#: that hold amounts, periods and ids, no personal data). ``tenants`` holds the contract
+#: terms credit notes of those invoices are computed from.
+KEPT_AFTER_PURGE = frozenset(
+    {"invoices", "invoice_lines", "payments", "service_credits", "tenants"}
 )
 
 Applier = Callable[[Connection, list[Delivery]], bool]
@@ -46,6 +55,9 @@ def make_apply(prices: PriceList) -> Applier:
 
 def _apply_one(conn: Connection, d: Delivery, prices: PriceList) -> bool:
     p, tenant_id = d.payload, str(d.envelope.tenant_id)
+    if isinstance(p, ev.TenantPurged):
+        _purge(conn, tenant_id)
+        return False
     if isinstance(p, ev.TenantCreated):
         return _tenant_created(conn, tenant_id, p, d.envelope, prices)
     if isinstance(p, ev.EndUserActivated):
@@ -139,3 +151,11 @@ def _activated(conn: Connection, tenant_id: str, p: ev.EndUserActivated) -> None
                 user_id=str(p.user_id), activated_at=p.at, tenant_id=tenant_id
             )
         )
+
+
+def _purge(conn: Connection, tenant_id: str) -> None:
+    """Retention ended: the end users' activation periods go; invoices stay (above)."""
+    from services.billing.store import metadata, outbox
+
+    delete_tenant_rows(conn, metadata, tenant_id, keep=KEPT_AFTER_PURGE)
+    delete_mentioning(conn, outbox, outbox.c.envelope, tenant_id)

@@ -12,7 +12,9 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from services.conversation.application.conversations import Conversations
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
+from services.conversation.application.export import Exports
 from services.conversation.application.mail import Mailer
+from services.conversation.application.purge import RetentionPurge
 from services.conversation.application.ratelimit import AccessLimits
 from services.conversation.application.security import Security
 from services.conversation.outbox import log_relay
@@ -82,6 +84,8 @@ class ConversationService:
         ]
         self.tasks = BackgroundTasks()
         self._changed = asyncio.Event()
+        self.exports = Exports(self.engine)
+        self.purge = RetentionPurge(self.engine, self.directory, self.conversations, self.changed)
 
     def changed(self) -> None:
         """Something was saved: wake the relays and the projector now rather than at their poll."""
@@ -133,6 +137,9 @@ class ConversationService:
         for relay in self.relays:
             self.tasks.start(relay.name, relay.run)
         self.tasks.start("projector", self._project_forever)
+        if self.settings.retention_purge_enabled:
+            check = self.settings.retention_check_seconds
+            self.tasks.start("retention-purge", lambda: self.purge.run_daily(check))
         try:
             yield
         finally:

@@ -37,3 +37,7 @@ class ConversationSettings(ServiceSettings):
     #: "Forgot password" mails asked per account and per client address (429 above).
     password_links_per_account_per_hour: int = 5
     password_links_per_address_per_hour: int = 20
+    #: How often a replica looks whether today's retention purge (SPEC §3.4) is still to
+    #: run; one run a day, on one replica (docs/data-lifecycle-purge.md).
+    retention_check_seconds: float = Field(default=3600.0, gt=0)
+    retention_purge_enabled: bool = True

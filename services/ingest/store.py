@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from shared import events as ev
 from shared.kafka import Delivery
+from shared.purge import PURGED, delete_mentioning, delete_tenant_rows
 from shared.readmodel import UtcDateTime
 from shared.secrets import SealError, unseal
 
@@ -94,6 +95,7 @@ WANTED = {
     "ChannelDisconnected",
     "ChatbotConnected",
     "ChatbotDisconnected",
+    PURGED,
 }
 META_TYPES = {"messenger", "page_comments", "whatsapp"}
 
@@ -108,7 +110,10 @@ def make_apply(secrets_key: str) -> Callable[[Connection, list[Delivery]], None]
     def apply(conn: Connection, batch: list[Delivery]) -> None:
         for d in batch:
             p, tenant_id = d.payload, str(d.envelope.tenant_id)
-            if isinstance(p, ev.ChannelConnected):
+            if isinstance(p, ev.TenantPurged):  # retention ended (SPEC §3.4)
+                delete_tenant_rows(conn, metadata, tenant_id)
+                delete_mentioning(conn, outcomes, outcomes.c.envelope, tenant_id)
+            elif isinstance(p, ev.ChannelConnected):
                 # Replace, never fail: the same connection published twice stays one row.
                 conn.execute(
                     delete(meta_channels).where(meta_channels.c.channel_id == str(p.channel_id))

@@ -6,18 +6,23 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, insert, select, update
 
-from services.sla.store.tables import invoices, tenants
+from services.sla.store.tables import invoices, metadata, outbox, tenants
 from shared import events as ev
 from shared.events import UnreadableEvent
 from shared.kafka import Delivery
+from shared.purge import PURGED, delete_mentioning, delete_tenant_rows
 
-WANTED = frozenset({"TenantCreated", "ContractEnded", "InvoiceIssued", "InvoicePaymentRecorded"})
+WANTED = frozenset(
+    {"TenantCreated", "ContractEnded", "InvoiceIssued", "InvoicePaymentRecorded", PURGED}
+)
 
 
 def apply(conn: Connection, batch: list[Delivery]) -> None:
     for d in batch:
         p, tenant_id = d.payload, str(d.envelope.tenant_id)
-        if isinstance(p, ev.TenantCreated):
+        if isinstance(p, ev.TenantPurged):
+            _purge(conn, tenant_id)
+        elif isinstance(p, ev.TenantCreated):
             _tenant_created(conn, tenant_id, p)
         elif isinstance(p, ev.ContractEnded):
             conn.execute(
@@ -70,3 +75,10 @@ def _owner(conn: Connection, invoice_id: str, tenant_id: str) -> bool:
     if owner is not None and owner != tenant_id:
         raise UnreadableEvent(f"invoice {invoice_id} belongs to another tenant")
     return owner is not None
+
+
+def _purge(conn: Connection, tenant_id: str) -> None:
+    """Retention ended (SPEC §3.4): incidents, stop clocks, credits and the copies of
+    invoices go, and so do the tenant's events in the outbox."""
+    delete_tenant_rows(conn, metadata, tenant_id)
+    delete_mentioning(conn, outbox, outbox.c.envelope, tenant_id)

@@ -28,6 +28,7 @@ from shared import events as ev
 from shared import topics
 from shared.events import Envelope
 from shared.local_broker import free_port
+from shared.purge import purged_tenants_table
 from shared.readmodel import applied_events_table
 
 CHANNEL = uuid.UUID("c0000000-0000-4000-8000-0000000000aa")
@@ -146,6 +147,7 @@ async def test_two_instances_split_the_tenants_and_one_takes_over_when_the_other
     for table in store.metadata.tables.values():
         table.to_metadata(tables)
     applied_events_table(tables)
+    purged_tenants_table(tables)
     tables.create_all(engine)
     first = Instance("first", env, tmp_path)
     second = None

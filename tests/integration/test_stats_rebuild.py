@@ -126,7 +126,7 @@ def rows_of(engine: Engine, tenant_ids: set[str]) -> dict[str, list[tuple]]:
     found: dict[str, list[tuple]] = {}
     with engine.connect() as conn:
         for table in metadata.sorted_tables:
-            if table.name == "applied_events":
+            if "tenant_id" not in table.c:  # applied_events, purged_tenants
                 continue
             keys = list(table.primary_key.columns)
             query = select(table).where(table.c.tenant_id.in_(tenant_ids)).order_by(*keys)

@@ -11,12 +11,14 @@ from services.conversation.api import (
     channels,
     chatbots,
     conversations,
+    export,
     faq,
     feed,
     history,
     labels,
     me,
     operator,
+    retention,
     settings,
     stream,
     users,
@@ -67,6 +69,8 @@ def create_app(svc: ConversationService) -> FastAPI:
         history.router,
         stream.router,
         feed.router,
+        export.router,
+        retention.router,
     ]
     for router in routers:
         app.include_router(router)

@@ -15,6 +15,7 @@ from eventsourcing.domain import DomainEvent
 
 from services.conversation.domain.conversation import Conversation
 from services.conversation.domain.directory import Channel, Competence, EndUser, Tenant, Topic
+from services.conversation.domain.retention import TenantPurge
 from shared import events as contract
 from shared import topics
 from shared.events import Envelope, Payload
@@ -129,6 +130,9 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
     ],
     Tenant.OfficeHoursSet: lambda e: [contract.OfficeHoursSet(office_hours=e.office_hours)],
     Tenant.ContractEnded: lambda e: [contract.ContractEnded(contract_end=e.contract_end)],
+    TenantPurge.Started: lambda e: [
+        contract.TenantPurged(contract_end=e.contract_end, purged_at=e.purged_at)
+    ],
     EndUser.Created: _end_user_created,
     EndUser.Updated: _end_user_updated,
     EndUser.Deactivated: lambda e: [contract.EndUserDeactivated(user_id=e.originator_id, at=e.at)],

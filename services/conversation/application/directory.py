@@ -109,6 +109,11 @@ class Directory(CacheEvictingOnConflict):
                 out_of_office = (period.isoformat(), message)
         return ChannelContext(language, bot, out_of_office)
 
+    def forget_contexts(self, tenant_id: uuid.UUID) -> None:
+        """The tenant is gone (purged): no inbound message may find its settings cached."""
+        for key in [k for k in self._contexts if k[0] == tenant_id]:
+            self._contexts.pop(key, None)
+
     def _channel_settings(
         self, tenant_id: uuid.UUID, channel_id: uuid.UUID
     ) -> tuple[str, bool, OfficeHours | None, str | None]:

@@ -67,7 +67,9 @@ def install(
     )
 
     async def handle(batch: list[Delivery]) -> None:
-        stored = await asyncio.to_thread(application.apply_batch, service.engine, batch)
+        stored = await asyncio.to_thread(
+            application.apply_batch, service.engine, batch, service.purged
+        )
         if stored:
             await application.report(service.broker, application.status_events(stored, "delivered"))
             chat.hub.wake(m.key for m in stored)

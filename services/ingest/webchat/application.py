@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table
 
 from services.ingest.webchat import store
 from shared import events as ev
 from shared import topics
 from shared.kafka import Delivery, publish
+from shared.purge import without_purged
 
 PUBLISH_TIMEOUT_S = 10.0
 #: Status events get ids derived from the message, so a republished status is deduplicated.
@@ -71,11 +72,16 @@ def wanted(envelope: ev.Envelope) -> bool:
     )
 
 
-def apply_batch(engine: Engine, batch: Sequence[Delivery]) -> list[store.MailboxMessage]:
+def apply_batch(
+    engine: Engine, batch: Sequence[Delivery], purged: Table | None = None
+) -> list[store.MailboxMessage]:
     """One transaction for the batch; returns every website-chat reply of the batch as stored
-    (new or redelivered: their status is (re)published after the commit)."""
+    (new or redelivered: their status is (re)published after the commit). Events of a
+    tenant purged before (``purged``: ``shared.purge``) are dropped."""
     stored: list[store.MailboxMessage] = []
     with engine.begin() as conn:
+        if purged is not None:
+            batch = without_purged(conn, purged, list(batch))
         for delivery in batch:
             payload, tenant_id = delivery.payload, delivery.envelope.tenant_id
             if isinstance(payload, ev.OutboundMessageRequested):

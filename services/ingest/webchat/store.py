@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 
 from shared import events as ev
+from shared.purge import PURGED, delete_tenant_rows
 from shared.ratelimit import rate_limit_table
 from shared.readmodel import UtcDateTime
 
@@ -74,7 +75,7 @@ webchat_mailbox = Table(
     UniqueConstraint("channel_id", "visitor_id", "seq", name="uq_webchat_mailbox_seq"),
 )
 
-DIRECTORY_TYPES = {"ChannelConnected", "ChannelOriginsSet", "ChannelDisconnected"}
+DIRECTORY_TYPES = {"ChannelConnected", "ChannelOriginsSet", "ChannelDisconnected", PURGED}
 VisitorKey = tuple[str, str]  # (channel_id, visitor_id)
 
 
@@ -110,7 +111,9 @@ class MailboxMessage:
 
 def apply_directory(conn: Connection, tenant_id: uuid.UUID, payload: ev.Payload) -> None:
     """Keep the connected website chats and their allowed origins."""
-    if isinstance(payload, ev.ChannelConnected):
+    if isinstance(payload, ev.TenantPurged):  # retention ended: channels and mailboxes go
+        delete_tenant_rows(conn, metadata, tenant_id)
+    elif isinstance(payload, ev.ChannelConnected):
         if payload.channel_type != "webchat":
             return
         if len(payload.public_key) > 64:

@@ -26,6 +26,7 @@ from services.routing import store
 from services.routing.domain.state import TenantRouting
 from shared.events import Envelope
 from shared.kafka import Delivery
+from shared.purge import PURGED, delete_tenant_rows
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ WANTED = {
     "HandoverChanged",
     "ConversationClosed",
     "ConversationArchived",
+    PURGED,
 }
 
 
@@ -79,6 +81,11 @@ class Router:
             try:
                 for delivery in batch:
                     tenant_id = delivery.envelope.tenant_id
+                    if delivery.envelope.type == PURGED:  # retention ended: forget it all
+                        delete_tenant_rows(conn, store.metadata, tenant_id)
+                        touched.pop(tenant_id, None)
+                        self.cache.pop(tenant_id, None)
+                        continue
                     state = touched.get(tenant_id) or self._state(conn, tenant_id)
                     touched[tenant_id] = state
                     decisions.extend(state.apply(delivery.envelope, delivery.payload))

@@ -18,14 +18,17 @@ from services.stats.domain.facts import CONVERSATION_EVENTS, ConversationFact, a
 from services.stats.store import access, end_users, tenants
 from shared import events as ev
 from shared.kafka import Delivery
+from shared.purge import PURGED, delete_tenant_rows
 
 DIRECTORY_EVENTS = frozenset(
     {"TenantCreated", "EndUserCreated", "EndUserUpdated", "EndUserDeleted"}
 )
-WANTED = DIRECTORY_EVENTS | CONVERSATION_EVENTS
+WANTED = DIRECTORY_EVENTS | CONVERSATION_EVENTS | {PURGED}
 
 
 def apply(conn: Connection, batch: list[Delivery]) -> None:
+    if any(d.envelope.type == PURGED for d in batch):
+        batch = _purge(conn, batch)
     rezoned = _apply_directory(conn, [d for d in batch if d.envelope.type in DIRECTORY_EVENTS])
     conversation = [d for d in batch if d.envelope.type in CONVERSATION_EVENTS]
     if conversation:
@@ -111,3 +114,14 @@ def recompute_rollups(conn: Connection, tenant_id: str) -> None:
     facts = access.tenant_facts(conn, tenant_id)
     totals = contrib.total(contrib.contributions(f, tz) for f in facts.values())
     access.add_to_rollups(conn, totals)
+
+
+def _purge(conn: Connection, batch: list[Delivery]) -> list[Delivery]:
+    """A purged tenant's facts and rollups go (SPEC §3.4), with what the batch still
+    carried for it; the rest of the batch is applied as usual."""
+    from services.stats.store import metadata
+
+    purged = {d.envelope.tenant_id for d in batch if d.envelope.type == PURGED}
+    for tenant_id in purged:
+        delete_tenant_rows(conn, metadata, tenant_id)
+    return [d for d in batch if d.envelope.tenant_id not in purged]
