@@ -7,9 +7,11 @@ from pathlib import Path
 
 from services.billing.store import metadata
 from shared.migrations import Schema
+from shared.purge import purged_tenants_table
 from shared.readmodel import applied_events_table
 
 applied_events_table(metadata)  # the consumer's ledger (shared.consumer_service) is migrated too
+purged_tenants_table(metadata)  # and its list of purged tenants (shared.purge)
 
 SCHEMA = Schema(
     service="billing",

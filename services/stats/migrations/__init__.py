@@ -7,8 +7,10 @@ from pathlib import Path
 
 from services.stats.store import metadata
 from shared.migrations import Schema
+from shared.purge import purged_tenants_table
 from shared.readmodel import applied_events_table
 
 applied_events_table(metadata)  # the consumer's ledger (shared.consumer_service) is migrated too
+purged_tenants_table(metadata)  # and its list of purged tenants (shared.purge)
 
 SCHEMA = Schema(service="stats", versions=Path(__file__).parent, metadata=(metadata,))
