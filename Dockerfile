@@ -57,6 +57,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HTTP_HOST=0.0.0.0 \
     PORTAL_DIST=/app/portal/dist
 
+# libmagic names an attachment's type from its bytes (shared.attachments).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libmagic1 \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 interact \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin interact \
