@@ -32,6 +32,7 @@ import magic
 from PIL import Image, UnidentifiedImageError
 
 from shared.blobs import BlobStore, attachment_key
+from shared.clamd import ScannerUnavailable
 from shared.events import Attachment, AttachmentKind, RefusedAttachment
 
 MB = 1024 * 1024
@@ -250,7 +251,12 @@ async def keep(
         claimed_kind=claimed_kind,
     )
     if scan is not None:
-        finding = await scan(data)  # type: ignore[operator]
+        try:
+            finding = await scan(data)  # type: ignore[operator]
+        except ScannerUnavailable:
+            raise AttachmentRefused(
+                503, "scanner_unavailable", "The malware scanner is unavailable; try again later."
+            ) from None
         if finding:
             raise AttachmentRefused(422, "malware_found", f"The file carries malware ({finding}).")
     attachment_id = attachment_id or uuid.uuid4()

@@ -75,7 +75,7 @@ class Attachment(Payload):
     file_name: str = Field(max_length=255)
     content_type: str = Field(max_length=200)
     size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(min_length=64, max_length=64)
     #: Blob keys, under the tenant's prefix (``tenants/{tenant_id}/attachments/{id}/...``).
     key: str = Field(max_length=600)
     thumbnail_key: str | None = Field(default=None, max_length=600)

@@ -5,10 +5,13 @@ from pydantic import Field, SecretStr
 
 from services.ingest import api, store, webchat
 from services.ingest.bot import connector as bot_connector
+from services.ingest.meta import media
 from services.ingest.meta import webhook as meta_webhook
 from services.ingest.outbound import consumer as meta_delivery
 from services.ingest.outbound.graph import RetryPolicy
 from shared import topics
+from shared.blobs import BlobSettings, blob_store_from_settings
+from shared.clamd import scanner_from_address
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.outbound import OutboundPolicy
 from shared.service import serve
@@ -27,6 +30,11 @@ class IngestSettings(ConsumerServiceSettings):
     bot_timeout_s: float = Field(default=10.0, gt=0)
     #: How long a webhook waits for Kafka's acks before answering 503 (Meta then retries).
     webhook_publish_timeout_s: float = Field(default=10.0, gt=0)
+    #: Attachments (docs/attachments.md): the operator's ceiling per file (each channel's own
+    #: limit applies below it), how long fetching one file from Meta may take, and clamd.
+    attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    media_timeout_s: float = Field(default=15.0, gt=0)
+    clamd_address: str = ""
 
 
 def build(settings: IngestSettings) -> FastAPI:
@@ -62,6 +70,16 @@ def build(settings: IngestSettings) -> FastAPI:
     app.state.channels = store.ChannelLookup(service.engine)
     app.state.meta_channels = meta_channels
     app.state.meta_publish_timeout_s = settings.webhook_publish_timeout_s
+    blobs = blob_store_from_settings(BlobSettings(data_dir=settings.data_dir))
+    app.state.blobs = blobs
+    app.state.media = media.MediaFetcher(
+        blobs,
+        media.MediaSettings(
+            settings.meta_graph_url, settings.media_timeout_s, settings.attachment_max_bytes
+        ),
+        OutboundPolicy.from_settings(settings),
+        scanner_from_address(settings.clamd_address),
+    )
     return app
 
 

@@ -9,6 +9,7 @@ import pytest
 from services.ingest.meta.parse import (
     ChannelRef,
     MalformedWebhook,
+    MediaRef,
     StatusUpdate,
     VisitorMessage,
     channels_named,
@@ -62,6 +63,7 @@ def message(ref: ChannelRef, cmid: str, content: MessageContent, **kw: object) -
         kw.get("name"),  # type: ignore[arg-type]
         content,
         kw.get("at", AT),  # type: ignore[arg-type]
+        tuple(kw.get("media", ())),  # type: ignore[arg-type]
     )
 
 
@@ -86,6 +88,7 @@ CASES = [
                 MESSENGER,
                 "m_2",
                 MessageContent(kind="attachment", text="[image]", url="https://cdn/x.jpg"),
+                media=[MediaRef("image", url="https://cdn/x.jpg")],
             )
         ],
     ),
@@ -225,6 +228,7 @@ CASES = [
                 "wamid.B",
                 MessageContent(kind="attachment", text="my receipt"),
                 visitor="3247",
+                media=[MediaRef("image", media_id="MEDIA", claimed_type="image/jpeg")],
             ),
             message(
                 WHATSAPP,

@@ -907,6 +907,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{conversation_id}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file for a reply
+         * @description Stored under the tenant's prefix; not sent until a reply names its ``attachment_id``.
+         */
+        post: operations["upload_v1_conversations__conversation_id__attachments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/attachments/{attachment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file, through a signed link */
+        get: operations["download_v1_attachments__attachment_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/history": {
         parameters: {
             query?: never;
@@ -1046,6 +1083,39 @@ export interface components {
              * @default []
              */
             candidates: components["schemas"]["CandidateOut"][];
+        };
+        /**
+         * AttachmentOut
+         * @description A file of a message; ``url``/``thumbnail_url`` are signed links that expire
+         *     (``ATTACHMENT_LINK_SECONDS``): read the conversation again for fresh ones.
+         */
+        AttachmentOut: {
+            /**
+             * Attachment Id
+             * Format: uuid
+             */
+            attachment_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "audio" | "video" | "file";
+            /** File Name */
+            file_name: string;
+            /** Content Type */
+            content_type: string;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string;
+            /** Width */
+            width?: number | null;
+            /** Height */
+            height?: number | null;
+            /** Url */
+            url: string;
+            /** Thumbnail Url */
+            thumbnail_url?: string | null;
         };
         /**
          * CandidateOut
@@ -1693,6 +1763,16 @@ export interface components {
             delivery_status?: ("requested" | "sent" | "delivered" | "read" | "failed") | null;
             /** Delivery Error */
             delivery_error?: string | null;
+            /**
+             * Attachments
+             * @default []
+             */
+            attachments: components["schemas"]["AttachmentOut"][];
+            /**
+             * Refused Attachments
+             * @default []
+             */
+            refused_attachments: components["schemas"]["RefusedAttachmentOut"][];
         };
         /**
          * NewChannel
@@ -1791,13 +1871,22 @@ export interface components {
          *     }
          */
         NewReply: {
-            /** Text */
+            /**
+             * Text
+             * @default
+             */
             text: string;
             /**
              * Client Message Id
              * @description Same id -> sent once (retries)
              */
             client_message_id?: string | null;
+            /**
+             * Attachment Ids
+             * @description Files uploaded for this conversation
+             * @default []
+             */
+            attachment_ids: string[];
         };
         /** NoteOut */
         NoteOut: {
@@ -1919,6 +2008,20 @@ export interface components {
              * @enum {string}
              */
             presence: "online" | "away" | "offline";
+        };
+        /**
+         * RefusedAttachmentOut
+         * @description A file the visitor sent that was not kept, and why.
+         */
+        RefusedAttachmentOut: {
+            /** Kind */
+            kind: string;
+            /** File Name */
+            file_name?: string | null;
+            /** Code */
+            code: string;
+            /** Reason */
+            reason: string;
         };
         /**
          * Requirements
@@ -4073,6 +4176,105 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ConversationDetail"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    upload_v1_conversations__conversation_id__attachments_post: {
+        parameters: {
+            query: {
+                file_name: string;
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentOut"];
+                };
+            };
+            /** @description Larger than the channel or the operator allows */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A type not accepted, or a program under another name */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Empty, a damaged image, or malware found */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    download_v1_attachments__attachment_id__get: {
+        parameters: {
+            query: {
+                tenant: string;
+                expires: number;
+                signature: string;
+                part?: string;
+            };
+            header?: never;
+            path: {
+                attachment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description The link is altered or expired */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such file (or it was erased) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
