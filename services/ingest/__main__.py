@@ -53,7 +53,8 @@ def build(settings: IngestSettings) -> FastAPI:
         retry=RetryPolicy(settings.meta_max_attempts, settings.meta_retry_backoff_s),
         concurrency=settings.delivery_concurrency,
     )
-    meta_delivery.register(service, meta_channels, graph)
+    blobs = blob_store_from_settings(BlobSettings(data_dir=settings.data_dir))
+    meta_delivery.register(service, meta_channels, graph, blobs)
     bot_connector.register(
         service,
         key,
@@ -70,7 +71,6 @@ def build(settings: IngestSettings) -> FastAPI:
     app.state.channels = store.ChannelLookup(service.engine)
     app.state.meta_channels = meta_channels
     app.state.meta_publish_timeout_s = settings.webhook_publish_timeout_s
-    blobs = blob_store_from_settings(BlobSettings(data_dir=settings.data_dir))
     app.state.blobs = blobs
     app.state.media = media.MediaFetcher(
         blobs,

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
@@ -447,3 +448,136 @@ def _multipart(request: Request) -> dict[str, Any]:
         "form": request.form.to_dict(),
         "files": {name: (f.filename, f.mimetype, f.read()) for name, f in request.files.items()},
     }
+
+
+async def take_and_reply(
+    stack: dict[str, Any], tenant: Tenant, conversation_id: str, data: bytes, name: str, text: str
+) -> str:
+    portal = stack["portal"]
+    taken = await portal.post(f"/v1/conversations/{conversation_id}/take", headers=tenant.headers)
+    assert taken.status_code in (200, 201), taken.text
+    uploaded = await portal.post(
+        f"/v1/conversations/{conversation_id}/attachments",
+        params={"file_name": name},
+        content=data,
+        headers={**tenant.headers, "Content-Type": "application/octet-stream"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["content_type"] == "image/png"  # from the bytes, not the header
+    sent = await portal.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={"text": text, "attachment_ids": [uploaded.json()["attachment_id"]]},
+        headers=tenant.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    return sent.json()["message_id"]
+
+
+async def delivery_of(
+    stack: dict[str, Any], tenant: Tenant, conversation_id: str, message_id: str
+) -> dict[str, Any]:
+    async with asyncio.timeout(60):
+        while True:
+            detail = (
+                await stack["portal"].get(
+                    f"/v1/conversations/{conversation_id}", headers=tenant.headers
+                )
+            ).json()
+            (message,) = [m for m in detail["messages"] if m["message_id"] == message_id]
+            if message["delivery_status"] not in ("requested", None):
+                return message
+            await asyncio.sleep(0.2)
+
+
+async def test_an_agents_image_reaches_whatsapp_and_messenger_as_proper_uploads(stack):  # type: ignore[no-untyped-def]
+    tenant, graph = stack["tenant"], stack["graph"]
+    whatsapp_media(graph, tenant, "MEDIA-VOICE-2", VOICE, "audio/ogg")
+    image_url = serve_bytes(graph, "/cdn/messenger/photo2.jpg", PHOTO, "image/jpeg")
+    await post_webhook(
+        stack,
+        tenant,
+        whatsapp_body(
+            tenant,
+            {
+                "id": "wamid.VOICE2",
+                "type": "audio",
+                "audio": {"id": "MEDIA-VOICE-2", "voice": True},
+                "from": "32470002",
+            },
+        ),
+    )
+    await post_webhook(
+        stack,
+        tenant,
+        messenger_body(
+            tenant, "m_photo_2", "which colour?", [{"type": "image", "payload": {"url": image_url}}]
+        ),
+    )
+    uploads: list[dict[str, Any]] = []
+
+    def media_upload(request: Request) -> Response:
+        uploads.append(_multipart(request))
+        return Response('{"id": "MEDIA-OUT-1"}', content_type="application/json")
+
+    graph.expect_request(f"{GRAPH}/{tenant.phone}/media", method="POST").respond_with_handler(
+        media_upload
+    )
+    graph.expect_request(f"{GRAPH}/{tenant.phone}/messages", method="POST").respond_with_json(
+        {"messaging_product": "whatsapp", "messages": [{"id": "wamid.OUT-IMAGE"}]}
+    )
+    messenger_posts: list[dict[str, Any]] = []
+
+    def messenger_send(request: Request) -> Response:
+        messenger_posts.append(
+            _multipart(request) if request.files else {"json": request.get_json()}
+        )
+        return Response(
+            orjson.dumps(
+                {"recipient_id": "PSID-77", "message_id": f"m_out_{len(messenger_posts)}"}
+            ),
+            content_type="application/json",
+        )
+
+    graph.expect_request(f"{GRAPH}/{tenant.page}/messages", method="POST").respond_with_handler(
+        messenger_send
+    )
+
+    found = await messages_of(stack, tenant, {"which colour?"})
+    voices = [
+        m
+        for m in (await messages_of(stack, tenant, {"[audio]"})).values()
+        if m["text"] == "[audio]"
+    ]
+    image = files.png(120, 80, "blue")
+    # A WhatsApp conversation (a visitor who sent a voice note).
+    whatsapp_conversation = voices[-1]["conversation_id"]
+    wa_message = await take_and_reply(
+        stack, tenant, whatsapp_conversation, image, "colours.png", "Here are the colours"
+    )
+    fb_message = await take_and_reply(
+        stack, tenant, found["which colour?"]["conversation_id"], image, "colours.png", "Blue it is"
+    )
+
+    wa = await delivery_of(stack, tenant, whatsapp_conversation, wa_message)
+    fb = await delivery_of(stack, tenant, found["which colour?"]["conversation_id"], fb_message)
+    assert (wa["delivery_status"], wa["delivery_error"]) == ("sent", None)
+    assert (fb["delivery_status"], fb["delivery_error"]) == ("sent", None)
+    assert [a["file_name"] for a in wa["attachments"]] == ["colours.png"]
+
+    (upload,) = uploads
+    assert upload["form"] == {"messaging_product": "whatsapp", "type": "image/png"}
+    assert upload["files"]["file"] == ("colours.png", "image/png", image)
+    sent_by_id = [
+        r.get_json() for r, _ in graph.log if r.path == f"{GRAPH}/{tenant.phone}/messages"
+    ]
+    assert sent_by_id[-1]["type"] == "image"
+    assert sent_by_id[-1]["image"] == {"id": "MEDIA-OUT-1", "caption": "Here are the colours"}
+    text, photo = messenger_posts[-2:]
+    assert text["json"]["message"] == {"text": "Blue it is"}
+    assert photo["files"]["filedata"] == ("colours.png", "image/png", image)
+    assert photo["form"]["messaging_type"] == "RESPONSE"
+    assert photo["form"]["recipient"] == '{"id":"PSID-77"}'
+    assert (
+        photo["form"]["message"]
+        == '{"attachment":{"type":"image","payload":{"is_reusable":false}}}'
+    )
