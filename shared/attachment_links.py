@@ -71,7 +71,10 @@ def valid(
 
 
 #: Headers of every file served: shown or saved, never run as a page of our origin.
-def file_headers(file_name: str, content_type: str, inline: bool) -> dict[str, str]:
+def file_headers(
+    file_name: str, content_type: str, inline: bool, cross_origin: bool = False
+) -> dict[str, str]:
+    """``cross_origin``: the widget shows files on the tenant's own website."""
     from urllib.parse import quote
 
     ascii_name = file_name.encode("ascii", "replace").decode().replace("?", "_")
@@ -81,7 +84,7 @@ def file_headers(file_name: str, content_type: str, inline: bool) -> dict[str, s
         "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name)}",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox",
-        "Cross-Origin-Resource-Policy": "same-site",
+        "Cross-Origin-Resource-Policy": "cross-origin" if cross_origin else "same-site",
         "Cache-Control": "private, max-age=300",
         "Referrer-Policy": "no-referrer",
     }

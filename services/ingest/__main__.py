@@ -9,7 +9,10 @@ from services.ingest.meta import media
 from services.ingest.meta import webhook as meta_webhook
 from services.ingest.outbound import consumer as meta_delivery
 from services.ingest.outbound.graph import RetryPolicy
+from services.ingest.webchat import file_store
+from services.ingest.webchat import files as widget_files
 from shared import topics
+from shared.attachment_links import link_key
 from shared.blobs import BlobSettings, blob_store_from_settings
 from shared.clamd import scanner_from_address
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
@@ -65,13 +68,23 @@ def build(settings: IngestSettings) -> FastAPI:
         ),
     )
     chat = webchat.install(service)
-    app = service.create_app("Interact ingest", [api.router, webchat.router, meta_webhook.router])
+    app = service.create_app(
+        "Interact ingest", [api.router, webchat.router, widget_files.router, meta_webhook.router]
+    )
     app.state.webchat = chat
     app.state.body_limits = {"/v1/meta/webhook": meta_webhook.MAX_BODY_BYTES}
     app.state.channels = store.ChannelLookup(service.engine)
     app.state.meta_channels = meta_channels
     app.state.meta_publish_timeout_s = settings.webhook_publish_timeout_s
     app.state.blobs = blobs
+    app.state.widget_files = file_store.WidgetFiles(
+        blobs,
+        settings.attachment_max_bytes,
+        scanner_from_address(settings.clamd_address),
+        link_key(settings.channel_secrets_key.get_secret_value()),
+    )
+    # A little above the largest file: a file just too large gets its own clear 413.
+    app.state.binary_bodies = {widget_files.UPLOAD_PATH: settings.attachment_max_bytes + 2**20}
     app.state.media = media.MediaFetcher(
         blobs,
         media.MediaSettings(

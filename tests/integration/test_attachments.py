@@ -19,6 +19,7 @@ import orjson
 import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
+from websockets.asyncio.client import connect as open_socket
 from werkzeug import Request, Response
 
 from services.conversation.api import create_app
@@ -581,3 +582,83 @@ async def test_an_agents_image_reaches_whatsapp_and_messenger_as_proper_uploads(
         photo["form"]["message"]
         == '{"attachment":{"type":"image","payload":{"is_reusable":false}}}'
     )
+
+
+async def test_a_pdf_from_the_widget_reaches_the_agent_and_an_agents_image_reaches_only_that_visitor(
+    stack,
+):  # type: ignore[no-untyped-def]
+    tenant, other, portal, ingest = (
+        stack["tenant"],
+        stack["other"],
+        stack["portal"],
+        stack["ingest"],
+    )
+    channel = await portal.post(
+        "/v1/channels", headers=tenant.headers, json={"channel_type": "webchat", "name": "Shop"}
+    )
+    assert channel.status_code == 201, channel.text
+    key = channel.json()["public_key"]
+    visitor = f"visitor-{uuid.uuid4().hex[:12]}"
+
+    async def send_pdf() -> httpx.Response:
+        return await ingest.post(
+            f"/v1/webchat/{key}/files",
+            params={
+                "visitor_id": visitor,
+                "client_id": "upload-0001",
+                "file_name": "order.pdf",
+                "text": "my order",
+            },
+            content=PDF,
+            headers={"Content-Type": "application/pdf"},
+        )
+
+    async with asyncio.timeout(30):
+        while (sent := await send_pdf()).status_code == 404:  # until ingest has the channel
+            await asyncio.sleep(0.1)
+    assert sent.status_code == 202, sent.text
+    assert (sent.json()["content_type"], sent.json()["size"]) == ("application/pdf", len(PDF))
+    refused = await ingest.post(
+        f"/v1/webchat/{key}/files",
+        params={"visitor_id": visitor, "client_id": "upload-0002", "file_name": "order.pdf"},
+        content=files.windows_program(),
+    )
+    assert (refused.status_code, refused.json()["error"]["code"]) == (415, "disguised_executable")
+
+    found = await messages_of(stack, tenant, {"my order"})
+    message = found["my order"]
+    (pdf,) = message["attachments"]
+    got = await portal.get(pdf["url"])
+    assert got.content == PDF
+    assert got.headers["content-disposition"].startswith('attachment; filename="order.pdf"')
+    assert (
+        await portal.get(f"/v1/conversations/{message['conversation_id']}", headers=other.headers)
+    ).status_code == 404
+
+    # The agent answers with a picture: it reaches the visitor's socket with a link for them.
+    image = files.png(40, 40, "green")
+    await take_and_reply(
+        stack, tenant, message["conversation_id"], image, "map.png", "Find us here"
+    )
+    socket_url = ingest.base_url.copy_with(scheme="ws", path=f"/v1/webchat/{key}/ws")
+    async with (
+        open_socket(str(socket_url), origin=str(ingest.base_url).rstrip("/")) as ws,
+        asyncio.timeout(30),
+    ):  # type: ignore[arg-type]
+        await ws.send(orjson.dumps({"type": "hello", "visitor_id": visitor}).decode())
+        while True:
+            frame = orjson.loads(await ws.recv())
+            if frame["type"] == "message" and frame.get("attachments"):
+                break
+    assert frame["text"] == "Find us here"
+    (picture,) = frame["attachments"]
+    assert (picture["file_name"], picture["content_type"]) == ("map.png", "image/png")
+    got = await ingest.get(picture["url"])
+    assert got.status_code == 200, got.text
+    assert got.content == image
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert (await ingest.get(picture["thumbnail_url"])).content[:3] == b"\xff\xd8\xff"
+    someone_else = picture["url"].replace(
+        f"visitor_id={visitor}", "visitor_id=visitor-somebody-else"
+    )
+    assert (await ingest.get(someone_else)).status_code == 403
