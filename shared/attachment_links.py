@@ -67,7 +67,8 @@ def valid(
     if part not in PARTS or expires < (now if now is not None else time.time()):
         return False
     expected = _mac(key, tenant_id, attachment_id, part, scope, expires)
-    return hmac.compare_digest(expected, signature)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a forged link may have them).
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
 #: Headers of every file served: shown or saved, never run as a page of our origin.

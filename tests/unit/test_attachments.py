@@ -166,3 +166,35 @@ async def test_a_scanner_finding_refuses_the_file(tmp_path: Path) -> None:
         )
     assert (refused.value.status, refused.value.code) == (422, "malware_found")
     assert not list(tmp_path.rglob("original"))
+
+
+def test_signed_links_check_everything_they_name() -> None:
+    from shared import attachment_links as links
+
+    key, tenant, attachment = links.link_key("k" * 32), str(uuid.uuid4()), str(uuid.uuid4())
+    query = dict(
+        p.split("=") for p in links.signed_query(key, tenant, attachment, now=1000).split("&")
+    )
+    expires, signature = int(query["expires"]), query["signature"]
+    assert links.valid(key, tenant, attachment, "original", "", expires, signature, now=1000)
+    assert not links.valid(
+        key, tenant, attachment, "original", "", expires, signature, now=expires + 1
+    )
+    assert not links.valid(
+        key, str(uuid.uuid4()), attachment, "original", "", expires, signature, now=1000
+    )
+    assert not links.valid(key, tenant, attachment, "thumbnail", "", expires, signature, now=1000)
+    assert not links.valid(
+        key, tenant, attachment, "original", "visitor", expires, signature, now=1000
+    )
+    assert not links.valid(key, tenant, attachment, "original", "", expires, "é" * 64, now=1000)
+    assert not links.valid(
+        links.link_key("other" * 8),
+        tenant,
+        attachment,
+        "original",
+        "",
+        expires,
+        signature,
+        now=1000,
+    )
