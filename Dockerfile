@@ -65,8 +65,8 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 interact \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin interact \
-    && mkdir -p /app /data \
-    && chown 10001:10001 /app /data
+    && mkdir -p /app /data /blobs \
+    && chown 10001:10001 /app /data /blobs
 
 COPY --from=build /opt/venv /opt/venv
 COPY --from=portal /portal/dist /app/portal/dist
