@@ -58,16 +58,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORTAL_DIST=/app/portal/dist
 
 # pg_dump and pg_restore for the backup command (python -m services.backup), the same major
-# version as the PostgreSQL 15 server.
+# version as the PostgreSQL 15 server; libmagic names an attachment's type from its bytes
+# (shared.attachments).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-client \
+    && apt-get install -y --no-install-recommends postgresql-client libmagic1 \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 interact \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin interact \
-    && mkdir -p /app /data /backups \
-    && chown 10001:10001 /app /data /backups
+    && mkdir -p /app /data /backups /blobs \
+    && chown 10001:10001 /app /data /backups /blobs
 
 COPY --from=build /opt/venv /opt/venv
 COPY --from=portal /portal/dist /app/portal/dist

@@ -63,10 +63,44 @@ class Payload(BaseModel):
 # --- inbound (ingest -> conversation) -------------------------------------------------
 
 
+AttachmentKind = Literal["image", "audio", "video", "file"]
+
+
+class Attachment(Payload):
+    """A file kept in the blob store (``shared.blobs``); events carry this reference, never
+    the bytes. ``content_type`` is what the bytes are (libmagic), not what the sender said."""
+
+    attachment_id: uuid.UUID
+    kind: AttachmentKind
+    file_name: str = Field(max_length=255)
+    content_type: str = Field(max_length=200)
+    size: int = Field(ge=0)
+    sha256: str = Field(min_length=64, max_length=64)
+    #: Blob keys, under the tenant's prefix (``tenants/{tenant_id}/attachments/{id}/...``).
+    key: str = Field(max_length=600)
+    thumbnail_key: str | None = Field(default=None, max_length=600)
+    width: int | None = None
+    height: int | None = None
+
+
+class RefusedAttachment(Payload):
+    """A file the visitor sent that was not kept, and why (``code``: too_large,
+    type_not_allowed, disguised_executable, broken_image, media_expired, ...)."""
+
+    kind: str = Field(max_length=20)
+    file_name: str | None = Field(default=None, max_length=255)
+    code: str = Field(max_length=50)
+    reason: str = Field(max_length=500)
+
+
 class MessageContent(Payload):
     kind: Literal["text", "attachment", "postback", "unsupported"] = "text"
     text: str = ""
     url: str | None = None
+    #: Files of the message (optional, added compatibly: older events have none).
+    attachments: list[Attachment] = []
+    #: Files sent with it that were refused (the message itself is kept).
+    refused_attachments: list[RefusedAttachment] = []
 
 
 class InboundMessageReceived(Payload):

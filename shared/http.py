@@ -142,6 +142,18 @@ class GuardBody:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
+    @staticmethod
+    def binary_limit(scope: dict) -> int | None:
+        """File uploads (``app.state.binary_bodies``: path regex -> bytes) carry any byte,
+        NUL included, and have their own limit; None for every other path."""
+        app = scope.get("app")
+        patterns = getattr(getattr(app, "state", None), "binary_bodies", None) or {}
+        path = scope.get("path", "")
+        for pattern, limit in patterns.items():
+            if pattern.fullmatch(path):
+                return limit
+        return None
+
     def limit_for(self, scope: dict) -> int:
         app = scope.get("app")
         limits: dict[str, int] = getattr(getattr(app, "state", None), "body_limits", None) or {}
@@ -158,7 +170,8 @@ class GuardBody:
         if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
             await self._refuse_nul(scope, send)
             return
-        limit = self.limit_for(scope)
+        binary = self.binary_limit(scope)
+        limit = binary if binary is not None else self.limit_for(scope)
         declared = dict(scope.get("headers", ())).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse_size(scope, send, limit)
@@ -174,7 +187,7 @@ class GuardBody:
                 await self._refuse_size(scope, send, limit)
                 return
             more = message.get("more_body", False)
-        if b"\x00" in body or b"\\u0000" in body:
+        if binary is None and (b"\x00" in body or b"\\u0000" in body):
             await self._refuse_nul(scope, send)
             return
 

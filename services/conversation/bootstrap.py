@@ -22,6 +22,8 @@ from services.conversation.settings import ConversationSettings
 from services.conversation.store.projection import Projector, ensure_views_current
 from services.conversation.store.tables import metadata
 from shared import topics
+from shared.blobs import BlobSettings, blob_store_from_settings
+from shared.clamd import scanner_from_address
 from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.migrations import prepare
 from shared.readmodel import make_engine, ping
@@ -86,6 +88,8 @@ class ConversationService:
         self._changed = asyncio.Event()
         self.exports = Exports(self.engine)
         self.purge = RetentionPurge(self.engine, self.directory, self.conversations, self.changed)
+        self.blobs = blob_store_from_settings(BlobSettings(data_dir=settings.data_dir))
+        self.scanner = scanner_from_address(settings.clamd_address)
 
     def changed(self) -> None:
         """Something was saved: wake the relays and the projector now rather than at their poll."""

@@ -28,6 +28,11 @@ class ConversationSettings(ServiceSettings):
     smtp_starttls: bool = False
     #: Key that seals channel credentials (ingest needs the same one to open them).
     channel_secrets_key: SecretStr = SecretStr("change-me-channel-secrets-key")
+    #: Attachments (docs/attachments.md): the operator's ceiling per file, how long a signed
+    #: link to a file works, and clamd for the optional malware scan (empty: none).
+    attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    attachment_link_seconds: int = Field(default=300, ge=10, le=86_400)
+    clamd_address: str = ""
     login_attempts_per_account_per_minute: int = 10
     login_attempts_per_address_per_minute: int = 30
     #: How often the outbox relays and the view projector look for saves made elsewhere

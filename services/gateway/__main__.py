@@ -33,6 +33,7 @@ def build(settings: GatewaySettings) -> FastAPI:
         settings.upstream_connect_timeout_s,
         settings.upstream_max_connections,
         settings.gateway_max_body_bytes,
+        settings.gateway_max_upload_bytes,
     )
     portal = PortalFiles(settings.portal_dist)
 

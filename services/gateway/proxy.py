@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from services.gateway.routes import upstream_for
+from services.gateway.routes import is_upload, upstream_for
 from shared.http import error_body
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,11 @@ class Proxy:
         connect_timeout: float,
         max_connections: int,
         max_body_bytes: int = 4_000_000,
+        max_upload_bytes: int | None = None,
     ):
         self.upstreams = {name: url.rstrip("/") for name, url in upstreams.items()}
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
         self.client = httpx.AsyncClient(
             # One client serves every browser: a cookie jar would keep the last sign-in's
             # session and send it with every cookieless request, signing strangers in as that
@@ -116,9 +118,10 @@ class Proxy:
             request.url.scheme,
             request.headers.get("host"),
         )
-        body = await self._bounded_body(request)  # requests are small; answers stream
+        limit = self.max_upload_bytes if is_upload(request.url.path) else self.max_body_bytes
+        body = await self._bounded_body(request, limit)  # requests are small; answers stream
         if body is None:
-            return _too_large(self.max_body_bytes)
+            return _too_large(limit)
         outgoing = self.client.build_request(
             request.method, url, headers=headers, content=body or None
         )
@@ -138,16 +141,16 @@ class Proxy:
         ]
         return response
 
-    async def _bounded_body(self, request: Request) -> bytes | None:
+    async def _bounded_body(self, request: Request, limit: int) -> bytes | None:
         """The body, or None once it passes the limit: by its Content-Length, or while its
         chunks arrive, so a client cannot make the gateway hold more than the limit."""
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared.isdigit() and int(declared) > limit:
             return None
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > self.max_body_bytes:
+            if len(body) > limit:
                 return None
         return bytes(body)
 

@@ -7,6 +7,7 @@ The longest matching prefix wins; anything else under ``/v1`` is the conversatio
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 PREFIXES: Final[dict[str, str]] = {
@@ -18,6 +19,18 @@ PREFIXES: Final[dict[str, str]] = {
     "/sdk": "ingest",
     "/v1": "conversation",
 }
+
+
+#: File uploads (docs/attachments.md): their bodies may be as large as a file
+#: (``GATEWAY_MAX_UPLOAD_BYTES``); every other body keeps ``GATEWAY_MAX_BODY_BYTES``.
+UPLOAD_PATHS: Final = (
+    re.compile(r"/v1/conversations/[^/]+/attachments"),
+    re.compile(r"/v1/webchat/[^/]+/files"),
+)
+
+
+def is_upload(path: str) -> bool:
+    return any(p.fullmatch(path) for p in UPLOAD_PATHS)
 
 
 def upstream_for(path: str) -> str | None:

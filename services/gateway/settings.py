@@ -26,6 +26,9 @@ class GatewaySettings(ServiceSettings):
     #: above every service's own limit (Meta's batched webhooks take 3 MB), which each
     #: service still enforces.
     gateway_max_body_bytes: int = Field(default=4_000_000, ge=1)
+    #: ``GATEWAY_MAX_UPLOAD_BYTES``: the same for file uploads (``routes.UPLOAD_PATHS``):
+    #: above the services' ``ATTACHMENT_MAX_BYTES`` + 1 MiB (25 MB + 1 MiB by default).
+    gateway_max_upload_bytes: int = Field(default=27 * 1024 * 1024, ge=1)
 
     def upstreams(self) -> dict[str, str]:
         return {

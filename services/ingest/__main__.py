@@ -5,10 +5,16 @@ from pydantic import Field, SecretStr
 
 from services.ingest import api, store, webchat
 from services.ingest.bot import connector as bot_connector
+from services.ingest.meta import media
 from services.ingest.meta import webhook as meta_webhook
 from services.ingest.outbound import consumer as meta_delivery
 from services.ingest.outbound.graph import RetryPolicy
+from services.ingest.webchat import file_store
+from services.ingest.webchat import files as widget_files
 from shared import topics
+from shared.attachment_links import link_key
+from shared.blobs import BlobSettings, blob_store_from_settings
+from shared.clamd import scanner_from_address
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.outbound import OutboundPolicy
 from shared.service import serve
@@ -27,6 +33,11 @@ class IngestSettings(ConsumerServiceSettings):
     bot_timeout_s: float = Field(default=10.0, gt=0)
     #: How long a webhook waits for Kafka's acks before answering 503 (Meta then retries).
     webhook_publish_timeout_s: float = Field(default=10.0, gt=0)
+    #: Attachments (docs/attachments.md): the operator's ceiling per file (each channel's own
+    #: limit applies below it), how long fetching one file from Meta may take, and clamd.
+    attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    media_timeout_s: float = Field(default=15.0, gt=0)
+    clamd_address: str = ""
 
 
 def build(settings: IngestSettings) -> FastAPI:
@@ -45,7 +56,8 @@ def build(settings: IngestSettings) -> FastAPI:
         retry=RetryPolicy(settings.meta_max_attempts, settings.meta_retry_backoff_s),
         concurrency=settings.delivery_concurrency,
     )
-    meta_delivery.register(service, meta_channels, graph)
+    blobs = blob_store_from_settings(BlobSettings(data_dir=settings.data_dir))
+    meta_delivery.register(service, meta_channels, graph, blobs)
     bot_connector.register(
         service,
         key,
@@ -56,11 +68,30 @@ def build(settings: IngestSettings) -> FastAPI:
         ),
     )
     chat = webchat.install(service)
-    app = service.create_app("Interact ingest", [api.router, webchat.router, meta_webhook.router])
+    app = service.create_app(
+        "Interact ingest", [api.router, webchat.router, widget_files.router, meta_webhook.router]
+    )
     app.state.webchat = chat
     app.state.body_limits = {"/v1/meta/webhook": meta_webhook.MAX_BODY_BYTES}
     app.state.meta_channels = meta_channels
     app.state.meta_publish_timeout_s = settings.webhook_publish_timeout_s
+    app.state.blobs = blobs
+    app.state.widget_files = file_store.WidgetFiles(
+        blobs,
+        settings.attachment_max_bytes,
+        scanner_from_address(settings.clamd_address),
+        link_key(settings.channel_secrets_key.get_secret_value()),
+    )
+    # A little above the largest file: a file just too large gets its own clear 413.
+    app.state.binary_bodies = {widget_files.UPLOAD_PATH: settings.attachment_max_bytes + 2**20}
+    app.state.media = media.MediaFetcher(
+        blobs,
+        media.MediaSettings(
+            settings.meta_graph_url, settings.media_timeout_s, settings.attachment_max_bytes
+        ),
+        OutboundPolicy.from_settings(settings),
+        scanner_from_address(settings.clamd_address),
+    )
     return app
 
 

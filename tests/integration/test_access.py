@@ -27,6 +27,9 @@ PUBLIC = {
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
+    # A signed, short-lived link handed out by the conversation view: its signature is the
+    # authorisation (tests/integration/test_attachments.py tries to cross tenants with it).
+    ("GET", "/v1/attachments/{attachment_id}"),
 }
 
 

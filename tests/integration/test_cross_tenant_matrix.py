@@ -53,6 +53,7 @@ from shared.local_broker import free_port
 from tests.integration.conftest import OPERATOR_TOKEN, PUBLIC_BASE_URL, new_tenant
 from tests.integration.conftest import TestTenant as Tenant
 from tests.integration.test_access import _endpoints, _function_of, _is_operator_only
+from tests.support import files
 
 #: Never fuzzed here: one's own login and session (logout would end A's sessions), and the
 #: operator's paths (no tenant role reaches them; test_access checks that).
@@ -72,7 +73,7 @@ PATH_KINDS: dict[str, tuple[str, ...]] = {
 ID_QUERIES = {"q", "channel_id", "topic", "competence", "end_user", "visitor", "after"}
 #: Query parameters that name nothing of a tenant.
 PLAIN_QUERIES = {"role", "mother_tongue", "sort", "offset", "limit", "status", "language"}
-PLAIN_QUERIES |= {"from", "to"}
+PLAIN_QUERIES |= {"from", "to", "file_name"}
 #: Body field -> (kind of B's resource, a list?).
 ID_FIELDS: dict[str, tuple[str, bool]] = {
     "user_id": ("user", False),
@@ -80,6 +81,7 @@ ID_FIELDS: dict[str, tuple[str, bool]] = {
     "channel_ids": ("channel", True),
     "competences": ("competence", True),
     "topics": ("topic_name", True),  # closing and archiving name topics
+    "attachment_ids": ("attachment", True),  # files uploaded for a reply
 }
 #: Body fields that look like ids but name nothing another tenant owns.
 NOT_CROSSING = {"client_message_id", "external_id"}
@@ -235,6 +237,14 @@ def _desk(live: Live, tag: str) -> tuple[Tenant, dict[str, list[str]]]:
     _ok(portal.post(f"/v1/conversations/{first}/take", headers=admin))
     reply = {"text": f"{tag} reply"}
     _ok(portal.post(f"/v1/conversations/{first}/messages", headers=admin, json=reply))
+    # A file uploaded for a reply (not sent: its signed links would change B's snapshot).
+    uploaded = portal.post(
+        f"/v1/conversations/{first}/attachments",
+        headers=admin,
+        params={"file_name": f"{tag}.png"},
+        content=files.png(),
+    )
+    ids["attachment"] = [_ok(uploaded)["attachment_id"]]
     note = {"text": f"{tag} note"}
     _ok(portal.post(f"/v1/conversations/{first}/notes", headers=admin, json=note))
     _ok(

@@ -68,6 +68,7 @@ def test_a_view_of_an_older_shape_is_recognised(tmp_path) -> None:  # type: igno
         "conversation_facts": [
             "bot_active",
             "messages_out",
+            "messages_with_attachments",
             "queued_at",
             "first_taken_at",
             "first_response_at",

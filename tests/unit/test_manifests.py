@@ -966,6 +966,10 @@ def _setting_names(service: str) -> set[str]:
 
         prefix = WebchatSettings.model_config.get("env_prefix", "")
         names |= {f"{prefix}{name}".upper() for name in WebchatSettings.model_fields}
+    if service in ("conversation", "ingest"):  # both keep and serve files (shared.blobs)
+        from shared.blobs import BlobSettings
+
+        names |= {name.upper() for name in BlobSettings.model_fields}
     return names
 
 

@@ -9,6 +9,7 @@ import pytest
 from services.ingest.meta.parse import (
     ChannelRef,
     MalformedWebhook,
+    MediaRef,
     StatusUpdate,
     VisitorMessage,
     channels_named,
@@ -62,6 +63,7 @@ def message(ref: ChannelRef, cmid: str, content: MessageContent, **kw: object) -
         kw.get("name"),  # type: ignore[arg-type]
         content,
         kw.get("at", AT),  # type: ignore[arg-type]
+        tuple(kw.get("media", ())),  # type: ignore[arg-type]
     )
 
 
@@ -86,6 +88,7 @@ CASES = [
                 MESSENGER,
                 "m_2",
                 MessageContent(kind="attachment", text="[image]", url="https://cdn/x.jpg"),
+                media=[MediaRef("image", url="https://cdn/x.jpg")],
             )
         ],
     ),
@@ -225,6 +228,7 @@ CASES = [
                 "wamid.B",
                 MessageContent(kind="attachment", text="my receipt"),
                 visitor="3247",
+                media=[MediaRef("image", media_id="MEDIA", claimed_type="image/jpeg")],
             ),
             message(
                 WHATSAPP,
@@ -328,3 +332,64 @@ RAW = b'{"object":"page","entry":[]}'
 )
 def test_signature(header, valid):
     assert signature_valid(RAW, header, SECRET) is valid
+
+
+def test_every_file_of_a_message_becomes_a_media_reference() -> None:
+    """Messenger: image, video, audio, file (not templates or locations); WhatsApp: each media
+    type with its id, claimed type and document name; comments: the photo."""
+    messenger = page(
+        from_visitor(
+            message={
+                "mid": "m_files",
+                "text": "look",
+                "attachments": [
+                    {"type": "image", "payload": {"url": "https://cdn/a.jpg"}},
+                    {"type": "video", "payload": {"url": "https://cdn/b.mp4"}},
+                    {"type": "audio", "payload": {"url": "https://cdn/c.mp4"}},
+                    {"type": "file", "payload": {"url": "https://cdn/d.pdf"}, "name": "d.pdf"},
+                    {"type": "location", "payload": {"coordinates": {"lat": 1, "long": 2}}},
+                    {"type": "template", "payload": {"template_type": "generic"}},
+                ],
+            }
+        )
+    )
+    (m,) = parse_webhook(messenger)
+    assert [(r.kind, r.url, r.file_name) for r in m.media] == [
+        ("image", "https://cdn/a.jpg", None),
+        ("video", "https://cdn/b.mp4", None),
+        ("audio", "https://cdn/c.mp4", None),
+        ("file", "https://cdn/d.pdf", "d.pdf"),
+    ]
+    wa = whatsapp(
+        {
+            "messages": [
+                {
+                    "from": "1",
+                    "id": "w1",
+                    "type": "audio",
+                    "audio": {"id": "A1", "mime_type": "audio/ogg; codecs=opus", "voice": True},
+                },
+                {
+                    "from": "1",
+                    "id": "w2",
+                    "type": "document",
+                    "document": {"id": "D1", "filename": "bon.pdf", "mime_type": "application/pdf"},
+                },
+                {
+                    "from": "1",
+                    "id": "w3",
+                    "type": "sticker",
+                    "sticker": {"id": "S1", "mime_type": "image/webp"},
+                },
+                {"from": "1", "id": "w4", "type": "image", "image": {"caption": "no id"}},
+                {"from": "1", "id": "w5", "type": "text", "text": {"body": "hi"}},
+            ]
+        }
+    )
+    assert [m.media for m in parse_webhook(wa)] == [
+        (MediaRef("audio", media_id="A1", claimed_type="audio/ogg; codecs=opus"),),
+        (MediaRef("document", media_id="D1", file_name="bon.pdf", claimed_type="application/pdf"),),
+        (MediaRef("sticker", media_id="S1", claimed_type="image/webp"),),
+        (),
+        (),
+    ]

@@ -181,6 +181,18 @@ def test_a_human_conversation_folds_into_its_figures() -> None:
         content=ev.MessageContent(text="hi"),
         received_at=_at(0),
     )
+    photo = ev.Attachment(
+        attachment_id=uuid.uuid4(),
+        kind="image",
+        file_name="cup.jpg",
+        content_type="image/jpeg",
+        size=1000,
+        sha256="0" * 64,
+        key="tenants/t1/attachments/x/original",
+    )
+    with_photo = received.model_copy(
+        update={"content": ev.MessageContent(kind="attachment", attachments=[photo])}
+    )
     for p in [
         received,
         ev.ConversationQueued(conversation_id=cid, at=_at(0.1)),
@@ -188,7 +200,7 @@ def test_a_human_conversation_folds_into_its_figures() -> None:
         ev.ConversationTaken(conversation_id=cid, user_id=eric, at=_at(2)),  # waited 2 min
         _sent(fact, "system", minutes=2.5),
         _sent(fact, "agent", eric, minutes=3),  # first response after 3 min
-        received,
+        with_photo,
         ev.ConversationTaken(conversation_id=cid, user_id=nora, at=_at(4)),
         _sent(fact, "agent", nora, minutes=5),
         _sent(fact, "agent", nora, minutes=6),
@@ -197,6 +209,7 @@ def test_a_human_conversation_folds_into_its_figures() -> None:
     ]:
         apply_event(fact, p)
     assert (fact.messages_in, fact.messages_out, fact.messages) == (2, 4, 6)
+    assert fact.messages_with_attachments == 1
     assert fact.handlers == {str(eric): 1, str(nora): 2}
     every = contrib.contributions(fact, BRUSSELS)
     day = date(2026, 3, 2)
@@ -214,6 +227,7 @@ def test_a_human_conversation_folds_into_its_figures() -> None:
         "messages": 6,
         "messages_in": 2,
         "messages_out": 4,
+        "messages_with_attachments": 1,
         "first_responses": 1,
         "first_response_ms": 180_000,
         "queue_waits": 1,

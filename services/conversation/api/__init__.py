@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.conversation.api import (
+    attachments,
     auth,
     channels,
     chatbots,
@@ -35,6 +36,8 @@ def create_app(svc: ConversationService) -> FastAPI:
         lifespan=svc.lifespan,
     )
     app.state.service = svc
+    # A little above the largest file: a file just too large gets its own clear 413.
+    app.state.binary_bodies = {attachments.UPLOAD_PATH: svc.settings.attachment_max_bytes + 2**20}
     install_error_handlers(app, svc.settings.http_max_body_bytes, svc.settings.forwarded_allow_ips)
 
     @app.exception_handler(LookupError)
@@ -66,6 +69,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         faq.router,
         me.router,
         conversations.router,
+        attachments.router,
         history.router,
         stream.router,
         feed.router,

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import and_, func, or_, select
 
+from services.conversation.api import attachments
 from services.conversation.api.competences import check_known, conversations_out
 from services.conversation.api.deps import Caller, allowed, require_plan, service
 from services.conversation.api.schemas import (
@@ -138,11 +139,18 @@ def detail(
             select(n).where(n.c.conversation_id == str(conversation_id)).order_by(n.c.at)
         ).all()
         (out,) = conversations_out(conn, tenant_id, [row])
+        files = attachments.of_messages(svc, tenant_id, conn, conversation_id)
     return ConversationDetail(
         **out.model_dump(),
-        messages=[MessageOut.model_validate(r, from_attributes=True) for r in messages],
+        messages=[_message_out(r, files) for r in messages],
         notes=[NoteOut.model_validate(r, from_attributes=True) for r in notes],
     )
+
+
+def _message_out(row: Any, files: dict[str, Any]) -> MessageOut:
+    message = MessageOut.model_validate(row, from_attributes=True)
+    kept, refused = files.get(row.message_id, ([], []))
+    return message.model_copy(update={"attachments": kept, "refused_attachments": refused})
 
 
 def assignment(
@@ -299,6 +307,7 @@ async def reply(
 ) -> Sent:
     """A reply to the visitor; delivered by the channel adapter, whose status comes back
     on the message. Replying to a conversation assigned to me takes it."""
+    files = await attachments.uploaded_for_reply(svc, who, conversation_id, body.attachment_ids)
     message_id = await _run(
         svc,
         svc.conversations.reply,
@@ -308,6 +317,7 @@ async def reply(
         body.text,
         _now(),
         body.client_message_id,
+        files,
     )
     return Sent(message_id=message_id)
 

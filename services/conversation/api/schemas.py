@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shared.events import ChannelType, Plan, Presence, Role
 
@@ -338,6 +338,31 @@ class ConversationOut(BaseModel):
     last_error: str | None = Field(None, description="The channel's last delivery failure")
 
 
+class AttachmentOut(BaseModel):
+    """A file of a message; ``url``/``thumbnail_url`` are signed links that expire
+    (``ATTACHMENT_LINK_SECONDS``): read the conversation again for fresh ones."""
+
+    attachment_id: uuid.UUID
+    kind: Literal["image", "audio", "video", "file"]
+    file_name: str
+    content_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    url: str
+    thumbnail_url: str | None = None
+
+
+class RefusedAttachmentOut(BaseModel):
+    """A file the visitor sent that was not kept, and why."""
+
+    kind: str
+    file_name: str | None = None
+    code: str
+    reason: str
+
+
 class MessageOut(BaseModel):
     message_id: uuid.UUID
     direction: Literal["in", "out"]
@@ -348,6 +373,8 @@ class MessageOut(BaseModel):
     at: datetime
     delivery_status: Literal["requested", "sent", "delivered", "read", "failed"] | None = None
     delivery_error: str | None = None
+    attachments: list[AttachmentOut] = []
+    refused_attachments: list[RefusedAttachmentOut] = []
 
 
 class NoteOut(BaseModel):
@@ -408,10 +435,20 @@ LabelName = Annotated[str, Field(min_length=1, max_length=100)]
 class NewReply(Strict):
     model_config = example(text="Your order leaves today.", client_message_id="c-1")
 
-    text: Text
+    #: May be empty when files are attached.
+    text: str = Field(default="", max_length=4000)
     client_message_id: str | None = Field(
         default=None, min_length=1, max_length=100, description="Same id -> sent once (retries)"
     )
+    attachment_ids: list[uuid.UUID] = Field(
+        default=[], max_length=10, description="Files uploaded for this conversation"
+    )
+
+    @model_validator(mode="after")
+    def _something_to_send(self) -> NewReply:
+        if not self.text.strip() and not self.attachment_ids:
+            raise ValueError("a reply needs text or at least one attachment")
+        return self
 
 
 class Sent(BaseModel):

@@ -358,14 +358,16 @@ class Conversations(CacheEvictingOnConflict):
         text: str,
         at: datetime,
         client_message_id: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> uuid.UUID:
-        """Returns the message id; the same ``client_message_id`` sends once."""
+        """Returns the message id; the same ``client_message_id`` sends once.
+        ``attachments``: files uploaded for it (``shared.events.Attachment`` as JSON)."""
         conversation = self.conversation(tenant_id, conversation_id)
         message_id = message_id_for(conversation_id, author_id, client_message_id or uuid.uuid4())
         if message_id in conversation.deliveries:
             return message_id
         visitor = self.repository.get(conversation.visitor_id)
-        conversation.reply(message_id, author_id, text, at, visitor.external_id)
+        conversation.reply(message_id, author_id, text, at, visitor.external_id, attachments)
         self._save(conversation)
         return message_id
 

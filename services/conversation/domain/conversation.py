@@ -195,8 +195,10 @@ class Conversation(Aggregate):
         text: str,
         at: datetime,
         visitor_external_id: str,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> None:
-        """An end user answers. Replying to a conversation assigned to you takes it."""
+        """An end user answers (with files, already stored and checked). Replying to a
+        conversation assigned to you takes it."""
         self._require_open()
         if self.assignee_id != author_id or self.status not in ("assigned", "in_progress"):
             raise ConversationError(
@@ -204,7 +206,7 @@ class Conversation(Aggregate):
             )
         if self.status == "assigned":
             self.take(author_id, at, from_shared_queue=False)
-        self._send(message_id, "agent", author_id, text, at, visitor_external_id)
+        self._send(message_id, "agent", author_id, text, at, visitor_external_id, None, attachments)
 
     def send_automatic(
         self,
@@ -230,13 +232,17 @@ class Conversation(Aggregate):
         at: datetime,
         visitor_external_id: str,
         out_of_office_period: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> None:
+        content: dict[str, Any] = {"kind": "text", "text": text}
+        if attachments:
+            content = {"kind": "attachment", "text": text, "attachments": attachments}
         self._message_sent(
             self.tenant_id,
             message_id,
             author,
             author_id,
-            {"kind": "text", "text": text},
+            content,
             at,
             self.channel_id,
             self.channel_type,

@@ -208,6 +208,54 @@ def _message(w: Writer, e: DomainEvent, at: object, **values: object) -> None:
         **values,
     )
     w.run(_COUNT_MESSAGE, {"k": str(e.originator_id), "v_at": at, "v_preview": text[:200]})
+    _attachments(w, e)
+
+
+def _attachments(w: Writer, e: DomainEvent) -> None:
+    """One row per file of the message, kept or refused (older events have none)."""
+    kept = e.content.get("attachments") or []
+    refused = e.content.get("refused_attachments") or []
+    common = {
+        "message_id": str(e.message_id),
+        "conversation_id": str(e.originator_id),
+        "tenant_id": str(e.tenant_id),
+    }
+    for position, a in enumerate(kept):
+        w.insert(
+            t.attachments,
+            **common,
+            position=position,
+            attachment_id=str(a["attachment_id"]),
+            kind=a["kind"],
+            file_name=a["file_name"],
+            content_type=a["content_type"],
+            size=a["size"],
+            sha256=a["sha256"],
+            blob_key=a["key"],
+            thumbnail_key=a.get("thumbnail_key"),
+            width=a.get("width"),
+            height=a.get("height"),
+            refused_code=None,
+            refused_reason=None,
+        )
+    for position, r in enumerate(refused, start=len(kept)):
+        w.insert(
+            t.attachments,
+            **common,
+            position=position,
+            attachment_id=None,
+            kind=r["kind"],
+            file_name=r.get("file_name"),
+            content_type=None,
+            size=None,
+            sha256=None,
+            blob_key=None,
+            thumbnail_key=None,
+            width=None,
+            height=None,
+            refused_code=r["code"],
+            refused_reason=r["reason"],
+        )
 
 
 def _message_received(w: Writer, e: DomainEvent) -> None:

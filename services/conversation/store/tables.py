@@ -27,7 +27,7 @@ metadata = MetaData(info={"migrations": "services.conversation.migrations"})
 
 #: Bump when a view table changes shape: the views are then dropped and rebuilt from the
 #: event logs at start-up (they are projections; nothing in them is original).
-VIEWS_VERSION = 2
+VIEWS_VERSION = 3
 
 log_positions = Table(
     "log_positions",
@@ -212,6 +212,31 @@ messages = Table(
     Index("ix_messages_conversation", "conversation_id", "at"),
 )
 
+#: Files of messages (``MessageContent.attachments``), and those refused (``refused_code``,
+#: no blob): what the Portal shows and what a signed link may serve (docs/attachments.md).
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("conversation_id", String(36), nullable=False),
+    Column("tenant_id", String(36), nullable=False),
+    Column("attachment_id", String(36)),
+    Column("kind", String(20), nullable=False),
+    Column("file_name", String(255)),
+    Column("content_type", String(200)),
+    Column("size", BigInteger),
+    Column("sha256", String(64)),
+    Column("blob_key", String(600)),
+    Column("thumbnail_key", String(600)),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("refused_code", String(50)),
+    Column("refused_reason", String(500)),
+    Index("ix_attachments_tenant_id", "tenant_id", "attachment_id"),
+    Index("ix_attachments_conversation", "conversation_id"),
+)
+
 #: Tables that are projections of the logs (everything but the security store).
 VIEWS = (
     tenants,
@@ -224,6 +249,7 @@ VIEWS = (
     visitors,
     notes,
     messages,
+    attachments,
 )
 
 credentials = Table(

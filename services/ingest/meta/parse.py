@@ -43,6 +43,18 @@ class ChannelRef:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaRef:
+    """A file the visitor sent, still at Meta: a URL (Messenger, comments) or a WhatsApp
+    media id (``GET /{media-id}`` gives the URL). ``kind`` is Meta's word for it."""
+
+    kind: str
+    url: str | None = None
+    media_id: str | None = None
+    file_name: str | None = None
+    claimed_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class VisitorMessage:
     channel: ChannelRef
     channel_message_id: str
@@ -50,6 +62,7 @@ class VisitorMessage:
     visitor_name: str | None
     content: MessageContent
     sent_at: datetime | None
+    media: tuple[MediaRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +80,8 @@ Event = VisitorMessage | StatusUpdate
 
 WHATSAPP_STATUSES = {"sent", "delivered", "read", "failed"}
 WHATSAPP_MEDIA = {"image", "video", "audio", "document", "sticker"}
+#: Messenger attachment types that are files (``template``, ``fallback``, ``location`` are not).
+MESSENGER_MEDIA = {"image", "video", "audio", "file"}
 
 
 def channels_named(body: dict[str, Any]) -> set[ChannelRef]:
@@ -124,7 +139,17 @@ def _messenger(page: str, event: dict[str, Any]) -> list[Event]:
         mid = _s(message.get("mid"))
         if message.get("is_echo") or not mid or not visitor or visitor == page:
             return []
-        return [VisitorMessage(channel, mid, visitor, None, _messenger_content(message), at)]
+        return [
+            VisitorMessage(
+                channel,
+                mid,
+                visitor,
+                None,
+                _messenger_content(message),
+                at,
+                _messenger_media(message),
+            )
+        ]
     if isinstance(postback, dict) and visitor and visitor != page:
         title, payload = _s(postback.get("title")), _s(postback.get("payload"))
         # Older postbacks have no mid: the sender and time name the click just as well.
@@ -153,6 +178,15 @@ def _messenger_content(message: dict[str, Any]) -> MessageContent:
     return MessageContent(kind="unsupported", text="")
 
 
+def _messenger_media(message: dict[str, Any]) -> tuple[MediaRef, ...]:
+    refs = []
+    for a in _list(message.get("attachments")):
+        kind, url = _s(a.get("type")), _s(_dict(a.get("payload")).get("url"))
+        if kind in MESSENGER_MEDIA and url:
+            refs.append(MediaRef(kind=kind, url=url, file_name=_s(a.get("name"))))
+    return tuple(refs)
+
+
 # --- Page comments -----------------------------------------------------------------------
 
 
@@ -179,6 +213,14 @@ def _feed(page: str, change: dict[str, Any]) -> list[Event]:
         else MessageContent(kind="unsupported")
     )
     at = _from_seconds(value.get("created_time"))
+    photo, video = _s(value.get("photo")), _s(value.get("video"))
+    media = (
+        (MediaRef("image", url=photo),)
+        if photo
+        else (MediaRef("video", url=video),)
+        if video
+        else ()
+    )
     return [
         VisitorMessage(
             ChannelRef("page_comments", page),
@@ -187,6 +229,7 @@ def _feed(page: str, change: dict[str, Any]) -> list[Event]:
             _s(author.get("name")),
             content,
             at,
+            media,
         )
     ]
 
@@ -210,7 +253,9 @@ def _whatsapp(change: dict[str, Any]) -> list[Event]:
         if wamid and sender:
             at = _from_seconds(m.get("timestamp"))
             events.append(
-                VisitorMessage(channel, wamid, sender, names.get(sender), _wa_content(m), at)
+                VisitorMessage(
+                    channel, wamid, sender, names.get(sender), _wa_content(m), at, _wa_media(m)
+                )
             )
     for s in _list(value.get("statuses")):
         wamid, status = _s(s.get("id")), s.get("status")
@@ -242,6 +287,22 @@ def _wa_content(m: dict[str, Any]) -> MessageContent:
             kind="text", text=" ".join(filter(None, [_s(body.get("name")), where]))
         )
     return MessageContent(kind="unsupported", text=f"[{kind}]")
+
+
+def _wa_media(m: dict[str, Any]) -> tuple[MediaRef, ...]:
+    kind = _s(m.get("type")) or ""
+    body = _dict(m.get(kind))
+    media_id = _s(body.get("id"))
+    if kind not in WHATSAPP_MEDIA or not media_id:
+        return ()
+    return (
+        MediaRef(
+            kind=kind,
+            media_id=media_id,
+            file_name=_s(body.get("filename")),
+            claimed_type=_s(body.get("mime_type")),
+        ),
+    )
 
 
 def _wa_error(status: dict[str, Any]) -> str | None:

@@ -30,6 +30,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 
 from services.ingest import store
+from services.ingest.meta.media import MediaFetcher
 from services.ingest.meta.parse import (
     ChannelRef,
     Event,
@@ -41,7 +42,12 @@ from services.ingest.meta.parse import (
 )
 from services.ingest.meta.signature import signature_valid
 from shared import topics
-from shared.events import DeliveryStatusReported, Envelope, InboundMessageReceived
+from shared.events import (
+    DeliveryStatusReported,
+    Envelope,
+    InboundMessageReceived,
+    MessageContent,
+)
 from shared.http import ApiError
 from shared.kafka import publish
 
@@ -120,7 +126,8 @@ async def receive(request: Request) -> Received:
         WEBHOOKS.labels("signature_mismatch").inc()
         raise FORGED
     sent = await asyncio.to_thread(_sent, request, channels, events)
-    envelopes = envelopes_for(events, channels, sent, datetime.now(UTC))
+    contents = await _with_files(request, channels, events)
+    envelopes = envelopes_for(events, channels, sent, datetime.now(UTC), contents)
     try:
         await asyncio.wait_for(
             publish(request.app.state.service.broker, topics.INBOUND_MESSAGES, envelopes),
@@ -156,6 +163,21 @@ def _json_object(raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+async def _with_files(
+    request: Request, channels: dict[ChannelRef, store.MetaChannel], events: list[Event]
+) -> dict[tuple[uuid.UUID, str], MessageContent]:
+    """Messages that carry files, with the files fetched and kept (``meta.media``)."""
+    fetcher: MediaFetcher | None = getattr(request.app.state, "media", None)
+    if fetcher is None:
+        return {}
+    messages = [
+        (channels[e.channel], e)
+        for e in events
+        if isinstance(e, VisitorMessage) and e.media and e.channel in channels
+    ]
+    return await fetcher.contents(messages)
+
+
 def _channels(request: Request, body: dict[str, Any]) -> dict[ChannelRef, store.MetaChannel]:
     """The connected channels named in the body (for their app secrets)."""
     lookup: store.MetaChannels = request.app.state.meta_channels
@@ -186,8 +208,10 @@ def envelopes_for(
     channels: dict[ChannelRef, store.MetaChannel],
     sent: dict[tuple[ChannelRef, str], store.SentMessage],
     now: datetime,
+    contents: dict[tuple[uuid.UUID, str], MessageContent] | None = None,
 ) -> list[Envelope]:
-    """Visitor messages of connected channels, and status updates of messages we sent."""
+    """Visitor messages of connected channels (with their files from ``contents``), and
+    status updates of messages we sent."""
     out: list[Envelope] = []
     for e in events:
         channel = channels.get(e.channel)
@@ -200,7 +224,7 @@ def envelopes_for(
                 channel_message_id=e.channel_message_id[:512],
                 visitor_external_id=e.visitor_external_id[:512],
                 visitor_name=e.visitor_name,
-                content=e.content,
+                content=(contents or {}).get((channel.channel_id, e.channel_message_id), e.content),
                 received_at=e.sent_at or now,
             )
             key = f"in:{channel.channel_id}:{e.channel_message_id}"

@@ -17,6 +17,7 @@ import httpx
 from prometheus_client import Counter
 
 from services.ingest import store
+from services.ingest.outbound.files import deliver_files
 from services.ingest.outbound.graph import (
     Outcome,
     RetryPolicy,
@@ -26,6 +27,7 @@ from services.ingest.outbound.graph import (
 )
 from services.ingest.outbound.settle import settle
 from shared import topics
+from shared.blobs import BlobStore
 from shared.consumer_service import ConsumerService
 from shared.events import DeliveryStatusReported, Envelope, OutboundMessageRequested
 from shared.kafka import Delivery, subscribe_batches
@@ -56,8 +58,13 @@ def is_meta_request(envelope: Envelope) -> bool:
 class MetaDelivery:
     """Delivers one request; never raises for the request's own problems."""
 
-    def __init__(self, channels: store.MetaChannels, settings: GraphSettings) -> None:
-        self.channels, self.settings = channels, settings
+    def __init__(
+        self,
+        channels: store.MetaChannels,
+        settings: GraphSettings,
+        blobs: BlobStore | None = None,
+    ) -> None:
+        self.channels, self.settings, self.blobs = channels, settings, blobs
         self.client: httpx.AsyncClient | None = None
 
     async def open(self) -> None:
@@ -87,13 +94,17 @@ class MetaDelivery:
         if channel is None or channel.channel_type != request.channel_type:
             outcome = Outcome(sent=False, error="The channel is not connected.")
         else:
+            assert self.client is not None, "open() first"
             try:
-                call = graph_call(request, channel)
+                if request.content.attachments and self.blobs is not None:
+                    outcome = await deliver_files(
+                        self.client, request, channel, self.blobs, self.settings.retry
+                    )
+                else:
+                    call = graph_call(request, channel)
+                    outcome = await deliver(self.client, call, channel, self.settings.retry)
             except Undeliverable as exc:
                 outcome = Outcome(sent=False, error=str(exc))
-            else:
-                assert self.client is not None, "open() first"
-                outcome = await deliver(self.client, call, channel, self.settings.retry)
         DELIVERIES.labels(request.channel_type, "sent" if outcome.sent else "failed").inc()
         report = DeliveryStatusReported(
             conversation_id=request.conversation_id,
@@ -129,9 +140,12 @@ def request_id(d: Delivery) -> str:
 
 
 def register(
-    service: ConsumerService, channels: store.MetaChannels, settings: GraphSettings
+    service: ConsumerService,
+    channels: store.MetaChannels,
+    settings: GraphSettings,
+    blobs: BlobStore | None = None,
 ) -> None:
-    delivery = MetaDelivery(channels, settings)
+    delivery = MetaDelivery(channels, settings, blobs)
 
     async def start() -> None:
         await delivery.open()

@@ -31,8 +31,12 @@ class Undeliverable(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class GraphCall:
+    """A JSON POST, or a multipart one (``form`` fields and ``files``) for file uploads."""
+
     path: str
     body: dict[str, Any]
+    form: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,8 @@ class Outcome:
     sent: bool
     channel_message_id: str | None = None
     error: str | None = None
+    #: The Graph API's answer (a media upload's ``id`` is read from it).
+    answer: Any = None
 
 
 def graph_call(request: OutboundMessageRequested, channel: MetaChannel) -> GraphCall:
@@ -125,11 +131,13 @@ async def deliver(
         if attempt:
             await asyncio.sleep(retry.pause(attempt - 1))
         try:
-            response = await client.post(
-                call.path,
-                json=call.body,
-                headers={"Authorization": f"Bearer {channel.access_token}"},
-            )
+            headers = {"Authorization": f"Bearer {channel.access_token}"}
+            if call.files is not None:
+                response = await client.post(
+                    call.path, data=call.form or {}, files=call.files, headers=headers
+                )
+            else:
+                response = await client.post(call.path, json=call.body, headers=headers)
         except httpx.TimeoutException:
             last_error = "Graph API timed out"
             continue
@@ -145,5 +153,7 @@ async def deliver(
             answer = response.json()
         except ValueError:
             answer = None
-        return Outcome(sent=True, channel_message_id=sent_id(channel.channel_type, answer))
+        return Outcome(
+            sent=True, channel_message_id=sent_id(channel.channel_type, answer), answer=answer
+        )
     return Outcome(sent=False, error=f"{last_error} (after {retry.attempts} attempts)")

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from prometheus_client import Counter, Gauge
 from starlette.websockets import WebSocketDisconnect
 
-from services.ingest.webchat import application, store
+from services.ingest.webchat import application, file_store, store
 from services.ingest.webchat.domain import (
     CLOSE_BAD_FRAME,
     CLOSE_ORIGIN_REFUSED,
@@ -321,8 +321,23 @@ class VisitorSession:
                 last,
                 PAGE_SIZE,
             )
+            files = await asyncio.to_thread(
+                file_store.files_of,
+                self.chat.engine,
+                self.channel.tenant_id,
+                [m.message_id for m in messages if m.kind == "attachment"],
+            )
             for m in messages:
-                await self.send(message_frame(m))
+                frame = message_frame(m)
+                if m.message_id in files:
+                    frame["attachments"] = file_store.frame_attachments(
+                        self.ws.app.state.widget_files,
+                        self.channel.public_key,
+                        self.channel,
+                        self.hello.visitor_id,
+                        files[m.message_id],
+                    )
+                await self.send(frame)
                 last = m.seq
             if len(messages) < PAGE_SIZE:
                 await wake.wait()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from faststream.kafka import KafkaBroker
 from sqlalchemy import Engine, Table
 
-from services.ingest.webchat import store
+from services.ingest.webchat import file_store, store
 from shared import events as ev
 from shared import topics
 from shared.kafka import Delivery, publish
@@ -35,6 +35,7 @@ async def receive_visitor_message(
     text: str,
     visitor_name: str | None = None,
     locale: str | None = None,
+    attachments: list[ev.Attachment] | None = None,
 ) -> datetime:
     """Publish the visitor's message; returns once Kafka has it (then it may be acked).
 
@@ -49,7 +50,9 @@ async def receive_visitor_message(
         visitor_external_id=visitor_id,
         visitor_name=visitor_name,
         locale=locale,
-        content=ev.MessageContent(kind="text", text=text),
+        content=ev.MessageContent(kind="attachment", text=text, attachments=attachments)
+        if attachments
+        else ev.MessageContent(kind="text", text=text),
         received_at=now,
     )
     envelope = ev.Envelope.wrap(inbound, tenant_id=uuid.UUID(channel.tenant_id), occurred_at=now)
@@ -87,6 +90,7 @@ def apply_batch(
             if isinstance(payload, ev.OutboundMessageRequested):
                 if payload.channel_type == "webchat":
                     stored.append(store.put_in_mailbox(conn, tenant_id, payload))
+                    file_store.keep_reply_files(conn, tenant_id, payload)
             else:
                 store.apply_directory(conn, tenant_id, payload)
     return stored

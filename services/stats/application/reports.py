@@ -107,6 +107,7 @@ CONVERSATION_MEASURES = (
     "assigned",
     "closed",
     "messages",
+    "messages_with_attachments",
     "first_responses",
     "first_response_ms",
     "queue_waits",

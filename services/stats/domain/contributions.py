@@ -28,6 +28,7 @@ def contributions(fact: ConversationFact, tz: ZoneInfo) -> Contributions:
         "messages": fact.messages,
         "messages_in": fact.messages_in,
         "messages_out": fact.messages_out,
+        "messages_with_attachments": fact.messages_with_attachments,
     }
     wanted = fact.human_wanted_at
     _duration(daily, "first_responses", "first_response_ms", wanted, fact.first_response_at)

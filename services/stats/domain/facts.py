@@ -28,6 +28,8 @@ class ConversationFact:
     bot_active: bool = False
     messages_in: int = 0
     messages_out: int = 0
+    #: Messages (either way) that carried at least one file.
+    messages_with_attachments: int = 0
     queued_at: datetime | None = None
     first_assigned_at: datetime | None = None
     assignee_id: str | None = None
@@ -69,6 +71,8 @@ def opened(tenant_id: str, p: ev.ConversationOpened) -> ConversationFact:
 
 def apply_event(fact: ConversationFact, p: ev.Payload) -> None:
     """Fold one later event of the conversation into its fact row (in place)."""
+    if isinstance(p, ev.MessageReceived | ev.MessageSent) and p.content.attachments:
+        fact.messages_with_attachments += 1
     if isinstance(p, ev.MessageReceived):
         fact.messages_in += 1
     elif isinstance(p, ev.MessageSent):

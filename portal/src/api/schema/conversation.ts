@@ -907,6 +907,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{conversation_id}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file for a reply
+         * @description Stored under the tenant's prefix; not sent until a reply names its ``attachment_id``.
+         */
+        post: operations["upload_v1_conversations__conversation_id__attachments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/attachments/{attachment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file, through a signed link */
+        get: operations["download_v1_attachments__attachment_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/history": {
         parameters: {
             query?: never;
@@ -983,105 +1020,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/export/summary": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Export Summary */
-        get: operations["export_summary_v1_export_summary_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/export": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Export Archive
-         * @description All of the tenant's content as one zip: JSON Lines and CSV per kind, streamed.
-         *     ``X-Export-Id`` names the record whose progress ``GET /v1/exports/{id}`` shows.
-         */
-        get: operations["export_archive_v1_export_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/exports/{export_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Export Status
-         * @description How far a download got (also the operator's); 404 for another tenant's.
-         */
-        get: operations["export_status_v1_exports__export_id__get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/operator/tenants/{tenant_id}/export": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Operator Export
-         * @description The operator's copy for a terminating tenant (its contract end is set); 404 for a
-         *     tenant that does not exist or is not terminating.
-         */
-        get: operations["operator_export_v1_operator_tenants__tenant_id__export_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/operator/tenants/{tenant_id}/purge": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Purge Record
-         * @description The audit record of the tenant's purge; 404 while it has not been purged.
-         */
-        get: operations["purge_record_v1_operator_tenants__tenant_id__purge_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1145,6 +1083,39 @@ export interface components {
              * @default []
              */
             candidates: components["schemas"]["CandidateOut"][];
+        };
+        /**
+         * AttachmentOut
+         * @description A file of a message; ``url``/``thumbnail_url`` are signed links that expire
+         *     (``ATTACHMENT_LINK_SECONDS``): read the conversation again for fresh ones.
+         */
+        AttachmentOut: {
+            /**
+             * Attachment Id
+             * Format: uuid
+             */
+            attachment_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "audio" | "video" | "file";
+            /** File Name */
+            file_name: string;
+            /** Content Type */
+            content_type: string;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string;
+            /** Width */
+            width?: number | null;
+            /** Height */
+            height?: number | null;
+            /** Url */
+            url: string;
+            /** Thumbnail Url */
+            thumbnail_url?: string | null;
         };
         /**
          * CandidateOut
@@ -1541,47 +1512,6 @@ export interface components {
             /** Capacity */
             capacity?: number | null;
         };
-        /**
-         * ExportStatus
-         * @description One download of the archive and how far it got (``rows_written`` of ``total_rows``).
-         */
-        ExportStatus: {
-            /**
-             * Export Id
-             * Format: uuid
-             */
-            export_id: string;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "running" | "finished" | "aborted";
-            /** Total Rows */
-            total_rows: number;
-            /** Rows Written */
-            rows_written: number;
-            /** Bytes Written */
-            bytes_written: number;
-            /**
-             * Started At
-             * Format: date-time
-             */
-            started_at: string;
-            /** Finished At */
-            finished_at: string | null;
-        };
-        /**
-         * ExportSummary
-         * @description What the archive will hold, per kind: the total a download's progress counts to.
-         */
-        ExportSummary: {
-            /** Counts */
-            counts: {
-                [key: string]: number;
-            };
-            /** Total Rows */
-            total_rows: number;
-        };
         /** FaqIn */
         FaqIn: {
             /** Question */
@@ -1833,6 +1763,16 @@ export interface components {
             delivery_status?: ("requested" | "sent" | "delivered" | "read" | "failed") | null;
             /** Delivery Error */
             delivery_error?: string | null;
+            /**
+             * Attachments
+             * @default []
+             */
+            attachments: components["schemas"]["AttachmentOut"][];
+            /**
+             * Refused Attachments
+             * @default []
+             */
+            refused_attachments: components["schemas"]["RefusedAttachmentOut"][];
         };
         /**
          * NewChannel
@@ -1931,13 +1871,22 @@ export interface components {
          *     }
          */
         NewReply: {
-            /** Text */
+            /**
+             * Text
+             * @default
+             */
             text: string;
             /**
              * Client Message Id
              * @description Same id -> sent once (retries)
              */
             client_message_id?: string | null;
+            /**
+             * Attachment Ids
+             * @description Files uploaded for this conversation
+             * @default []
+             */
+            attachment_ids: string[];
         };
         /** NoteOut */
         NoteOut: {
@@ -2061,37 +2010,18 @@ export interface components {
             presence: "online" | "away" | "offline";
         };
         /**
-         * PurgeRecord
-         * @description When the tenant's data was purged and what this service deleted (rows per store);
-         *     the other services delete theirs on ``TenantPurged``.
+         * RefusedAttachmentOut
+         * @description A file the visitor sent that was not kept, and why.
          */
-        PurgeRecord: {
-            /**
-             * Tenant Id
-             * Format: uuid
-             */
-            tenant_id: string;
-            /**
-             * Contract End
-             * Format: date-time
-             */
-            contract_end: string;
-            /**
-             * Retained Until
-             * Format: date-time
-             */
-            retained_until: string;
-            /**
-             * Purged At
-             * Format: date-time
-             */
-            purged_at: string;
-            /** Finished At */
-            finished_at: string | null;
-            /** Deleted */
-            deleted: {
-                [key: string]: number;
-            };
+        RefusedAttachmentOut: {
+            /** Kind */
+            kind: string;
+            /** File Name */
+            file_name?: string | null;
+            /** Code */
+            code: string;
+            /** Reason */
+            reason: string;
         };
         /**
          * Requirements
@@ -4258,6 +4188,105 @@ export interface operations {
             };
         };
     };
+    upload_v1_conversations__conversation_id__attachments_post: {
+        parameters: {
+            query: {
+                file_name: string;
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentOut"];
+                };
+            };
+            /** @description Larger than the channel or the operator allows */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A type not accepted, or a program under another name */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Empty, a damaged image, or malware found */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    download_v1_attachments__attachment_id__get: {
+        parameters: {
+            query: {
+                tenant: string;
+                expires: number;
+                signature: string;
+                part?: string;
+            };
+            header?: never;
+            path: {
+                attachment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description The link is altered or expired */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such file (or it was erased) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     history_v1_history_get: {
         parameters: {
             query?: {
@@ -4424,139 +4453,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FeedPage"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-        };
-    };
-    export_summary_v1_export_summary_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExportSummary"];
-                };
-            };
-        };
-    };
-    export_archive_v1_export_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The zip archive */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/zip": unknown;
-                };
-            };
-        };
-    };
-    export_status_v1_exports__export_id__get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                export_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExportStatus"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-        };
-    };
-    operator_export_v1_operator_tenants__tenant_id__export_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                tenant_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The zip archive */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/zip": unknown;
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-        };
-    };
-    purge_record_v1_operator_tenants__tenant_id__purge_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                tenant_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PurgeRecord"];
                 };
             };
             /** @description Validation Error */

@@ -50,4 +50,34 @@ describe("ReplyBox", () => {
     await waitFor(() => expect(bodies).toHaveLength(3));
     expect(bodies[2].client_message_id).not.toBe(bodies[0].client_message_id);
   });
+
+  it("uploads a chosen file once, then sends the reply naming it", async () => {
+    const calls: { url: string; type: string | null; body: unknown }[] = [];
+    vi.stubGlobal("fetch", async (request: Request) => {
+      if (request.method === "POST" && request.url.includes("/attachments")) {
+        calls.push({ url: request.url, type: request.headers.get("content-type"), body: await request.clone().text() });
+        return new Response(JSON.stringify({ attachment_id: "att-1", kind: "image", file_name: "map.png" }), {
+          status: 201,
+          headers: { "content-type": "application/json" },
+        });
+      }
+      if (request.method === "POST") {
+        calls.push({ url: request.url, type: request.headers.get("content-type"), body: await request.clone().json() });
+        return new Response(JSON.stringify({ message_id: "m2" }), { status: 201, headers: { "content-type": "application/json" } });
+      }
+      return new Response(JSON.stringify({}), { status: 200, headers: { "content-type": "application/json" } });
+    });
+    renderWithProviders(<ReplyBox conversationId="c1" />);
+    const file = new File(["PNG-BYTES"], "map.png", { type: "image/png" });
+    await userEvent.upload(screen.getByLabelText("Attach a file"), file);
+    expect(screen.getByRole("list", { name: "Attachments" })).toHaveTextContent("map.png");
+    await userEvent.click(screen.getByRole("button", { name: "Send" }));
+    await waitFor(() => expect(calls).toHaveLength(2));
+    expect(calls[0].url).toContain("/v1/conversations/c1/attachments?file_name=map.png");
+    expect(calls[0].type).toBe("application/octet-stream");
+    expect(calls[0].body).toBe("PNG-BYTES");
+    expect(calls[1].url).toContain("/v1/conversations/c1/messages");
+    expect(calls[1].body).toMatchObject({ text: "", attachment_ids: ["att-1"] });
+    await waitFor(() => expect(screen.queryByRole("list", { name: "Attachments" })).toBeNull());
+  });
 });

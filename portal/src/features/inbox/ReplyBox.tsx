@@ -20,18 +20,33 @@ export function ReplyBox({ conversationId }: { conversationId: string }) {
   const [text, setText] = useState("");
   const [draftId, setDraftId] = useState(newId);
   const [error, setError] = useState<string>();
-  const send = useConversationCommand(conversationId, (vars: { text: string; id: string }) =>
-    commands.reply(conversationId, vars.text, vars.id),
+  // Files chosen for this draft; each is uploaded once (its id kept) before the reply names it.
+  const [files, setFiles] = useState<{ file: File; attachmentId?: string }[]>([]);
+  const send = useConversationCommand(
+    conversationId,
+    async (vars: { text: string; id: string; files: { file: File; attachmentId?: string }[] }) => {
+      const ids: string[] = [];
+      for (const chosen of vars.files) {
+        if (!chosen.attachmentId) {
+          const uploaded = await commands.upload(conversationId, chosen.file);
+          chosen.attachmentId = uploaded.attachment_id;
+        }
+        ids.push(chosen.attachmentId);
+      }
+      return commands.reply(conversationId, vars.text, vars.id, ids);
+    },
   );
+  const empty = !text.trim() && files.length === 0;
   const submit = (event: React.FormEvent) => {
     event.preventDefault();
-    if (!text.trim() || send.isPending) return;
+    if (empty || send.isPending) return;
     setError(undefined);
     send.mutate(
-      { text, id: draftId },
+      { text, id: draftId, files },
       {
         onSuccess: () => {
           setText("");
+          setFiles([]);
           setDraftId(newId());
         },
         onError: (failure) => {
@@ -58,7 +73,32 @@ export function ReplyBox({ conversationId }: { conversationId: string }) {
           }}
         />
       </Field>
-      <button type="submit" disabled={send.isPending || !text.trim()}>
+      {files.length > 0 && (
+        <ul className="reply-files" aria-label={t("attachments")}>
+          {files.map((chosen, i) => (
+            <li key={`${chosen.file.name}-${i}`}>
+              {chosen.file.name}{" "}
+              <button type="button" onClick={() => setFiles(files.filter((_, j) => j !== i))}>
+                {t("removeFile")}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <label className="attach">
+        {t("attach")}
+        <input
+          type="file"
+          multiple
+          onChange={(event) => {
+            const chosen = Array.from(event.target.files ?? []).map((file) => ({ file }));
+            if (error) setDraftId(newId());
+            setFiles([...files, ...chosen].slice(0, 10));
+            event.target.value = "";
+          }}
+        />
+      </label>
+      <button type="submit" disabled={send.isPending || empty}>
         {send.isPending ? t("sending") : t("send")}
       </button>
     </form>

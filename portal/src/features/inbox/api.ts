@@ -111,13 +111,25 @@ const path = (id: string) => ({ params: { path: { conversation_id: id } } });
 
 export const commands = {
   take: (id: string) => unwrap(api.POST("/v1/conversations/{conversation_id}/take", path(id))),
-  reply: (id: string, text: string, clientMessageId: string) =>
+  reply: (id: string, text: string, clientMessageId: string, attachmentIds: string[] = []) =>
     unwrap(
       api.POST("/v1/conversations/{conversation_id}/messages", {
         ...path(id),
-        body: { text, client_message_id: clientMessageId },
+        body: { text, client_message_id: clientMessageId, attachment_ids: attachmentIds },
       }),
     ),
+  /** The file itself is the body; the server reads its type from the bytes. */
+  upload: async (id: string, file: File) => {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    return unwrap(
+      api.POST("/v1/conversations/{conversation_id}/attachments", {
+        params: { path: { conversation_id: id }, query: { file_name: file.name } },
+        body: bytes as unknown as string,
+        bodySerializer: (body: unknown) => body as Uint8Array,
+        headers: { "Content-Type": "application/octet-stream" },
+      }),
+    );
+  },
   passOn: (id: string, userId: string) =>
     unwrap(api.POST("/v1/conversations/{conversation_id}/assign", { ...path(id), body: { user_id: userId } })),
   note: (id: string, text: string) =>

@@ -94,6 +94,11 @@ const messages: FeatureMessages = {
     someone: "iemand",
     opened: "Geopend {{at}}",
     messages: "Berichten",
+    attachments: "Bijlagen",
+    attach: "Bestand toevoegen",
+    removeFile: "Verwijderen",
+    refused: "Niet bewaard",
+    uploading: "Bestand uploaden…",
   },
   fr: {
     nav: "Boîte de réception",
@@ -188,6 +193,11 @@ const messages: FeatureMessages = {
     someone: "quelqu'un",
     opened: "Ouverte {{at}}",
     messages: "Messages",
+    attachments: "Pièces jointes",
+    attach: "Joindre un fichier",
+    removeFile: "Retirer",
+    refused: "Non conservé",
+    uploading: "Envoi du fichier…",
   },
   en: {
     nav: "Inbox",
@@ -282,6 +292,11 @@ const messages: FeatureMessages = {
     someone: "someone",
     opened: "Opened {{at}}",
     messages: "Messages",
+    attachments: "Attachments",
+    attach: "Attach a file",
+    removeFile: "Remove",
+    refused: "Not kept",
+    uploading: "Uploading the file…",
   },
 };
 
