@@ -100,7 +100,9 @@ class OutboxRelay:
             return notes, None, 0
         # The events this process saved come as they were saved (see eventstore), not decoded.
         decode = getattr(self.app, "domain_event", self.app.mapper.to_domain_event)
-        envelopes = [envelope for note in notes for envelope in to_envelopes(decode(note))]
+        # Content leaves sealed with its conversation's key (docs/data-lifecycle.md).
+        sealer = getattr(self.app, "sealer", None)
+        envelopes = [e for note in notes for e in to_envelopes(decode(note), sealer)]
         # Bounded: a wedged connection must end in a retry, not in a relay that waits forever.
         if self.producer is None:
             self.producer = self.new_producer()

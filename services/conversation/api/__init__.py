@@ -11,6 +11,7 @@ from services.conversation.api import (
     channels,
     chatbots,
     conversations,
+    erasure,
     faq,
     feed,
     history,
@@ -65,6 +66,7 @@ def create_app(svc: ConversationService) -> FastAPI:
         me.router,
         conversations.router,
         history.router,
+        erasure.router,
         stream.router,
         feed.router,
     ]

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from shared.events import ChannelType, Plan, Presence, Role
 
@@ -472,6 +472,8 @@ class VisitorOut(BaseModel):
     phone: str | None
     mobile: str | None
     bot_paused: bool
+    #: When an Administrator erased this visitor (their fields then read "[erased]").
+    erased_at: AwareDatetime | None = None
     earlier_conversations: list[ConversationOut] = []
 
 

@@ -26,7 +26,7 @@ metadata = MetaData()
 
 #: Bump when a view table changes shape: the views are then dropped and rebuilt from the
 #: event logs at start-up (they are projections; nothing in them is original).
-VIEWS_VERSION = 2
+VIEWS_VERSION = 3
 
 log_positions = Table(
     "log_positions",
@@ -177,6 +177,8 @@ visitors = Table(
     Column("phone", String(40)),
     Column("mobile", String(40)),
     Column("bot_paused", Boolean, nullable=False, default=False),
+    #: Erased by an Administrator: the personal columns hold ``[erased]`` or nothing.
+    Column("erased_at", UtcDateTime),
     Index("ix_visitors_tenant", "tenant_id"),
 )
 

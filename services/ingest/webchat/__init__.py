@@ -78,7 +78,7 @@ def install(
         topics.OUTBOUND_MESSAGES,
         group_id=settings.group_id,
         handler=handle,
-        types={*store.DIRECTORY_TYPES, "OutboundMessageRequested"},
+        types={*store.DIRECTORY_TYPES, "OutboundMessageRequested", "VisitorErased"},
         wanted=application.wanted,
     )
 
