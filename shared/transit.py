@@ -54,10 +54,11 @@ async def truncate_consumed(
     await consumer.start()
     await admin.start()
     try:
+        cluster = await consumer._client.fetch_all_metadata()  # no public call lists them
         tps = {
             TopicPartition(name, p)
             for name in [*names, *unread]
-            for p in (consumer.partitions_for_topic(name) or await _partitions(consumer, name))
+            for p in (cluster.partitions_for_topic(name) or ())
         }
         ends: dict[TopicPartition, int] = await consumer.end_offsets(list(tps))
         deadline = time.monotonic() + wait_seconds
@@ -80,8 +81,3 @@ async def truncate_consumed(
     finally:
         await admin.close()
         await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # the topic's first look
-    return consumer.partitions_for_topic(name) or set()

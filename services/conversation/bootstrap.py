@@ -25,7 +25,7 @@ from services.conversation.store.tables import metadata
 from shared import topics
 from shared.datakeys import Sealer
 from shared.kafka import ensure_topics, make_broker, make_producer
-from shared.readmodel import make_engine, ping
+from shared.readmodel import make_engine, ping, scrub
 from shared.service import BackgroundTasks
 from shared.transit import truncate_consumed
 
@@ -103,6 +103,7 @@ class ConversationService:
                 wait_seconds=settings.erasure_wait_seconds,
             ),
             publish_wait_seconds=settings.erasure_wait_seconds,
+            scrub=lambda: scrub(self.engine),
         )
 
     def _published_past(self, notification_id: int) -> bool:

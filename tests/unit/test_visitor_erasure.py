@@ -132,7 +132,7 @@ def test_names_and_texts_are_sealed_in_the_store_and_erasure_shreds_only_that_vi
 
 
 def test_an_erasure_killed_after_its_event_finishes_when_run_again(world):
-    app, sealer, _events_file, tmp, reopen = world
+    app, _sealer, _events_file, tmp, reopen = world
     _receive(app, "cy", 1)
     cy = Visitor.create_id(TENANT, CHANNEL, "ext-cy")
     log = ErasureLog(tmp / "erasures.jsonl")

@@ -76,7 +76,8 @@ class ErasureLog:
 
 class Erasure:
     """The use case; ``published_past(n)`` tells when the relay has published notification
-    ``n``, ``truncate`` cuts the transit topics, ``project`` brings the views up to date."""
+    ``n``, ``truncate`` cuts the transit topics, ``project`` brings the views up to date,
+    ``scrub`` leaves no old copy of the overwritten rows in the database files."""
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class Erasure:
         published_past: Callable[[int], bool],
         truncate: Truncate | None,
         publish_wait_seconds: float = 30.0,
+        scrub: Callable[[], None] = lambda: None,
     ) -> None:
         self.conversations = conversations
         self.sealer = sealer
@@ -95,6 +97,7 @@ class Erasure:
         self.published_past = published_past
         self.truncate = truncate
         self.publish_wait_seconds = publish_wait_seconds
+        self.scrub = scrub
 
     def erase_now(self, tenant_id: uuid.UUID, visitor_id: uuid.UUID, by: uuid.UUID) -> tuple:
         """Steps 1 to 3 (blocking); LookupError for an unknown or another tenant's visitor."""
@@ -111,6 +114,7 @@ class Erasure:
             self.erase_now, tenant_id, visitor_id, by
         )
         await self.project()
+        await asyncio.to_thread(self.scrub)
         truncated = await self._truncate_after(head)
         return ErasureOutcome(visitor_id, subjects, destroyed, truncated)
 

@@ -21,6 +21,7 @@ from services.ingest.webchat.limits import WidgetLimits, WidgetLimitSettings
 from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.kafka import Delivery, subscribe_batches
+from shared.readmodel import scrub
 
 __all__ = ["Webchat", "WebchatSettings", "install", "router"]
 
@@ -67,6 +68,8 @@ def install(
 
     async def handle(batch: list[Delivery]) -> None:
         stored = await asyncio.to_thread(application.apply_batch, service.engine, batch)
+        if any(d.envelope.type == "VisitorErased" for d in batch):
+            await asyncio.to_thread(scrub, service.engine)  # docs/data-lifecycle.md
         if stored:
             await application.report(service.broker, application.status_events(stored, "delivered"))
             chat.hub.wake(m.key for m in stored)
