@@ -155,6 +155,8 @@ class ConversationService:
     async def lifespan(self, _app: FastAPI):  # type: ignore[no-untyped-def]
         await ensure_topics(self.settings)
         await self.projector.catch_up()
+        # An erasure that died after its event and before its keys went: finish it now.
+        await asyncio.to_thread(lambda: self.sealer.destroy(self.keys.erased_but_live()))
         await self.broker.start()
         for relay in self.relays:
             self.tasks.start(relay.name, relay.run)

@@ -33,6 +33,6 @@ async def read_feed(
     items = [
         FeedItem(position=note.id, event=envelope.model_dump(mode="json"))
         for note in notes
-        for envelope in to_envelopes(app.mapper.to_domain_event(note), getattr(app, "sealer", None))
+        for envelope in to_envelopes(app.mapper.to_domain_event(note))
     ]
     return FeedPage(log=log, items=items, next_after=notes[-1].id if notes else after)

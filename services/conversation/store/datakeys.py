@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.conversation.store import tables as t
 from services.conversation.store.tables import metadata
 from shared.datakeys import DataKey, key_id_of, new_secret
 from shared.readmodel import UtcDateTime
@@ -91,6 +92,22 @@ class SqlKeyStore:
                 select(k.c.key_id, k.c.subject_id, k.c.secret).where(k.c.key_id == key_id)
             ).first()
         return None if row is None else _row_key(row)
+
+    def erased_but_live(self) -> list[uuid.UUID]:
+        """Subjects of visitors the views show erased whose keys are still live: an erasure
+        that died between its event and its key destruction (finished at start-up)."""
+        v, c, k = t.visitors, t.conversations, data_keys
+        erased = select(v.c.visitor_id).where(v.c.erased_at.is_not(None))
+        subjects = erased.union(
+            select(c.c.conversation_id).where(c.c.visitor_id.in_(erased.scalar_subquery()))
+        ).subquery()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(k.c.subject_id)
+                .where(k.c.secret.is_not(None), k.c.subject_id.in_(select(subjects.c[0])))
+                .distinct()
+            ).all()
+        return [uuid.UUID(r.subject_id) for r in rows]
 
     def destroy(self, subject_ids: list[uuid.UUID]) -> int:
         return self._destroy(data_keys.c.subject_id.in_([str(s) for s in subject_ids]))
