@@ -54,6 +54,10 @@ class KeyStore(Protocol):
         """Destroy every key of these subjects; returns how many were live."""
         ...
 
+    def live_keys(self, subjects: dict[uuid.UUID, uuid.UUID]) -> list[DataKey]:
+        """:meth:`live_key` of many subjects (subject -> tenant) in one round trip."""
+        ...
+
 
 def new_secret() -> bytes:
     return AESGCM.generate_key(bit_length=256)
@@ -123,6 +127,15 @@ class Sealer:
                 self._by_id.put(key_id, key)
         return key
 
+    def prepare(self, subjects: dict[uuid.UUID, uuid.UUID]) -> None:
+        """Have the live keys of these subjects (subject -> tenant) cached: a batch asks
+        once for all the keys it will use, not once per new visitor or conversation."""
+        missing = {s: t for s, t in subjects.items() if self._live.get(s) is None}
+        if missing:
+            for key in self.store.live_keys(missing):
+                self._live.put(key.subject_id, key)
+                self._by_id.put(key.key_id, key)
+
     def seal(self, tenant_id: uuid.UUID, subject_id: uuid.UUID, field: str, value: Any) -> Any:
         """``value`` (text) sealed with the subject's key; None, empty and sealed stay."""
         if not isinstance(value, str) or not value or value.startswith(PREFIX):
@@ -188,6 +201,9 @@ class MemoryKeyStore:
 
     def key(self, key_id: str) -> DataKey | None:
         return self.keys.get(key_id)
+
+    def live_keys(self, subjects: dict[uuid.UUID, uuid.UUID]) -> list[DataKey]:
+        return [self.live_key(t, s) for s, t in subjects.items()]
 
     def destroy(self, subject_ids: list[uuid.UUID]) -> int:
         subjects, destroyed = set(subject_ids), 0

@@ -164,6 +164,19 @@ class Conversations(CacheEvictingOnConflict):
         #: One writer at a time in this process: consumer batches and Portal commands.
         self.writing = threading.RLock()
 
+    def save(self, *aggregates: Any, **kwargs: Any) -> Any:
+        """Saves; the data keys of the visitors and conversations saved are fetched (or
+        made) first, all in one round trip, so sealing their events needs no query."""
+        if self.sealer is not None:
+            self.sealer.prepare(
+                {
+                    a.id: a.tenant_id
+                    for a in aggregates
+                    if isinstance(a, Visitor | Conversation) and a.pending_events
+                }
+            )
+        return super().save(*aggregates, **kwargs)
+
     def construct_mapper(self) -> Mapper:
         mapper = super().construct_mapper()
         if self.sealer is None:

@@ -85,6 +85,50 @@ class SqlKeyStore:
                 )
             # Read back what won (ours, or a replica's made at the same moment).
 
+    def live_keys(self, subjects: dict[uuid.UUID, uuid.UUID]) -> list[DataKey]:
+        """Many subjects' live keys: one SELECT, one INSERT of those that have none."""
+        k = data_keys
+        found: dict[uuid.UUID, DataKey] = {}
+        generations: dict[uuid.UUID, int] = {}
+        wanted = [str(s) for s in subjects]
+        with self.engine.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    select(k.c.key_id, k.c.subject_id, k.c.generation, k.c.secret).where(
+                        k.c.subject_id.in_(wanted[start : start + 500])
+                    )
+                ).all()
+                for row in rows:
+                    subject = uuid.UUID(row.subject_id)
+                    generations[subject] = max(generations.get(subject, -1), row.generation)
+                    if row.secret is not None:
+                        found[subject] = _row_key(row)
+            new = [
+                {
+                    "key_id": key_id_of(subject, generations.get(subject, -1) + 1),
+                    "subject_id": str(subject),
+                    "generation": generations.get(subject, -1) + 1,
+                    "tenant_id": str(tenant),
+                    "secret": new_secret(),
+                    "created_at": datetime.now(UTC),
+                }
+                for subject, tenant in subjects.items()
+                if subject not in found
+            ]
+            if new:
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                conn.execute(dialect.insert(k).on_conflict_do_nothing(), new)
+                # Read back what won (ours, or what a replica made at that moment).
+                ids = [n["key_id"] for n in new]
+                for begin in range(0, len(ids), 500):
+                    for row in conn.execute(
+                        select(k.c.key_id, k.c.subject_id, k.c.secret).where(
+                            k.c.key_id.in_(ids[begin : begin + 500])
+                        )
+                    ):
+                        found[uuid.UUID(row.subject_id)] = _row_key(row)
+        return list(found.values())
+
     def key(self, key_id: str) -> DataKey | None:
         k = data_keys
         with self.engine.connect() as conn:
