@@ -110,6 +110,7 @@ class Sealer:
         self.store = store
         self._live = _TtlCache(ttl, maxsize)  # subject id -> live DataKey
         self._by_id = _TtlCache(ttl, maxsize)  # key id -> DataKey
+        self._ciphers: dict[str, AESGCM] = {}  # key id -> its cipher, made once per key
 
     def _live_key(self, tenant_id: uuid.UUID, subject_id: uuid.UUID) -> DataKey:
         key = self._live.get(subject_id)
@@ -144,7 +145,7 @@ class Sealer:
         if key.secret is None:  # cannot happen for a live key; never store plaintext
             return ERASED
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(key.secret).encrypt(nonce, value.encode(), _aad(subject_id, field))
+        sealed = self._cipher(key).encrypt(nonce, value.encode(), _aad(subject_id, field))
         return f"{PREFIX}{key.key_id}:{base64.b64encode(nonce + sealed).decode()}"
 
     def open(self, field: str, value: Any) -> Any:
@@ -158,12 +159,20 @@ class Sealer:
             return ERASED
         raw = base64.b64decode(body)
         try:
-            plain = AESGCM(key.secret).decrypt(
+            plain = self._cipher(key).decrypt(
                 raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(key.subject_id, field)
             )
         except InvalidTag:
             return ERASED
         return plain.decode()
+
+    def _cipher(self, key: DataKey) -> AESGCM:
+        cipher = self._ciphers.get(key.key_id)
+        if cipher is None:
+            if len(self._ciphers) > self._by_id.maxsize:
+                self._ciphers.clear()
+            cipher = self._ciphers[key.key_id] = AESGCM(key.secret)  # type: ignore[arg-type]
+        return cipher
 
     def destroy(self, subject_ids: list[uuid.UUID]) -> int:
         """Destroy the subjects' keys in the store and forget them here."""
@@ -175,6 +184,9 @@ class Sealer:
         subjects = set(subject_ids)
         self._live.drop(lambda k, _v: k in subjects)
         self._by_id.drop(lambda _k, v: v.subject_id in subjects)
+        prefixes = tuple(f"{s.hex}." for s in subjects)
+        for key_id in [k for k in self._ciphers if k.startswith(prefixes)]:
+            self._ciphers.pop(key_id, None)
 
 
 def _aad(subject_id: uuid.UUID, field: str) -> bytes:
