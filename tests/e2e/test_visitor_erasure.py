@@ -263,6 +263,14 @@ def test_erased_visitors_are_readable_nowhere_and_the_others_stay(stack: Stack, 
             lambda: not _found(_all_tables(stack), [erased[-1]["reply"]]), what="ingest forgot"
         )
 
+        # A message after the erasures stays in the inbound topic: the scan below sees clear text.
+        later = f"later message {tag}"
+        sent = http.post(
+            f"{ingest}/v1/webchat/{demo['webchat_key']}/messages",
+            json={"visitor_id": kept[0]["external"], "text": later, "message_id": f"l-{tag}"},
+        )
+        assert sent.status_code == 202
+
     # Every table of every service, every topic from its beginning, a copy of the files.
     secrets = [
         p[k]
@@ -274,7 +282,7 @@ def test_erased_visitors_are_readable_nowhere_and_the_others_stay(stack: Stack, 
     kept_values = [p[k] for p in kept for k in ("name", "email", "phone", "text")]
     assert _found(rows, kept_values) == kept_values  # the 90 are all still there
     records = asyncio.run(_topic_records(stack.bootstrap_servers))
-    assert records, "the topics were read"
+    assert _found(records, [later]) == [later], "the topics were read, in clear where clear"
     assert _found(records, secrets) == []
     if not stack.database_urls:  # SQLite: the files themselves, as a file backup copies them
         copy = tmp_path / "backup"
