@@ -131,3 +131,17 @@ def test_the_erasure_log_holds_ids_only(tmp_path):
     log.append(TENANT, visitor, [visitor], ADMIN)
     (entry,) = list(log.entries())
     assert set(entry) == {"tenant_id", "visitor_id", "subjects", "by", "at"}
+
+
+def test_a_tenant_purge_destroys_that_tenant_keys_only(tmp_path):
+    service = Service(tmp_path)
+    other = uuid.uuid4()
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    sealed = service.sealer.seal(TENANT, mine, "text", "the tenant's content")
+    kept = service.sealer.seal(other, theirs, "text", "another tenant's content")
+    assert service.keys.destroy_tenant(TENANT) == 1
+    assert service.keys.destroy_tenant(TENANT) == 0
+    fresh = Sealer(SqlKeyStore(service.engine))  # another process: nothing cached
+    assert fresh.open("text", sealed) == "[erased]"
+    assert fresh.open("text", kept) == "another tenant's content"
+    service.close()
