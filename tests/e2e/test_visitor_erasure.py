@@ -24,7 +24,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
-from services.stack import SERVICES, Stack, seed_demo
+from services.stack import DEMO_OPERATOR_TOKEN, SERVICES, Stack, seed_demo
 from shared import topics
 from shared.datakeys import ERASED
 from shared.local_broker import free_port
@@ -223,6 +223,7 @@ def test_erased_visitors_are_readable_nowhere_and_the_others_stay(stack: Stack, 
     stack.start_service("conversation")
     stack.wait_ready(names=["conversation"])
     admin = login(stack, "admin@demo.example")
+    admin_id = httpx.get(f"{api}/v1/auth/session", headers=admin).json()["user_id"]
 
     with httpx.Client(timeout=60) as http:
         for p in erased:
@@ -284,11 +285,33 @@ def test_erased_visitors_are_readable_nowhere_and_the_others_stay(stack: Stack, 
     records = asyncio.run(_topic_records(stack.bootstrap_servers))
     assert _found(records, [later]) == [later], "the topics were read, in clear where clear"
     assert _found(records, secrets) == []
+    # Each erasure is audited in the log (the feed shows it): who, when, nothing personal.
+    audits = [e for e in _feed(stack) if e["type"] == "VisitorErased"]
+    assert sorted(e["payload"]["visitor_id"] for e in audits) == sorted(
+        p["visitor_id"] for p in erased
+    )
+    assert {e["payload"]["by_user_id"] for e in audits} == {admin_id}
+    assert _found([str(audits)], secrets) == []
     if not stack.database_urls:  # SQLite: the files themselves, as a file backup copies them
         copy = tmp_path / "backup"
         shutil.copytree(stack.data_dir, copy, ignore=shutil.ignore_patterns("kafka", "*.log"))
         raw = "\n".join(f.read_bytes().decode("utf-8", "replace") for f in copy.rglob("*.sqlite*"))
         assert _found([raw], secrets) == []
+
+
+def _feed(stack: Stack) -> list[dict]:
+    events, after = [], 0
+    while True:
+        page = httpx.get(
+            f"{stack.url('conversation')}/v1/feed/conversations",
+            params={"after": after, "limit": 5000},
+            headers={"Authorization": f"Bearer {DEMO_OPERATOR_TOKEN}"},
+            timeout=60,
+        ).json()
+        events += [item["event"] for item in page["items"]]
+        if not page["items"]:
+            return events
+        after = page["next_after"]
 
 
 def _quietly(call) -> None:  # type: ignore[no-untyped-def]
