@@ -73,7 +73,7 @@ TOPIC_EVENTS: dict[str, tuple[str, ...]] = {
         "ConversationArchived",
     ),
     topics.ROUTING_DECISIONS: ("ConversationRouted",),
-    topics.OUTBOUND_MESSAGES: ("OutboundMessageRequested", "BotTurnRequested"),
+    topics.OUTBOUND_MESSAGES: ("OutboundMessageRequested", "BotTurnRequested", "VisitorErased"),
     topics.BILLING_EVENTS: ("InvoiceIssued", "InvoicePaymentRecorded"),
     topics.SLA_EVENTS: ("ServiceCreditGranted",),
     topics.DEAD_LETTERS: (),

@@ -413,6 +413,17 @@ class BotTurnRequested(Payload):
     requested_at: AwareDatetime
 
 
+class VisitorErased(Payload):
+    """An Administrator erased a visitor (GDPR art. 17): the audit record, without personal
+    data, and the channel adapters' signal to delete what they keep of these
+    conversations (the webchat mailbox, stored bot answers). docs/data-lifecycle.md."""
+
+    visitor_id: uuid.UUID
+    conversation_ids: list[uuid.UUID] = []
+    by_user_id: uuid.UUID
+    at: AwareDatetime
+
+
 # --- back from the channels (ingest -> conversation, on the inbound topic) ------------
 
 
@@ -545,6 +556,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         InvoicePaymentRecorded,
         ServiceCreditGranted,
         TenantPurged,
+        VisitorErased,
     )
 }
 

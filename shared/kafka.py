@@ -153,7 +153,12 @@ async def ensure_topics(settings: ServiceSettings, names: Iterable[str] = topics
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, settings.kafka_partitions, settings.kafka_replication_factor)
+            NewTopic(
+                name,
+                settings.kafka_partitions,
+                settings.kafka_replication_factor,
+                topic_configs={"retention.ms": str(_retention(settings, name))},
+            )
             for name in names
             if name not in existing
         ]
@@ -162,6 +167,12 @@ async def ensure_topics(settings: ServiceSettings, names: Iterable[str] = topics
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+def _retention(settings: ServiceSettings, name: str) -> int:
+    return topics.retention_ms(
+        name, settings.kafka_event_retention_ms, settings.kafka_transit_retention_ms
+    )
 
 
 @dataclass(frozen=True, slots=True)

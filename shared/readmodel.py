@@ -61,6 +61,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted and overwritten rows are zeroed in the file, not left in free space
+            # (an erased visitor's data must not be recoverable from a file copy).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
@@ -115,3 +118,12 @@ def ping(engine: Engine) -> bool:
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def scrub(engine: Engine) -> None:
+    """After an erasure: no old page images in SQLite's write-ahead log (the WAL keeps
+    copies of pages as they were until it is reset). PostgreSQL's old row versions are
+    invisible to SQL and to logical backups, and autovacuum reclaims them."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -61,6 +61,9 @@ class ServiceSettings(BaseSettings):
     kafka_enable_idempotence: bool = True
     kafka_partitions: int = Field(default=6, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    #: ``retention.ms`` of the topics we create (see ``shared.topics.RETENTION_MS``).
+    kafka_event_retention_ms: int | None = Field(default=None, gt=0)
+    kafka_transit_retention_ms: int | None = Field(default=None, gt=0)
     kafka_create_topics: bool = True
     kafka_linger_ms: int = Field(default=2, ge=0)
     #: Bytes a producer gathers per partition into one request. aiokafka has one request in

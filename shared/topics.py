@@ -25,3 +25,31 @@ ALL = (
     SLA_EVENTS,
     DEAD_LETTERS,
 )
+
+#: Topics between ingest and the conversation service that carry clear text; nobody
+#: rebuilds from them, and a visitor's erasure truncates them (docs/data-lifecycle.md).
+TRANSIT = (INBOUND_MESSAGES, OUTBOUND_MESSAGES)
+
+DAY_MS = 86_400_000
+#: ``retention.ms`` of each topic: finite everywhere. The event store and the feed
+#: (``GET /v1/feed/...``) are the system of record for rebuilds, not the topics.
+#: ``KAFKA_EVENT_RETENTION_MS`` and ``KAFKA_TRANSIT_RETENTION_MS`` override the defaults.
+RETENTION_MS = {
+    INBOUND_MESSAGES: 7 * DAY_MS,
+    OUTBOUND_MESSAGES: 7 * DAY_MS,
+    DEAD_LETTERS: 30 * DAY_MS,
+    ROUTING_DECISIONS: 14 * DAY_MS,
+    CONVERSATION_EVENTS: 90 * DAY_MS,
+    DIRECTORY_EVENTS: 90 * DAY_MS,
+    BILLING_EVENTS: 90 * DAY_MS,
+    SLA_EVENTS: 90 * DAY_MS,
+}
+
+
+def retention_ms(name: str, event_ms: int | None = None, transit_ms: int | None = None) -> int:
+    """The topic's retention, with the settings' overrides for event and transit topics."""
+    if name in TRANSIT and transit_ms is not None:
+        return transit_ms
+    if name not in TRANSIT and name != DEAD_LETTERS and event_ms is not None:
+        return event_ms
+    return RETENTION_MS[name]

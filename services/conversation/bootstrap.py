@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.conversation.application.conversations import Conversations
 from services.conversation.application.directory import Directory
+from services.conversation.application.erasure import Erasure, ErasureLog
 from services.conversation.application.eventstore import event_store_env
 from services.conversation.application.export import Exports
 from services.conversation.application.mail import Mailer
@@ -19,15 +20,19 @@ from services.conversation.application.ratelimit import AccessLimits
 from services.conversation.application.security import Security
 from services.conversation.outbox import log_relay
 from services.conversation.settings import ConversationSettings
+from services.conversation.store.datakeys import SqlKeyStore
+from services.conversation.store.positions import read_position
 from services.conversation.store.projection import Projector, ensure_views_current
 from services.conversation.store.tables import metadata
 from shared import topics
 from shared.blobs import BlobSettings, blob_store_from_settings
 from shared.clamd import scanner_from_address
+from shared.datakeys import Sealer
 from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.migrations import prepare
-from shared.readmodel import make_engine, ping
+from shared.readmodel import make_engine, ping, scrub
 from shared.service import BackgroundTasks
+from shared.transit import truncate_consumed
 
 
 class ConversationService:
@@ -40,11 +45,14 @@ class ConversationService:
         self.engine = make_engine(settings.sqlalchemy_url("conversation"))
         prepare(self.engine, metadata)  # Alembic upgrade; then the views, rebuilt if outdated
         ensure_views_current(self.engine)
+        self.keys = SqlKeyStore(self.engine)
+        self.sealer = Sealer(self.keys, ttl=settings.data_key_cache_seconds)
         self.directory = Directory(
             env=event_store_env(settings.database_url, settings.data_dir, "directory")
         )
         self.conversations = Conversations(
-            env=event_store_env(settings.database_url, settings.data_dir, "conversations")
+            env=event_store_env(settings.database_url, settings.data_dir, "conversations"),
+            sealer=self.sealer,
         )
         self.security = Security(
             self.engine,
@@ -90,6 +98,25 @@ class ConversationService:
         self.purge = RetentionPurge(self.engine, self.directory, self.conversations, self.changed)
         self.blobs = blob_store_from_settings(BlobSettings(data_dir=settings.data_dir))
         self.scanner = scanner_from_address(settings.clamd_address)
+        self.erasure = Erasure(
+            self.conversations,
+            self.sealer,
+            ErasureLog(settings.erasure_log_path),
+            project=self.after_change,
+            published_past=self._published_past,
+            truncate=lambda: truncate_consumed(
+                settings,
+                [topics.INBOUND_MESSAGES, topics.OUTBOUND_MESSAGES],
+                unread=[topics.DEAD_LETTERS],
+                wait_seconds=settings.erasure_wait_seconds,
+            ),
+            publish_wait_seconds=settings.erasure_wait_seconds,
+            scrub=lambda: scrub(self.engine),
+        )
+
+    def _published_past(self, notification_id: int) -> bool:
+        with self.engine.connect() as conn:
+            return read_position(conn, f"outbox:{self.conversations.name}") >= notification_id
 
     def changed(self) -> None:
         """Something was saved: wake the relays and the projector now rather than at their poll."""
@@ -137,6 +164,8 @@ class ConversationService:
     async def lifespan(self, _app: FastAPI):  # type: ignore[no-untyped-def]
         await ensure_topics(self.settings)
         await self.projector.catch_up()
+        # An erasure that died after its event and before its keys went: finish it now.
+        await asyncio.to_thread(lambda: self.sealer.destroy(self.keys.erased_but_live()))
         await self.broker.start()
         for relay in self.relays:
             self.tasks.start(relay.name, relay.run)

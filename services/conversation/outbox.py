@@ -35,10 +35,12 @@ class NotificationLogSource:
         notes = list(self.app.recorder.select_notifications(start=after + 1, limit=limit))
         # The events this process saved come as they were saved (see eventstore), not decoded.
         decode = getattr(self.app, "domain_event", self.app.mapper.to_domain_event)
+        # Content leaves sealed with its conversation's key (docs/data-lifecycle.md).
+        sealer = getattr(self.app, "sealer", None)
         records = [
             (topic_of(envelope, self.topic), envelope)
             for note in notes
-            for envelope in to_envelopes(decode(note))
+            for envelope in to_envelopes(decode(note), sealer)
         ]
         return Page(records=records, last=notes[-1].id if notes else after, read=len(notes))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from shared.settings import ServiceSettings
@@ -46,3 +48,16 @@ class ConversationSettings(ServiceSettings):
     #: run; one run a day, on one replica (docs/data-lifecycle-purge.md).
     retention_check_seconds: float = Field(default=3600.0, gt=0)
     retention_purge_enabled: bool = True
+    #: How long a process keeps a data key (docs/data-lifecycle.md): another replica's
+    #: erasure is complete here at most this long after it ran.
+    data_key_cache_seconds: float = Field(default=60.0, gt=0)
+    #: The erasure log, kept outside the databases and their backups (empty: under
+    #: ``DATA_DIR``); ``python -m services.conversation.erasure_cli reapply`` after a restore.
+    erasure_log: Path | None = None
+    #: How long an erasure waits for the relay and the consumers before it answers that the
+    #: transit topics are still to be cut (run it again).
+    erasure_wait_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def erasure_log_path(self) -> Path:
+        return self.erasure_log or self.data_dir / "erasures.jsonl"

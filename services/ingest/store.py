@@ -301,6 +301,25 @@ def chatbot_for(
 # --- outcomes and our channel message ids ----------------------------------------------
 
 
+def forget_conversations(conn: Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
+    """A visitor's erasure: the stored outcomes of their conversations (bot answers hold
+    texts) and our message ids for them go. An outcome names its conversation only inside
+    its envelope; erasures are rare enough for a ``LIKE`` per conversation."""
+    forgotten = 0
+    for conversation_id in ids:
+        cid = str(conversation_id)
+        forgotten += conn.execute(
+            delete(outcomes).where(outcomes.c.envelope.contains(cid))
+        ).rowcount
+        conn.execute(
+            delete(sent_messages).where(
+                sent_messages.c.tenant_id == str(tenant_id),
+                sent_messages.c.conversation_id == cid,
+            )
+        )
+    return forgotten
+
+
 def recorded_outcomes(engine: Engine, request_ids: list[str]) -> dict[str, ev.Envelope]:
     if not request_ids:
         return {}

@@ -62,7 +62,6 @@ READINESS_PATH = "/ready"
 
 PARTITIONS = 6
 TOPIC_REPLICAS = 3
-KEPT_FOREVER = {topics.CONVERSATION_EVENTS, topics.DIRECTORY_EVENTS}
 
 STRIMZI_API = "kafka.strimzi.io/v1"
 STRIMZI_CLUSTER_LABEL = "strimzi.io/cluster"
@@ -257,7 +256,7 @@ def test_kafka_topic_structure(doc: dict[str, Any]) -> None:
     # Messages are keyed by tenant id: compaction would keep one event per tenant.
     assert "compact" not in str(config.get("cleanup.policy", "delete"))
     retention = config["retention.ms"]
-    assert type(retention) is int and (retention == -1 or retention > 0)
+    assert type(retention) is int and retention > 0
     min_isr = config.get("min.insync.replicas", 1)
     assert 1 <= min_isr < spec["replicas"], "min.insync.replicas must leave room for a failure"
 
@@ -269,10 +268,10 @@ def test_kafka_topics_are_exactly_the_service_topics() -> None:
     assert len(names) == len(topics.ALL)
 
 
-def test_event_topics_are_kept_forever() -> None:
+def test_every_topic_expires_as_shared_topics_says() -> None:
+    """Finite retention everywhere (docs/data-lifecycle.md), the same as local brokers get."""
     retention = {_topic_name(d): d["spec"]["config"]["retention.ms"] for d in _kafka_topics()}
-    for name in KEPT_FOREVER:
-        assert retention[name] == -1, f"{name} must never expire"
+    assert retention == topics.RETENTION_MS
 
 
 def test_kafka_topics_belong_to_the_cluster_services_connect_to() -> None:

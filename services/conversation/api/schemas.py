@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shared.events import ChannelType, Plan, Presence, Role
 
@@ -509,6 +509,8 @@ class VisitorOut(BaseModel):
     phone: str | None
     mobile: str | None
     bot_paused: bool
+    #: When an Administrator erased this visitor (their fields then read "[erased]").
+    erased_at: AwareDatetime | None = None
     earlier_conversations: list[ConversationOut] = []
 
 

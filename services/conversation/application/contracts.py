@@ -13,11 +13,13 @@ from collections.abc import Callable
 
 from eventsourcing.domain import DomainEvent
 
-from services.conversation.domain.conversation import Conversation
+from services.conversation.application.sealing import seal_envelope
+from services.conversation.domain.conversation import Conversation, Visitor
 from services.conversation.domain.directory import Channel, Competence, EndUser, Tenant, Topic
 from services.conversation.domain.retention import TenantPurge
 from shared import events as contract
 from shared import topics
+from shared.datakeys import Sealer
 from shared.events import Envelope, Payload
 
 EVENT_NAMESPACE = uuid.UUID("5b0c1f7a-6e1d-4a2b-9a7c-0e3d2f1a4b5c")
@@ -249,11 +251,19 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
     Conversation.Archived: lambda e: [
         contract.ConversationArchived(conversation_id=e.originator_id, topics=e.topics, at=e.at)
     ],
+    Visitor.Erased: lambda e: [
+        contract.VisitorErased(
+            visitor_id=e.originator_id,
+            conversation_ids=e.conversation_ids,
+            by_user_id=e.by,
+            at=e.at,
+        )
+    ],
 }
 
 
 #: Payloads that go to the channel adapters rather than to the log's own topic.
-OUTBOUND_TYPES = frozenset({"OutboundMessageRequested", "BotTurnRequested"})
+OUTBOUND_TYPES = frozenset({"OutboundMessageRequested", "BotTurnRequested", "VisitorErased"})
 
 
 def topic_of(envelope: Envelope, log_topic: str) -> str:
@@ -264,21 +274,26 @@ def tenant_of(e: DomainEvent) -> uuid.UUID:
     return e.originator_id if isinstance(e, Tenant.Event) else e.tenant_id
 
 
-def to_envelopes(domain_event: DomainEvent) -> list[Envelope]:
+def to_envelopes(domain_event: DomainEvent, sealer: Sealer | None = None) -> list[Envelope]:
+    """The integration events of a domain event; with ``sealer``, message content as it
+    may be published (sealed with the conversation's key, see application.sealing)."""
     translate = TRANSLATIONS.get(type(domain_event))
     if translate is None:
         return []
     tenant_id = tenant_of(domain_event)
     return [
-        Envelope.wrap(
-            payload,
-            tenant_id=tenant_id,
-            event_id=uuid.uuid5(
-                EVENT_NAMESPACE,
-                f"{domain_event.originator_id}/{domain_event.originator_version}/{n}",
+        seal_envelope(
+            Envelope.wrap(
+                payload,
+                tenant_id=tenant_id,
+                event_id=uuid.uuid5(
+                    EVENT_NAMESPACE,
+                    f"{domain_event.originator_id}/{domain_event.originator_version}/{n}",
+                ),
+                occurred_at=domain_event.timestamp,
+                correlation_id=domain_event.originator_id,
             ),
-            occurred_at=domain_event.timestamp,
-            correlation_id=domain_event.originator_id,
+            sealer,
         )
         for n, payload in enumerate(translate(domain_event))
     ]

@@ -20,11 +20,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper
 
 from services.conversation.application.directory import ChannelContext
 from services.conversation.application.eventstore import CacheEvictingOnConflict
+from services.conversation.application.sealing import SealingMapper
 from services.conversation.domain.conversation import Conversation, ConversationError, Visitor
+from shared.datakeys import Sealer
 from shared.events import (
     BotFailed,
     BotReplied,
@@ -155,10 +157,33 @@ class Conversations(CacheEvictingOnConflict):
     #: Every read of this log's aggregates is under ``writing``, after ``sync_cache``.
     synced_cache = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sealer: Sealer | None = None, **kwargs: Any) -> None:
+        #: Seals personal and content fields in the store (None: clear, unit tests only).
+        self.sealer = sealer
         super().__init__(*args, **kwargs)
         #: One writer at a time in this process: consumer batches and Portal commands.
         self.writing = threading.RLock()
+
+    def save(self, *aggregates: Any, **kwargs: Any) -> Any:
+        """Saves; the data keys of the visitors and conversations saved are fetched (or
+        made) first, all in one round trip, so sealing their events needs no query."""
+        if self.sealer is not None:
+            self.sealer.prepare(
+                {
+                    a.id: a.tenant_id
+                    for a in aggregates
+                    if isinstance(a, Visitor | Conversation) and a.pending_events
+                }
+            )
+        return super().save(*aggregates, **kwargs)
+
+    def construct_mapper(self) -> Mapper:
+        mapper = super().construct_mapper()
+        if self.sealer is None:
+            return mapper
+        return SealingMapper(
+            mapper.transcoder, mapper.compressor, mapper.cipher, sealer=self.sealer
+        )
 
     @contextmanager
     def _batch(self) -> Iterator[_Batch]:
@@ -204,6 +229,9 @@ class Conversations(CacheEvictingOnConflict):
                     work.touch(visitor)
                 if message.channel_message_id in visitor.earlier_message_ids:
                     continue
+                if visitor.erased:  # an erased person writes again: known anew
+                    visitor.reidentify(message.visitor_external_id, message.visitor_name)
+                    work.touch(visitor)
                 try:
                     context = context_of(item.tenant_id, message.channel_id, message.received_at)
                 except LookupError:
@@ -483,6 +511,32 @@ class Conversations(CacheEvictingOnConflict):
         visitor = self.visitor(tenant_id, visitor_id)
         if visitor.update_profile(changes, by):
             self._save(visitor)
+
+    @_one_writer
+    def erase_visitor(
+        self, tenant_id: uuid.UUID, visitor_id: uuid.UUID, by: uuid.UUID, at: datetime
+    ) -> list[uuid.UUID]:
+        """Record the visitor's erasure (once) and close their open conversation; returns
+        the subjects whose keys must go: the visitor and every conversation of theirs.
+
+        The aggregates leave the cache afterwards (they hold the names in memory), and so
+        do the just-saved events of these subjects the relay and projector would reuse."""
+        visitor = self.visitor(tenant_id, visitor_id)
+        touched: list[Any] = []
+        if visitor.open_conversation_id is not None:
+            conversation = self.conversation(tenant_id, visitor.open_conversation_id)
+            if conversation.is_open:
+                conversation.close(at, by)
+                touched.append(conversation)
+            visitor.conversation_ended(
+                tenant_id, conversation.id, sorted(conversation.channel_message_ids)
+            )
+        if visitor.erase(by, at) or touched:
+            self._save(*touched, visitor)
+        subjects = [visitor.id, *visitor.conversation_ids]
+        self.forget(*subjects)
+        self.forget_recent(set(subjects))
+        return subjects
 
     # --- loading and saving -----------------------------------------------------------------
 

@@ -112,6 +112,13 @@ class CacheEvictingOnConflict(Application):
         ):
             self._synced_to = ids[-1]
 
+    def forget_recent(self, originator_ids: set[UUID]) -> None:
+        """Drop the kept events of these aggregates (an erasure: they hold clear text)."""
+        with self._recent_lock:
+            for notification_id, domain_event in list(self._recent.items()):
+                if domain_event.originator_id in originator_ids:
+                    del self._recent[notification_id]
+
     def domain_event(self, notification: Notification) -> Any:
         """The domain event of a notification of this log, decoded only if not saved here."""
         domain_event = self._recent.get(notification.id)

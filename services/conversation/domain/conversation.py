@@ -63,6 +63,10 @@ class Visitor(Aggregate):
         self.earlier_message_ids: set[str] = set()
         self.profile: dict[str, str | None] = {}
         self.bot_paused = False
+        #: Set by an Administrator's erasure (GDPR art. 17): the keys of this visitor and
+        #: their conversations are destroyed, so name, contact fields and texts read
+        #: ``[erased]`` (docs/data-lifecycle.md).
+        self.erased_at: datetime | None = None
 
     @property
     def next_sequence(self) -> int:
@@ -97,6 +101,39 @@ class Visitor(Aggregate):
         self, tenant_id: uuid.UUID, changes: dict[str, str | None], by: uuid.UUID
     ) -> None:
         self.profile = {**getattr(self, "profile", {}), **changes}
+
+    @property
+    def erased(self) -> bool:
+        return self.erased_at is not None
+
+    def erase(self, by: uuid.UUID, at: datetime) -> bool:
+        """Erase this person's data; False if erased already (nobody wrote since).
+
+        The event holds no personal data: it is the audit record (who, when) and the list
+        of subjects whose keys go."""
+        if self.erased:
+            return False
+        self._erased(self.tenant_id, by, at, list(self.conversation_ids))
+        return True
+
+    @event("Erased")
+    def _erased(
+        self, tenant_id: uuid.UUID, by: uuid.UUID, at: datetime, conversation_ids: list[uuid.UUID]
+    ) -> None:
+        self.erased_at = at
+        self.name = None
+        self.external_id = ""
+        self.profile = {}
+
+    def reidentify(self, external_id: str, name: str | None) -> None:
+        """An erased visitor writes again: we know them anew (under a new key)."""
+        self._reidentified(self.tenant_id, external_id, name)
+
+    @event("Reidentified")
+    def _reidentified(self, tenant_id: uuid.UUID, external_id: str, name: str | None) -> None:
+        self.external_id = external_id
+        self.name = name
+        self.erased_at = None
 
     @event("BotPaused")
     def pause_bot(self, tenant_id: uuid.UUID, by: uuid.UUID, at: datetime) -> None:

@@ -33,6 +33,7 @@ from services.conversation.domain.directory import (
 )
 from services.conversation.store import tables as t
 from services.conversation.store.positions import claim_position, read_position, write_position
+from shared.datakeys import ERASED
 
 log = logging.getLogger(__name__)
 Projection = Callable[["Writer", DomainEvent], None]
@@ -354,6 +355,29 @@ def _visitor_registered(w: Writer, e: DomainEvent) -> None:
     )
 
 
+def _visitor_erased(w: Writer, e: DomainEvent) -> None:
+    """Overwrite what the views hold of the person: profile, texts, previews, notes. The
+    conversations stay (times, status, topics) for the counts, reading ``[erased]``."""
+    w.update(
+        t.visitors,
+        "visitor_id",
+        e.originator_id,
+        external_id=ERASED,
+        name=None,
+        first_name=None,
+        last_name=None,
+        email=None,
+        birth_date=None,
+        phone=None,
+        mobile=None,
+        erased_at=e.at,
+    )
+    for conversation_id in e.conversation_ids:
+        w.update(t.messages, "conversation_id", conversation_id, text=ERASED)
+        w.update(t.notes, "conversation_id", conversation_id, text=ERASED)
+        w.update(t.conversations, "conversation_id", conversation_id, preview=ERASED)
+
+
 def _note_added(w: Writer, e: DomainEvent) -> None:
     w.insert(
         t.notes,
@@ -496,6 +520,15 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     Visitor.Registered: _visitor_registered,
     Visitor.ProfileUpdated: lambda w, e: w.update(
         t.visitors, "visitor_id", e.originator_id, **e.changes
+    ),
+    Visitor.Erased: _visitor_erased,
+    Visitor.Reidentified: lambda w, e: w.update(
+        t.visitors,
+        "visitor_id",
+        e.originator_id,
+        external_id=e.external_id,
+        name=_clip(e.name, 200),
+        erased_at=None,
     ),
     Visitor.BotPaused: _set(t.visitors, "visitor_id", bot_paused=lambda e: True),
     Visitor.BotResumed: _set(t.visitors, "visitor_id", bot_paused=lambda e: False),

@@ -178,6 +178,8 @@ visitors = Table(
     Column("phone", String(40)),
     Column("mobile", String(40)),
     Column("bot_paused", Boolean, nullable=False, default=False),
+    #: Erased by an Administrator: the personal columns hold ``[erased]`` or nothing.
+    Column("erased_at", UtcDateTime),
     Index("ix_visitors_tenant", "tenant_id"),
 )
 

@@ -22,6 +22,7 @@ from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.kafka import Delivery, subscribe_batches
 from shared.migrations import prepare
+from shared.readmodel import scrub
 
 __all__ = ["Webchat", "WebchatSettings", "install", "router"]
 
@@ -70,6 +71,8 @@ def install(
         stored = await asyncio.to_thread(
             application.apply_batch, service.engine, batch, service.purged
         )
+        if any(d.envelope.type == "VisitorErased" for d in batch):
+            await asyncio.to_thread(scrub, service.engine)  # docs/data-lifecycle.md
         if stored:
             await application.report(service.broker, application.status_events(stored, "delivered"))
             chat.hub.wake(m.key for m in stored)
@@ -81,7 +84,7 @@ def install(
         topics.OUTBOUND_MESSAGES,
         group_id=settings.group_id,
         handler=handle,
-        types={*store.DIRECTORY_TYPES, "OutboundMessageRequested"},
+        types={*store.DIRECTORY_TYPES, "OutboundMessageRequested", "VisitorErased"},
         wanted=application.wanted,
     )
 

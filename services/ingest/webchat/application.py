@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from faststream.kafka import KafkaBroker
 from sqlalchemy import Engine, Table
 
+from services.ingest import store as ingest_store
 from services.ingest.webchat import file_store, store
 from shared import events as ev
 from shared import topics
@@ -69,6 +70,8 @@ def wanted(envelope: ev.Envelope) -> bool:
     """The directory's channel events and the replies to website-chat visitors."""
     if envelope.type in store.DIRECTORY_TYPES:
         return True
+    if envelope.type == "VisitorErased":
+        return True
     return (
         envelope.type == "OutboundMessageRequested"
         and envelope.payload.get("channel_type") == "webchat"
@@ -91,6 +94,9 @@ def apply_batch(
                 if payload.channel_type == "webchat":
                     stored.append(store.put_in_mailbox(conn, tenant_id, payload))
                     file_store.keep_reply_files(conn, tenant_id, payload)
+            elif isinstance(payload, ev.VisitorErased):  # docs/data-lifecycle.md
+                store.forget_conversations(conn, tenant_id, payload.conversation_ids)
+                ingest_store.forget_conversations(conn, tenant_id, payload.conversation_ids)
             else:
                 store.apply_directory(conn, tenant_id, payload)
     return stored

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    delete,
     func,
     insert,
     select,
@@ -151,6 +152,18 @@ def apply_directory(conn: Connection, tenant_id: uuid.UUID, payload: ev.Payload)
             )
             .values(connected=False)
         )
+
+
+def forget_conversations(conn: Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
+    """A visitor's erasure: their conversations' mailbox rows go (texts, their webchat id)."""
+    if not ids:
+        return 0
+    m = webchat_mailbox
+    return conn.execute(
+        delete(m).where(
+            m.c.tenant_id == str(tenant_id), m.c.conversation_id.in_([str(i) for i in ids])
+        )
+    ).rowcount
 
 
 def put_in_mailbox(

@@ -986,6 +986,28 @@ export interface paths {
         patch: operations["edit_visitor_v1_visitors__visitor_id__patch"];
         trace?: never;
     };
+    "/v1/visitors/{visitor_id}/erasure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase a visitor's personal data and messages everywhere
+         * @description Name, contact fields, profile, message texts and notes become unreadable in every
+         *     store, topic and backup (docs/data-lifecycle.md); the conversations stay for the
+         *     counts. Audited by ``Visitor.Erased`` (who and when, nothing personal).
+         */
+        post: operations["erase_visitor_v1_visitors__visitor_id__erasure_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -1511,6 +1533,20 @@ export interface components {
             competences?: string[] | null;
             /** Capacity */
             capacity?: number | null;
+        };
+        /** ErasureOut */
+        ErasureOut: {
+            /**
+             * Visitor Id
+             * Format: uuid
+             */
+            visitor_id: string;
+            /** Conversation Ids */
+            conversation_ids: string[];
+            /** Keys Destroyed */
+            keys_destroyed: number;
+            /** Complete */
+            complete: boolean;
         };
         /** FaqIn */
         FaqIn: {
@@ -2202,6 +2238,8 @@ export interface components {
             mobile: string | null;
             /** Bot Paused */
             bot_paused: boolean;
+            /** Erased At */
+            erased_at?: string | null;
             /**
              * Earlier Conversations
              * @default []
@@ -4384,6 +4422,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VisitorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    erase_visitor_v1_visitors__visitor_id__erasure_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visitor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureOut"];
+                };
+            };
+            /** @description Erased; transit topics still to cut */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureOut"];
                 };
             };
             /** @description Validation Error */

@@ -9,6 +9,7 @@ import { useMutation } from "@tanstack/react-query";
 import { Failed, Field, FormError, Loading, useDateTime } from "../../components";
 import { fieldErrors } from "../../api/client";
 import { commands, keys, useVisitor, type Visitor, type VisitorProfile } from "./api";
+import { EraseVisitor } from "./EraseVisitor";
 
 const FIELDS = ["first_name", "last_name", "email", "birth_date", "phone", "mobile"] as const;
 type ProfileField = (typeof FIELDS)[number];
@@ -85,6 +86,7 @@ export function VisitorPanel({ visitorId, conversationId }: { visitorId: string;
           </span>
         )}
       </form>
+      <EraseVisitor visitor={v} conversationId={conversationId} />
       <h4>{t("earlier")}</h4>
       {earlier.length === 0 ? (
         <p className="muted">{t("noEarlier")}</p>

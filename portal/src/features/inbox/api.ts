@@ -147,6 +147,8 @@ export const commands = {
     ),
   pauseBot: (id: string) => unwrap(api.POST("/v1/conversations/{conversation_id}/bot/pause", path(id))),
   resumeBot: (id: string) => unwrap(api.POST("/v1/conversations/{conversation_id}/bot/resume", path(id))),
+  eraseVisitor: (visitorId: string) =>
+    unwrap(api.POST("/v1/visitors/{visitor_id}/erasure", { params: { path: { visitor_id: visitorId } } })),
   saveVisitor: (visitorId: string, profile: VisitorProfile) =>
     unwrap(api.PATCH("/v1/visitors/{visitor_id}", { params: { path: { visitor_id: visitorId } }, body: profile })),
 };
