@@ -8,11 +8,11 @@ log positions (the outbox relays' and the projector's). Not migrated: the views
 
 from pathlib import Path
 
-from services.conversation.store import exports, retention, tables
+from services.conversation.store import datakeys, exports, retention, tables
 from shared.migrations import Schema
 
-#: The export records and the purge's runs are tables of ``tables.metadata`` too.
-_ALSO_MIGRATED = (exports.exports, retention.retention_runs)
+#: The export records, the purge's runs and the data keys are tables of ``tables.metadata`` too.
+_ALSO_MIGRATED = (exports.exports, retention.retention_runs, datakeys.data_keys)
 
 SCHEMA = Schema(
     service="conversation",
