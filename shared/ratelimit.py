@@ -164,14 +164,13 @@ class CoalescingLimiter:
     def __init__(self, limiter: SharedLimiter) -> None:
         self.limiter = limiter
         self._waiting: list[tuple[Checks, asyncio.Future[Verdict]]] = []
-        self._counting = False
+        self._counting: asyncio.Task[None] | None = None
 
     async def hit_all(self, checks: Checks) -> Verdict:
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._waiting.append((checks, future))
-        if not self._counting:
-            self._counting = True
-            asyncio.get_running_loop().create_task(self._count())
+        if self._counting is None:  # held here: the loop keeps only a weak reference
+            self._counting = asyncio.get_running_loop().create_task(self._count())
         return await future
 
     async def _count(self) -> None:
@@ -182,15 +181,17 @@ class CoalescingLimiter:
                     verdicts = await asyncio.to_thread(
                         self.limiter.hit_many, [checks for checks, _ in batch]
                     )
-                except BaseException as exc:  # each waiter sees the database's failure
+                except Exception as exc:  # each waiter sees the database's failure
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
                     continue
+                except BaseException:  # cancelled (shutdown): so are the waiters
+                    for _, future in batch:
+                        future.cancel()
+                    raise
                 for (_, future), verdict in zip(batch, verdicts, strict=True):
                     if not future.done():
                         future.set_result(verdict)
         finally:
-            self._counting = False
+            self._counting = None

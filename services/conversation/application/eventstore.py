@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.application import Application, LRUCache, Repository
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.application import Application, LRUCache, ProcessingEvent, Repository
+from eventsourcing.domain import BaseAggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, Recording
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 
@@ -79,10 +79,30 @@ class CacheEvictingOnConflict(Application):
 
     def save(self, *aggregates: Any, **kwargs: Any) -> Any:
         try:
-            return super().save(*aggregates, **kwargs)
+            return self._save_collected(aggregates, kwargs)
         except IntegrityError:
             self.forget(*(a.id for a in aggregates if a is not None))
             raise
+
+    def _save_collected(
+        self, objs: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> list[Recording[Any]]:
+        """The library's ``Application.save`` (9.5) with a cheap check for our aggregates:
+        its ``isinstance`` against two runtime-checkable Protocols walks their members for
+        every aggregate saved (6% of the service's CPU under load)."""
+        processing_event: ProcessingEvent[Any] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, kept
+        return recordings
 
     def forget(self, *aggregate_ids: Any) -> None:
         cache = self.repository.cache
