@@ -34,8 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 #: One in this many hits also sweeps the windows that have ended.
 SWEEP_ONE_IN = 200
@@ -79,8 +77,6 @@ class SharedLimiter:
 
     def __init__(self, engine: Engine, table: Table, clock=time.time) -> None:  # type: ignore[no-untyped-def]
         self.engine, self.table, self.clock = engine, table, clock
-        dialect = engine.dialect.name
-        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
 
     def hit(self, limit: Limit, key: str) -> Verdict:
         """Counts one hit for ``key``; refused once the window's count passes the limit."""
@@ -131,18 +127,26 @@ class SharedLimiter:
         return verdicts
 
     def _add(self, conn, counts: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:  # type: ignore[no-untyped-def]
-        """Adds each slot's count with multi-row upserts; the totals after, per slot."""
-        c = self.table.c
+        """Adds each slot's count with multi-row upserts; the totals after, per slot.
+
+        Plain SQL through the driver (the same on PostgreSQL and SQLite): a SQLAlchemy
+        statement with a different number of rows each time is compiled anew each time."""
         totals: dict[tuple[str, int], int] = {}
         # In one order everywhere: two replicas' batches lock shared rows without deadlocking.
-        rows = [{"bucket": b, "window_start": w, "hits": n} for (b, w), n in sorted(counts.items())]
+        rows = sorted(counts.items())
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        name = self.table.name
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            statement = self._insert(self.table).values(rows[start : start + ROWS_PER_STATEMENT])
-            statement = statement.on_conflict_do_update(
-                index_elements=["bucket", "window_start"],
-                set_={"hits": c.hits + statement.excluded.hits},
-            ).returning(c.bucket, c.window_start, c.hits)
-            for bucket, window_start, total in conn.execute(statement):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            values = ",".join([f"({mark},{mark},{mark})"] * len(chunk))
+            params = tuple(v for (bucket, window), n in chunk for v in (bucket, window, n))
+            result = conn.exec_driver_sql(
+                f"INSERT INTO {name} (bucket, window_start, hits) VALUES {values} "
+                f"ON CONFLICT (bucket, window_start) DO UPDATE SET hits = {name}.hits + "
+                "excluded.hits RETURNING bucket, window_start, hits",
+                params,
+            )
+            for bucket, window_start, total in result:
                 totals[(bucket, window_start)] = total
         return totals
 
