@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.application import Application, LRUCache, ProcessingEvent, Repository
 from eventsourcing.domain import BaseAggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, Recording
-from eventsourcing.sqlite import SQLiteAggregateRecorder
+from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteConnectionPool, SQLiteFactory
 
 #: Events kept after their save for the outbox relay and the view projector (see ``_notify``).
 RECENT_EVENTS = 20_000
@@ -208,6 +208,29 @@ class CacheEvictingOnConflict(Application):
         self._synced_to = head
 
 
+class _NormalSyncPool(SQLiteConnectionPool):
+    def _create_connection(self) -> Any:
+        connection = super()._create_connection()
+        connection._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+
+class SQLiteEventStore(SQLiteFactory):
+    """The library's SQLite persistence with ``synchronous=NORMAL``, like every read model.
+
+    In WAL mode the library's default (``FULL``) syncs the log to disk on every commit:
+    6 ms of waiting per batch on our machines, against 15 us. ``NORMAL`` loses no commit
+    to a crashed or killed process (the WAL is in the OS's hands at commit); only a
+    power cut or kernel crash may roll back the last commits, which is also what the
+    broker risks (Kafka acknowledges from the page cache). PostgreSQL is untouched.
+    """
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool  # no connection made yet: the pool opens them lazily
+        self.datastore.pool = _NormalSyncPool(db_name=pool.db_name, lock_timeout=pool.lock_timeout)
+
+
 def event_store_env(database_url: str, data_dir: Path, application: str) -> dict[str, str]:
     common = {
         "AGGREGATE_CACHE_MAXSIZE": "20000",
@@ -223,7 +246,7 @@ def event_store_env(database_url: str, data_dir: Path, application: str) -> dict
             base = data_dir
         base.mkdir(parents=True, exist_ok=True)
         return common | {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": f"{__name__}:{SQLiteEventStore.__name__}",
             "SQLITE_DBNAME": str((base / f"{application}-events.sqlite").resolve()),
         }
     parts = urlsplit(database_url)
