@@ -11,7 +11,6 @@ from sqlalchemy import create_engine, select
 from services.conversation.store import projection
 from services.conversation.store import tables as t
 
-
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
