@@ -814,6 +814,20 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
         cpu["cpu_ms_per_conversation_ours"] = round(
             sum(f["cpu_s"] for f in cpu["processes"].values()) * 1000 / done, 2
         )
+        # The same less what the stack burns idle over as long (long polls, sweeps): on a
+        # shared machine a slow run otherwise charges its conversations for the waiting.
+        idle = result.get("cpu_idle") or {}
+        idle_of = {
+            k: v["cpu_s"] / idle["wall_s"]
+            for k, v in idle.get("processes", {}).items()
+            if idle.get("wall_s")
+        }
+        for name, figures in cpu["processes"].items():
+            busy = max(0.0, figures["cpu_s"] - idle_of.get(name, 0.0) * cpu["wall_s"])
+            figures["cpu_ms_per_conversation_above_idle"] = round(busy * 1000 / done, 2)
+        cpu["cpu_ms_per_conversation_above_idle_ours"] = round(
+            sum(f["cpu_ms_per_conversation_above_idle"] for f in cpu["processes"].values()), 2
+        )
 
     # -- stats catching up --
     stats_reached_at = None
@@ -1061,6 +1075,16 @@ def print_report(result: dict[str, Any]) -> None:
             f"  CPU ms per assigned conversation: total {cpu['cpu_ms_per_conversation_ours']:.1f}"
             " = " + ", ".join(f"{k} {v['cpu_ms_per_conversation']:.1f}" for k, v in parts)
         )
+        if "cpu_ms_per_conversation_above_idle_ours" in cpu:
+            parts = sorted(
+                cpu["processes"].items(),
+                key=lambda kv: -kv[1]["cpu_ms_per_conversation_above_idle"],
+            )
+            lines.append(
+                "  CPU ms per conversation above the idle stack's: total "
+                f"{cpu['cpu_ms_per_conversation_above_idle_ours']:.1f} = "
+                + ", ".join(f"{k} {v['cpu_ms_per_conversation_above_idle']:.1f}" for k, v in parts)
+            )
     for name, path in (result.get("profiles") or {}).items():
         lines.append(f"  profile {name}: {path}")
     print("\n".join(lines), flush=True)

@@ -8,7 +8,6 @@ for servers and scripts, and for browsers it applies the same allowed origins.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime
 
@@ -59,9 +58,7 @@ async def post_message(public_key: str, body: WebchatMessage, request: Request) 
     here = own_origin(request.url.scheme, public_host(request.headers))
     if origin is not None and not origin_allowed(origin, channel.allowed_origins, here):
         raise ApiError(403, "origin_not_allowed", "This website is not allowed to use this chat.")
-    verdict = await asyncio.to_thread(
-        chat.limits.message, public_key, body.visitor_id, client_address(request)
-    )
+    verdict = await chat.limits.message(public_key, body.visitor_id, client_address(request))
     if not verdict.allowed:
         raise rate_limited(verdict.retry_after, "Too many messages; send again later.")
     message_id = body.message_id or str(uuid.uuid4())

@@ -71,6 +71,52 @@ def test_two_replicas_counting_at_once_let_exactly_the_limit_through(database_ur
         engine.dispose()
 
 
+def test_batches_counted_at_once_by_two_replicas_keep_every_limit_exact(database_url):
+    """Coalesced checks (one upsert per stage adding n hits) number the hits as if counted
+    one by one: per visitor, per address and per site, never one too many, and a wider limit
+    counts only what the narrower let through."""
+    metadata = MetaData()
+    table = rate_limit_table(metadata)
+    engines = [make_engine(database_url), make_engine(database_url)]
+    metadata.create_all(engines[0])
+    frozen = 1_800_000_000.5
+    replicas = [SharedLimiter(e, table, clock=lambda: frozen) for e in engines]
+    visitor, address, site = Limit("v", 3), Limit("a", 25), Limit("k", 70)
+    verdicts: list[tuple[int, bool]] = []
+    lock = threading.Lock()
+
+    def hammer(limiter: SharedLimiter, offset: int) -> None:
+        for round_ in range(10):
+            batch = []
+            for n in range(8):  # visitors 0..19, each sends 8 times in all
+                who = (offset + round_ * 8 + n) % 20
+                batch.append([(visitor, f"v{who}"), (address, f"a{who % 2}"), (site, "site")])
+            answers = limiter.hit_many(batch)
+            with lock:
+                verdicts.extend(
+                    (int(checks[0][1][1:]), v.allowed)
+                    for checks, v in zip(batch, answers, strict=True)
+                )
+
+    threads = [threading.Thread(target=hammer, args=(replicas[n % 2], n * 5)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(verdicts) == 320
+    per_visitor = {v: sum(ok for who, ok in verdicts if who == v) for v in range(20)}
+    assert all(count <= 3 for count in per_visitor.values())
+    # 30 per address pass the visitor limit, 25 of them the address limit: 50 for the site
+    for parity in (0, 1):
+        assert sum(ok for who, ok in verdicts if who % 2 == parity) == 25
+    assert not replicas[0].hit(visitor, "v0").allowed
+    refused = replicas[1].hit_many([[(site, "site")]] * 21)
+    assert [v.allowed for v in refused] == [True] * 20 + [False]  # 50 counted + 20 = 70
+    assert refused[-1].retry_after == 60
+    for engine in engines:
+        engine.dispose()
+
+
 @pytest.fixture
 def replicas(kafka_bootstrap, tmp_path):  # type: ignore[no-untyped-def]
     """Two conversation replicas on one database (no broker needed for login)."""

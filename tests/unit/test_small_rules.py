@@ -43,6 +43,19 @@ def test_language_of(locale: str | None, default: str, expected: str) -> None:
 # --- event_store_env --------------------------------------------------------------------
 
 COMMON = {"AGGREGATE_CACHE_MAXSIZE": "20000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+SQLITE_EVENT_STORE = "services.conversation.application.eventstore:SQLiteEventStore"
+
+
+def test_the_sqlite_event_store_syncs_like_the_read_models(tmp_path: Path) -> None:
+    """WAL with synchronous=NORMAL (1): a commit waits for no disk sync (docs in eventstore)."""
+    from eventsourcing.application import Application
+
+    app = Application(env=event_store_env("", tmp_path, "conversations"))
+    with app.recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 1
 
 
 @pytest.mark.parametrize("application", ["conversations", "directory"])
@@ -52,7 +65,7 @@ def test_empty_database_url_is_a_sqlite_file_per_application_under_data_dir(
     data_dir = tmp_path / "not" / "yet" / "there"
     env = event_store_env("", data_dir, application)
     assert env == COMMON | {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": SQLITE_EVENT_STORE,
         "SQLITE_DBNAME": str((data_dir / f"{application}-events.sqlite").resolve()),
     }
     assert data_dir.is_dir()
@@ -65,7 +78,7 @@ def test_sqlite_url_puts_the_files_in_its_directory(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = event_store_env(url, data_dir, "conversations")
     second = event_store_env(url, data_dir, "directory")
-    assert first["PERSISTENCE_MODULE"] == second["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert first["PERSISTENCE_MODULE"] == second["PERSISTENCE_MODULE"] == SQLITE_EVENT_STORE
     assert Path(first["SQLITE_DBNAME"]).parent == target.resolve()
     assert Path(second["SQLITE_DBNAME"]).parent == target.resolve()
     assert first["SQLITE_DBNAME"] != second["SQLITE_DBNAME"]  # a file per application

@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.application import Application, LRUCache, Repository
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.application import Application, LRUCache, ProcessingEvent, Repository
+from eventsourcing.domain import BaseAggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, Recording
-from eventsourcing.sqlite import SQLiteAggregateRecorder
+from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteConnectionPool, SQLiteFactory
 
 #: Events kept after their save for the outbox relay and the view projector (see ``_notify``).
 RECENT_EVENTS = 20_000
@@ -79,10 +79,30 @@ class CacheEvictingOnConflict(Application):
 
     def save(self, *aggregates: Any, **kwargs: Any) -> Any:
         try:
-            return super().save(*aggregates, **kwargs)
+            return self._save_collected(aggregates, kwargs)
         except IntegrityError:
             self.forget(*(a.id for a in aggregates if a is not None))
             raise
+
+    def _save_collected(
+        self, objs: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> list[Recording[Any]]:
+        """The library's ``Application.save`` (9.5) with a cheap check for our aggregates:
+        its ``isinstance`` against two runtime-checkable Protocols walks their members for
+        every aggregate saved (6% of the service's CPU under load)."""
+        processing_event: ProcessingEvent[Any] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, kept
+        return recordings
 
     def forget(self, *aggregate_ids: Any) -> None:
         cache = self.repository.cache
@@ -195,6 +215,29 @@ class CacheEvictingOnConflict(Application):
         self._synced_to = head
 
 
+class _NormalSyncPool(SQLiteConnectionPool):
+    def _create_connection(self) -> Any:
+        connection = super()._create_connection()
+        connection._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+
+class SQLiteEventStore(SQLiteFactory):
+    """The library's SQLite persistence with ``synchronous=NORMAL``, like every read model.
+
+    In WAL mode the library's default (``FULL``) syncs the log to disk on every commit:
+    6 ms of waiting per batch on our machines, against 15 us. ``NORMAL`` loses no commit
+    to a crashed or killed process (the WAL is in the OS's hands at commit); only a
+    power cut or kernel crash may roll back the last commits, which is also what the
+    broker risks (Kafka acknowledges from the page cache). PostgreSQL is untouched.
+    """
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool  # no connection made yet: the pool opens them lazily
+        self.datastore.pool = _NormalSyncPool(db_name=pool.db_name, lock_timeout=pool.lock_timeout)
+
+
 def event_store_env(database_url: str, data_dir: Path, application: str) -> dict[str, str]:
     common = {
         "AGGREGATE_CACHE_MAXSIZE": "20000",
@@ -210,7 +253,7 @@ def event_store_env(database_url: str, data_dir: Path, application: str) -> dict
             base = data_dir
         base.mkdir(parents=True, exist_ok=True)
         return common | {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": f"{__name__}:{SQLiteEventStore.__name__}",
             "SQLITE_DBNAME": str((base / f"{application}-events.sqlite").resolve()),
         }
     parts = urlsplit(database_url)

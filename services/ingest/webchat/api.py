@@ -107,7 +107,7 @@ async def visitor_socket(websocket: WebSocket, public_key: str) -> None:
         channel = await chat.channels.lookup(public_key)
     if channel is not None:
         address = websocket.client.host if websocket.client else "unknown"
-        verdict = await asyncio.to_thread(chat.limits.socket, public_key, address)
+        verdict = await chat.limits.socket(public_key, address)
         if not verdict.allowed:
             await refuse_rate_limited(websocket, verdict.retry_after)
             return
@@ -264,9 +264,7 @@ class VisitorSession:
             )
             return False
         address = self.ws.client.host if self.ws.client else "unknown"
-        verdict = await asyncio.to_thread(
-            self.chat.limits.message, channel.public_key, self.hello.visitor_id, address
-        )
+        verdict = await self.chat.limits.message(channel.public_key, self.hello.visitor_id, address)
         if not verdict.allowed:  # not acked: the widget sends it again after retry_after
             REFUSED.labels("rate_limited").inc()
             await self.send(_rate_limited_frame(verdict.retry_after, frame.client_id))

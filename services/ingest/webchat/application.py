@@ -58,9 +58,9 @@ async def receive_visitor_message(
     )
     envelope = ev.Envelope.wrap(inbound, tenant_id=uuid.UUID(channel.tenant_id), occurred_at=now)
     try:
-        await asyncio.wait_for(
-            publish(broker, topics.INBOUND_MESSAGES, [envelope]), PUBLISH_TIMEOUT_S
-        )
+        # asyncio.timeout, not wait_for: no task wrapped around every publish
+        async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+            await publish(broker, topics.INBOUND_MESSAGES, [envelope])
     except Exception:
         raise BrokerUnavailable("the message could not be stored") from None
     return now

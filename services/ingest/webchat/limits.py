@@ -19,7 +19,7 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, Table
 
-from shared.ratelimit import Limit, SharedLimiter, Verdict
+from shared.ratelimit import CoalescingLimiter, Limit, SharedLimiter, Verdict
 
 
 class WidgetLimitSettings(BaseSettings):
@@ -43,14 +43,16 @@ def lifted_environment() -> dict[str, str]:
 class WidgetLimits:
     def __init__(self, engine: Engine, table: Table, settings: WidgetLimitSettings) -> None:
         self.limiter = SharedLimiter(engine, table)
+        #: Checks arriving together are counted in one transaction (see shared.ratelimit).
+        self.coalesced = CoalescingLimiter(self.limiter)
         self.per_visitor = Limit("chat-visitor", settings.messages_per_visitor_per_minute)
         self.per_address = Limit("chat-address", settings.messages_per_address_per_minute)
         self.per_key = Limit("chat-key", settings.messages_per_key_per_minute)
         self.sockets_per_address = Limit("socket-address", settings.sockets_per_address_per_minute)
         self.sockets_per_key = Limit("socket-key", settings.sockets_per_key_per_minute)
 
-    def message(self, public_key: str, visitor_id: str, address: str) -> Verdict:
-        return self.limiter.hit_all(
+    async def message(self, public_key: str, visitor_id: str, address: str) -> Verdict:
+        return await self.coalesced.hit_all(
             [
                 (self.per_visitor, f"{public_key}:{visitor_id}"),
                 (self.per_address, address),
@@ -58,7 +60,7 @@ class WidgetLimits:
             ]
         )
 
-    def socket(self, public_key: str, address: str) -> Verdict:
-        return self.limiter.hit_all(
+    async def socket(self, public_key: str, address: str) -> Verdict:
+        return await self.coalesced.hit_all(
             [(self.sockets_per_address, address), (self.sockets_per_key, public_key)]
         )
