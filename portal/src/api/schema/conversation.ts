@@ -1042,6 +1042,105 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/export/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export Summary */
+        get: operations["export_summary_v1_export_summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Archive
+         * @description All of the tenant's content as one zip: JSON Lines and CSV per kind, streamed.
+         *     ``X-Export-Id`` names the record whose progress ``GET /v1/exports/{id}`` shows.
+         */
+        get: operations["export_archive_v1_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Status
+         * @description How far a download got (also the operator's); 404 for another tenant's.
+         */
+        get: operations["export_status_v1_exports__export_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/operator/tenants/{tenant_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Operator Export
+         * @description The operator's copy for a terminating tenant (its contract end is set); 404 for a
+         *     tenant that does not exist or is not terminating.
+         */
+        get: operations["operator_export_v1_operator_tenants__tenant_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/operator/tenants/{tenant_id}/purge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Purge Record
+         * @description The audit record of the tenant's purge; 404 while it has not been purged.
+         */
+        get: operations["purge_record_v1_operator_tenants__tenant_id__purge_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1548,6 +1647,47 @@ export interface components {
             /** Complete */
             complete: boolean;
         };
+        /**
+         * ExportStatus
+         * @description One download of the archive and how far it got (``rows_written`` of ``total_rows``).
+         */
+        ExportStatus: {
+            /**
+             * Export Id
+             * Format: uuid
+             */
+            export_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "finished" | "aborted";
+            /** Total Rows */
+            total_rows: number;
+            /** Rows Written */
+            rows_written: number;
+            /** Bytes Written */
+            bytes_written: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Finished At */
+            finished_at: string | null;
+        };
+        /**
+         * ExportSummary
+         * @description What the archive will hold, per kind: the total a download's progress counts to.
+         */
+        ExportSummary: {
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /** Total Rows */
+            total_rows: number;
+        };
         /** FaqIn */
         FaqIn: {
             /** Question */
@@ -2044,6 +2184,39 @@ export interface components {
              * @enum {string}
              */
             presence: "online" | "away" | "offline";
+        };
+        /**
+         * PurgeRecord
+         * @description When the tenant's data was purged and what this service deleted (rows per store);
+         *     the other services delete theirs on ``TenantPurged``.
+         */
+        PurgeRecord: {
+            /**
+             * Tenant Id
+             * Format: uuid
+             */
+            tenant_id: string;
+            /**
+             * Contract End
+             * Format: date-time
+             */
+            contract_end: string;
+            /**
+             * Retained Until
+             * Format: date-time
+             */
+            retained_until: string;
+            /**
+             * Purged At
+             * Format: date-time
+             */
+            purged_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Deleted */
+            deleted: {
+                [key: string]: number;
+            };
         };
         /**
          * RefusedAttachmentOut
@@ -4531,6 +4704,139 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FeedPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_summary_v1_export_summary_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportSummary"];
+                };
+            };
+        };
+    };
+    export_archive_v1_export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zip archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+        };
+    };
+    export_status_v1_exports__export_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportStatus"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    operator_export_v1_operator_tenants__tenant_id__export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zip archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    purge_record_v1_operator_tenants__tenant_id__purge_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurgeRecord"];
                 };
             };
             /** @description Validation Error */
