@@ -69,6 +69,9 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 RETRY_PAUSE_S = 1.0
+#: How long one poll waits for records. It returns as soon as records arrive, and ``stop``
+#: interrupts a waiting poll, so the length only decides how often an idle consumer wakes.
+IDLE_POLL_MS = 30_000
 
 
 class InteractBroker(KafkaBroker):
@@ -304,6 +307,7 @@ class BatchConsumer:
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._polling = False  # parked in getmany: no batch in hand
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -327,11 +331,14 @@ class BatchConsumer:
         """Leave after the batch in hand (applied and committed), then leave the group."""
         self._stopping = True
         if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except TimeoutError:
+            if self._polling:
+                # Waiting for records, nothing in hand: end the wait now. Records it may
+                # have just received are not committed, so the group delivers them again.
                 self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=timeout)
+            if not self._task.done():
+                self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self.consumer is not None:
             with contextlib.suppress(Exception):
@@ -340,17 +347,18 @@ class BatchConsumer:
 
     async def _run(self) -> None:
         assert self.consumer is not None
-        # The poll's wait bounds how long a stop waits for a quiet consumer.
-        poll_ms = max(100, self.settings.kafka_batch_timeout_ms)
         while not self._stopping:
+            self._polling = True
             try:
                 batch = await self.consumer.getmany(
-                    timeout_ms=poll_ms, max_records=self.settings.kafka_max_records
+                    timeout_ms=IDLE_POLL_MS, max_records=self.settings.kafka_max_records
                 )
             except KafkaError:
                 log.warning("poll failed; retrying", exc_info=True)
                 await asyncio.sleep(RETRY_PAUSE_S)
                 continue
+            finally:
+                self._polling = False
             if not batch:
                 continue
             with BATCH_SECONDS.labels(self.group_id).time():
