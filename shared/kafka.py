@@ -318,6 +318,11 @@ class BatchConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            # aiokafka's fetch task also wakes every consumer_timeout_ms (200 by default) to
+            # look around, although every event it reacts to (a fetch done, records
+            # consumed, an assignment, a seek's fetch coming back) wakes it anyway: idle,
+            # that was most of a service's wake-ups. No more often than a fetch.
+            consumer_timeout_ms=max(200, self.settings.kafka_fetch_max_wait_ms),
             max_poll_records=self.settings.kafka_max_records,
             request_timeout_ms=15_000,
             **client_options(self.settings),
