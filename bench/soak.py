@@ -109,11 +109,14 @@ class Outputs:
             self.samples.append((time.monotonic(), self.read()))
             self._stop.wait(SAMPLE_S)
 
-    def recovery(self, name: str, killed_at: float, back_at: float) -> float | None:
-        """Seconds from the kill to the first rise of ``name``'s output after ``back_at``."""
-        before = max((values[name] for at, values in self.samples if at <= killed_at), default=-1)
+    def recovery(self, name: str, killed_at: float, restarted: float) -> float | None:
+        """Seconds from the kill to the first rise of ``name``'s output after its restart.
+
+        What it shows until the restart is all work of before the kill (a sample may be up to
+        one interval old), so the rise is counted against the highest value until then."""
+        before = max((values[name] for at, values in self.samples if at <= restarted), default=-1)
         for at, values in self.samples:
-            if at > back_at and values[name] > before >= 0:
+            if at > restarted and values[name] > before >= 0:
                 return round(at - killed_at, 2)
         return None
 
