@@ -15,6 +15,7 @@ Examples::
     .venv/bin/python bench/e2e.py --rate 1000 -n 5000     # open loop at 1,000 msgs/s
     .venv/bin/python bench/e2e.py --postgres -n 3000      # each service on its own PG database
     .venv/bin/python bench/e2e.py --profile conversation,routing -n 5000   # + py-spy profiles
+    .venv/bin/python bench/e2e.py --idle 60               # only: CPU of the idle stack, 60 s
 
 Figures are printed and written to bench/results/e2e-<timestamp>.json.
 """
@@ -1277,6 +1278,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds of CPU sampling of the idle stack before the load (3; 0: skip)",
     )
     parser.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="only measure a fresh idle stack for this long, per process (bench/idle.py)",
+    )
+    parser.add_argument(
         "--service-env",
         action="append",
         default=[],
@@ -1395,6 +1403,14 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    if args.idle > 0:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import idle
+
+        env = dict(item.split("=", 1) for item in args.service_env)
+        figures = idle.run(args.idle, postgres=args.postgres, service_env=env)
+        print(idle.report(figures), flush=True)
+        return 0 if figures["total_cores"] <= idle.TARGET_IDLE_CORES else 2
     code = 0
     try:
         if args.attach:

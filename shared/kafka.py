@@ -92,6 +92,9 @@ RETRY_INITIAL_S = 0.5
 RETRY_JITTER_S = 1.0
 #: How often a consumer reads its partitions' lag (highwater - position) for metrics and /ready.
 LAG_INTERVAL_S = 1.0
+#: How long one poll waits for records. It returns as soon as records arrive, and ``stop``
+#: interrupts a waiting poll, so the length only decides how often an idle consumer wakes.
+IDLE_POLL_MS = 30_000
 
 
 class InteractBroker(KafkaBroker):
@@ -409,6 +412,7 @@ class BatchConsumer:
         self._failures = 0
         self._latency: dict[str, Any] = {}  # event type -> its EVENT_LATENCY child
         _CONSUMERS.add(self)
+        self._polling = False  # parked in getmany: no batch in hand
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -419,6 +423,11 @@ class BatchConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            # aiokafka's fetch task also wakes every consumer_timeout_ms (200 by default) to
+            # look around, although every event it reacts to (a fetch done, records
+            # consumed, an assignment, a seek's fetch coming back) wakes it anyway: idle,
+            # that was most of a service's wake-ups. No more often than a fetch.
+            consumer_timeout_ms=max(200, self.settings.kafka_fetch_max_wait_ms),
             max_poll_records=self.settings.kafka_max_records,
             request_timeout_ms=15_000,
             **client_options(self.settings),
@@ -435,11 +444,14 @@ class BatchConsumer:
         self._stopping = True
         self._wake.set()  # a pause between retries ends now
         if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except TimeoutError:
+            if self._polling:
+                # Waiting for records, nothing in hand: end the wait now. Records it may
+                # have just received are not committed, so the group delivers them again.
                 self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=timeout)
+            if not self._task.done():
+                self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self.consumer is not None:
             with contextlib.suppress(Exception):
@@ -466,8 +478,8 @@ class BatchConsumer:
 
     async def _run(self) -> None:
         assert self.consumer is not None
-        # The poll's wait bounds how long a stop waits for a quiet consumer.
-        poll_ms = max(100, self.settings.kafka_batch_timeout_ms)
+        # An idle consumer sits in one long poll; ``stop`` interrupts it (see ``_polling``).
+        poll_ms = IDLE_POLL_MS
         retrying = AsyncRetrying(
             wait=wait_exponential_jitter(
                 multiplier=RETRY_INITIAL_S,
@@ -519,12 +531,15 @@ class BatchConsumer:
     async def _step(self, poll_ms: int) -> None:
         """One poll and its batch, applied and committed; :class:`BatchFailed` if it failed."""
         assert self.consumer is not None
+        self._polling = True
         try:
             batch = await self.consumer.getmany(
                 timeout_ms=poll_ms, max_records=self.settings.kafka_max_records
             )
         except KafkaError as exc:
             raise BatchFailed("poll failed") from exc
+        finally:
+            self._polling = False
         if not batch:
             await self._read_lag()
             return

@@ -233,6 +233,8 @@ class LocalBroker:
         return [
             java_binary(),
             *JVM_OPTIONS,
+            # e.g. a bigger heap for a load test; later options win
+            *os.environ.get("KAFKA_JVM_OPTIONS", "").split(),
             f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={self.data_dir}",
             "-cp",

@@ -71,9 +71,11 @@ class ServiceSettings(BaseSettings):
     #: messages ride each round trip whatever the load; 512 KiB lets every message waiting
     #: for the previous ack go in the next request (broker limit: message.max.bytes, 1 MiB).
     kafka_max_batch_bytes: int = Field(default=512 * 1024, ge=1024, le=1024 * 1024)
-    kafka_fetch_max_wait_ms: int = Field(default=1000, ge=0)
+    #: How long the broker holds an empty fetch. It answers as soon as records arrive, so the
+    #: wait costs no latency; it only sets how often an idle consumer asks (an empty fetch is
+    #: CPU in the broker and the service). It does delay the re-read after a rewind.
+    kafka_fetch_max_wait_ms: int = Field(default=5000, ge=0)
     kafka_max_records: int = Field(default=500, ge=1)
-    kafka_batch_timeout_ms: int = Field(default=100, ge=0)
     #: A consumer that had lag and made no progress this long makes ``/ready`` answer 503.
     consumer_stall_seconds: float = Field(default=300.0, gt=0)
     #: Longest pause between two attempts of a failing batch (exponential, with jitter).

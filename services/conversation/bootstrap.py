@@ -148,7 +148,7 @@ class ConversationService:
             await self.projector.catch_up()
             with suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._changed.wait(), timeout=self.settings.outbox_poll_seconds
+                    self._changed.wait(), timeout=self.settings.projection_poll_seconds
                 )
 
     async def ready(self) -> bool:

@@ -41,6 +41,10 @@ class ConversationSettings(ServiceSettings):
     #: (another replica). A save in this process wakes them at once, so this only bounds
     #: the delay of other replicas' events, and it is what an idle service costs.
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    #: How often the view projector looks for events no process projected. Every process
+    #: projects what it saved itself (into the views all replicas share) before answering,
+    #: so this only covers a writer that died in between: seconds are fine, and idle cheap.
+    projection_poll_seconds: float = Field(default=5.0, gt=0)
     #: "Forgot password" mails asked per account and per client address (429 above).
     password_links_per_account_per_hour: int = 5
     password_links_per_address_per_hour: int = 20

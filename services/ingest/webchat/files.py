@@ -83,9 +83,7 @@ async def upload(
     here = own_origin(request.url.scheme, public_host(request.headers))
     if origin is not None and not origin_allowed(origin, channel.allowed_origins, here):
         raise ApiError(403, "origin_not_allowed", "This website is not allowed to use this chat.")
-    verdict = await asyncio.to_thread(
-        chat.limits.message, public_key, visitor_id, client_address(request)
-    )
+    verdict = await chat.limits.message(public_key, visitor_id, client_address(request))
     if not verdict.allowed:
         raise rate_limited(verdict.retry_after, "Too many messages; send again later.")
     try:
