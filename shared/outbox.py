@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from tenacity import RetryCallState, wait_exponential_jitter
 
 from shared.events import Envelope
 from shared.kafka import enqueue_all
@@ -226,11 +228,56 @@ class OutboxRelay:
         self.producer: AIOKafkaProducer | None = None
         #: Failed attempts so far (each is retried from the durable position).
         self.failures = 0
+        #: The pause after the n-th failure in a row: doubling from ``retry_interval`` with
+        #: jitter, at most 30 s (tenacity's strategy, as the consumers' retries).
+        self._backoff = wait_exponential_jitter(
+            initial=retry_interval, max=30.0, jitter=retry_interval
+        )
+        self._failing_since: float | None = None
+        self._failures_in_row = 0
         #: True while this relay holds the leadership and publishes.
         self.leading = False
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+
+    def _failed(self) -> None:
+        """One warning when an outage starts (with its cause); later failures only count."""
+        self.failures += 1
+        self._failures_in_row += 1
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.warning(
+                "outbox relay cannot publish; retrying with backoff",
+                extra={"relay": self.name},
+                exc_info=True,
+            )
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.info(
+                "outbox relay recovered",
+                extra={
+                    "relay": self.name,
+                    "retries": self._failures_in_row,
+                    "seconds": round(time.monotonic() - self._failing_since, 1),
+                },
+            )
+            self._failing_since, self._failures_in_row = None, 0
+
+    def _attempt(self) -> RetryCallState:
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = self._failures_in_row
+        return state
+
+    async def _pause(self, seconds: float) -> None:
+        """A pause between retries that only a stop cuts short (new commits wait for it)."""
+        until = time.monotonic() + seconds
+        while not self._stopping and (left := until - time.monotonic()) > 0:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
+        self._wake.set()  # what was committed meanwhile is read at once after the pause
 
     def wake(self) -> None:
         """After a commit in this process (any thread): publish now, not at the next poll."""
@@ -325,14 +372,14 @@ class OutboxRelay:
                 except (asyncio.CancelledError, LeadershipLost):
                     raise
                 except Exception:
-                    log.warning("outbox relay cannot publish; will retry", exc_info=True)
+                    self._failed()
                     metrics.failures.labels(label).inc()
-                    self.failures += 1
                     await _drop(in_flight)
                     after = None
-                    await asyncio.sleep(self.retry_interval)
+                    await self._pause(self._backoff(self._attempt()))
                     await self._recover()
                     continue
+                self._recovered()
                 if page.read >= PAGE:
                     wait = BUSY_POLL_S
                     continue

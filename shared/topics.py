@@ -34,6 +34,8 @@ DAY_MS = 86_400_000
 #: ``retention.ms`` of each topic: finite everywhere. The event store and the feed
 #: (``GET /v1/feed/...``) are the system of record for rebuilds, not the topics.
 #: ``KAFKA_EVENT_RETENTION_MS`` and ``KAFKA_TRANSIT_RETENTION_MS`` override the defaults.
+#: Event topics' retention: consumers that fall further behind rebuild from the feed.
+EVENT_RETENTION_MS = 90 * DAY_MS
 RETENTION_MS = {
     INBOUND_MESSAGES: 7 * DAY_MS,
     OUTBOUND_MESSAGES: 7 * DAY_MS,
@@ -52,4 +54,5 @@ def retention_ms(name: str, event_ms: int | None = None, transit_ms: int | None 
         return transit_ms
     if name not in TRANSIT and name != DEAD_LETTERS and event_ms is not None:
         return event_ms
-    return RETENTION_MS[name]
+    # A topic of no contract (a test's, an operator's) keeps events as long as event topics.
+    return RETENTION_MS.get(name, EVENT_RETENTION_MS)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from fastapi import FastAPI
 from prometheus_client import REGISTRY, CollectorRegistry
+from sqlalchemy import select
 
 from services.conversation.application.conversations import Conversations
 from services.conversation.application.directory import Directory
@@ -23,9 +25,10 @@ from services.conversation.settings import ConversationSettings
 from services.conversation.store.datakeys import SqlKeyStore
 from services.conversation.store.positions import read_position
 from services.conversation.store.projection import Projector, ensure_views_current
+from services.conversation.store.tables import attachments as attachments_view
 from services.conversation.store.tables import metadata
 from shared import topics
-from shared.blobs import BlobSettings, blob_store_from_settings
+from shared.blobs import BlobSettings, blob_store_from_settings, tenant_prefix
 from shared.clamd import scanner_from_address
 from shared.datakeys import Sealer
 from shared.kafka import ensure_topics, make_broker, make_producer
@@ -95,8 +98,17 @@ class ConversationService:
         self.tasks = BackgroundTasks()
         self._changed = asyncio.Event()
         self.exports = Exports(self.engine)
-        self.purge = RetentionPurge(self.engine, self.directory, self.conversations, self.changed)
         self.blobs = blob_store_from_settings(BlobSettings(data_dir=settings.data_dir))
+        self.purge = RetentionPurge(
+            self.engine,
+            self.directory,
+            self.conversations,
+            self.changed,
+            # The purge runs in a worker thread: the blob store's calls get a loop of their own.
+            forget_files=lambda tenant_id: asyncio.run(
+                self.blobs.delete_prefix(tenant_prefix(tenant_id))
+            ),
+        )
         self.scanner = scanner_from_address(settings.clamd_address)
         self.erasure = Erasure(
             self.conversations,
@@ -112,7 +124,26 @@ class ConversationService:
             ),
             publish_wait_seconds=settings.erasure_wait_seconds,
             scrub=lambda: scrub(self.engine),
+            forget_files=self._forget_files,
         )
+
+    async def _forget_files(self, tenant_id: uuid.UUID, conversation_ids: list[uuid.UUID]) -> int:
+        """An erasure: every file of these conversations leaves the blob store (original,
+        thumbnail and upload record, all under the attachment's own prefix)."""
+        a = attachments_view
+        with self.engine.connect() as conn:
+            ids = conn.scalars(
+                select(a.c.attachment_id).where(
+                    a.c.tenant_id == str(tenant_id),
+                    a.c.conversation_id.in_([str(c) for c in conversation_ids]),
+                    a.c.attachment_id.is_not(None),
+                )
+            ).all()
+        for attachment_id in ids:
+            await self.blobs.delete_prefix(
+                f"{tenant_prefix(tenant_id)}attachments/{attachment_id}/"
+            )
+        return len(ids)
 
     def _published_past(self, notification_id: int) -> bool:
         with self.engine.connect() as conn:

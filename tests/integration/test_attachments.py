@@ -134,6 +134,7 @@ async def stack(kafka_bootstrap, tmp_path_factory, make_httpserver):  # type: ig
             "tenant": tenant,
             "other": other,
             "graph": make_httpserver,
+            "data_dir": data_dir,
         }
 
 
@@ -662,3 +663,18 @@ async def test_a_pdf_from_the_widget_reaches_the_agent_and_an_agents_image_reach
         f"visitor_id={visitor}", "visitor_id=visitor-somebody-else"
     )
     assert (await ingest.get(someone_else)).status_code == 403
+
+    # The visitor is erased: their files leave the blob store and no link serves them.
+    detail = await portal.get(
+        f"/v1/conversations/{message['conversation_id']}", headers=tenant.headers
+    )
+    erased = await portal.post(
+        f"/v1/visitors/{detail.json()['visitor_id']}/erasure", headers=tenant.headers
+    )
+    assert erased.status_code in (200, 202), erased.text
+    assert (await portal.get(pdf["url"])).status_code == 404
+    assert (await ingest.get(picture["url"])).status_code in (403, 404)
+    kept = [p.name for p in (stack["data_dir"] / "blobs").rglob("*") if p.is_file()]
+    for attachment_id in (pdf["attachment_id"], picture["attachment_id"]):
+        assert not [k for k in kept if attachment_id in str(k)], kept
+        assert not list((stack["data_dir"] / "blobs").rglob(f"*{attachment_id}*"))

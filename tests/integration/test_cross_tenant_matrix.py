@@ -68,6 +68,7 @@ PATH_KINDS: dict[str, tuple[str, ...]] = {
     "channel_id": ("channel",),
     "conversation_id": ("conversation",),
     "visitor_id": ("visitor",),
+    "export_id": ("export",),
 }
 #: Query parameters that name a resource (by id or by name): B's ids and names go in them.
 ID_QUERIES = {"q", "channel_id", "topic", "competence", "end_user", "visitor", "after"}
@@ -247,6 +248,9 @@ def _desk(live: Live, tag: str) -> tuple[Tenant, dict[str, list[str]]]:
     ids["attachment"] = [_ok(uploaded)["attachment_id"]]
     note = {"text": f"{tag} note"}
     _ok(portal.post(f"/v1/conversations/{first}/notes", headers=admin, json=note))
+    exported = portal.get("/v1/export", headers=admin)  # a finished export B can look at
+    assert exported.status_code == 200, exported.text
+    ids["export"] = [exported.headers["X-Export-Id"]]
     _ok(
         portal.put(
             f"/v1/conversations/{first}/requirements",

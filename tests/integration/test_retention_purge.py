@@ -30,6 +30,7 @@ from services.conversation.domain.retention import TenantPurge
 from services.conversation.store.retention import retention_runs
 from services.stats import consumers as stats_consumers
 from shared import topics
+from shared.blobs import BlobNotFound, tenant_prefix
 from shared.events import Envelope, TenantCreated
 from tests.integration.conftest import OPERATOR, OPERATOR_TOKEN, TestTenant, new_tenant
 from tests.support.apps import SERVICES, service_apps
@@ -200,6 +201,12 @@ def test_day_30_keeps_day_31_purges_everywhere_and_others_stay(stack) -> None:  
     # of their own, on PostgreSQL tables of the conversation service's database).
     assert {"conversation", "ingest", "routing", "stats", "billing", "sla"} <= services_holding
     others = {t.tenant_id: settled(engines, t.tenant_id) for t in (kept, recent)}
+    # Files of the tenants (what an attachment leaves in the blob store).
+    blobs = portal.app.state.service.blobs
+    blob_keys = {}
+    for t in (gone, kept):
+        key = blob_keys[t.tenant_id] = f"{tenant_prefix(t.tenant_id)}attachments/{uuid.uuid4()}/f"
+        asyncio.run(blobs.put(key, b"a file", "application/octet-stream"))
 
     # Day 30: nothing is due, nothing goes.
     purge.clock = lambda: contract_end + timedelta(days=30)
@@ -238,6 +245,9 @@ def test_day_30_keeps_day_31_purges_everywhere_and_others_stay(stack) -> None:  
         return {k: v - audit.get(k, 0) for k, v in left.items() if v - audit.get(k, 0)}
 
     wait_for(lambda: leftovers() == {})
+    with pytest.raises(BlobNotFound):
+        asyncio.run(blobs.get(blob_keys[gone.tenant_id]))
+    assert asyncio.run(blobs.get(blob_keys[kept.tenant_id])) == b"a file"
     assert any(k[0] == "billing" for k in rows_naming(engines, gone.tenant_id))  # invoices stay
     audit = portal.get(f"/v1/operator/tenants/{gone.tenant_id}/purge", headers=OPERATOR)
     assert audit.status_code == 200, audit.text

@@ -21,15 +21,13 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import MetaData, create_engine, func, select
+from sqlalchemy import create_engine, func, select
 
 from services.routing import store
 from shared import events as ev
 from shared import topics
 from shared.events import Envelope
 from shared.local_broker import free_port
-from shared.purge import purged_tenants_table
-from shared.readmodel import applied_events_table
 
 CHANNEL = uuid.UUID("c0000000-0000-4000-8000-0000000000aa")
 TENANTS = 24
@@ -143,12 +141,6 @@ async def test_two_instances_split_the_tenants_and_one_takes_over_when_the_other
         while not all(c in decided for c in conversations):
             await asyncio.sleep(0.2)
 
-    tables = MetaData()  # made here: two processes creating them at once would collide
-    for table in store.metadata.tables.values():
-        table.to_metadata(tables)
-    applied_events_table(tables)
-    purged_tenants_table(tables)
-    tables.create_all(engine)
     first = Instance("first", env, tmp_path)
     second = None
     await producer.start()

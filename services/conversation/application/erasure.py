@@ -89,7 +89,11 @@ class Erasure:
         truncate: Truncate | None,
         publish_wait_seconds: float = 30.0,
         scrub: Callable[[], None] = lambda: None,
+        forget_files: Callable[[uuid.UUID, list[uuid.UUID]], Awaitable[object]] | None = None,
     ) -> None:
+        #: Deletes the files (attachments) of the erased conversations from the blob store,
+        #: once the views have caught up (they know which files a conversation has).
+        self.forget_files = forget_files
         self.conversations = conversations
         self.sealer = sealer
         self.log = log
@@ -114,6 +118,8 @@ class Erasure:
             self.erase_now, tenant_id, visitor_id, by
         )
         await self.project()
+        if self.forget_files is not None:
+            await self.forget_files(tenant_id, list(subjects))
         await asyncio.to_thread(self.scrub)
         truncated = await self._truncate_after(head)
         return ErasureOutcome(visitor_id, subjects, destroyed, truncated)

@@ -68,8 +68,11 @@ class RetentionPurge:
         conversations: CacheEvictingOnConflict,
         wake: Callable[[], None] = lambda: None,
         clock: Clock = utc_now,
+        forget_files: Callable[[uuid.UUID], object] = lambda tenant_id: None,
     ) -> None:
         self.engine = engine
+        #: Deletes the tenant's files (attachments) from the blob store; idempotent.
+        self.forget_files = forget_files
         self.directory = directory
         self.conversations = conversations
         self.wake = wake
@@ -103,6 +106,7 @@ class RetentionPurge:
         record = self._record(tenant_id, contract_end, now)
         deleted = self.delete_stored_events(tenant_id, keep={record.id})
         deleted |= self.delete_rows(tenant_id)
+        self.forget_files(tenant_id)
         if record.finish(now, deleted):
             self.directory.save(record)
             self._wake()

@@ -423,6 +423,7 @@ def _visitor_erased(w: Writer, e: DomainEvent) -> None:
     for conversation_id in e.conversation_ids:
         w.update(t.messages, "conversation_id", conversation_id, text=ERASED)
         w.update(t.notes, "conversation_id", conversation_id, text=ERASED)
+        w.update(t.attachments, "conversation_id", conversation_id, file_name=ERASED)
         w.update(t.conversations, "conversation_id", conversation_id, preview=ERASED)
 
 

@@ -95,6 +95,7 @@ def apply_batch(
                     stored.append(store.put_in_mailbox(conn, tenant_id, payload))
                     file_store.keep_reply_files(conn, tenant_id, payload)
             elif isinstance(payload, ev.VisitorErased):  # docs/data-lifecycle.md
+                file_store.forget_conversations(conn, tenant_id, payload.conversation_ids)
                 store.forget_conversations(conn, tenant_id, payload.conversation_ids)
                 ingest_store.forget_conversations(conn, tenant_id, payload.conversation_ids)
             else:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    delete,
     insert,
     select,
 )
@@ -38,6 +39,21 @@ webchat_mailbox_files = Table(
     Column("count", Integer, nullable=False),
     Index("ix_webchat_mailbox_files_visitor", "tenant_id", "channel_id", "visitor_id"),
 )
+
+
+def forget_conversations(conn: Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
+    """A visitor's erasure: the file lists of their conversations' mailbox messages go (run
+    before the mailbox rows, which name the conversation). The files themselves are the
+    conversation service's blobs, deleted by its erasure."""
+    if not ids:
+        return 0
+    m, f = store.webchat_mailbox, webchat_mailbox_files
+    messages = select(m.c.message_id).where(
+        m.c.tenant_id == str(tenant_id), m.c.conversation_id.in_([str(i) for i in ids])
+    )
+    return conn.execute(
+        delete(f).where(f.c.tenant_id == str(tenant_id), f.c.message_id.in_(messages))
+    ).rowcount
 
 
 def keep_reply_files(
