@@ -2,7 +2,7 @@
 """Login timing bands (S4): the time of a failed login for an unknown email, a wrong
 password, a locked account and a deactivated one, in-process on SQLite.
 
-Each case is one Argon2 check (tests/integration/test_login_hardening.py counts them);
+Each case is one Argon2 check (tests/integration/conversation/test_login_hardening.py counts them);
 this prints what that means in time: p50/p90/p99 per case and the largest p50 ratio
 between cases (1.0 = indistinguishable).
 

@@ -6,7 +6,7 @@
   without a broker or a server;
 - ``docs/api/asyncapi.json``: the Kafka contract (``shared.asyncapi``).
 
-``tests/unit/test_api_documents.py`` fails when the committed files are stale.
+``tests/unit/shared/test_api_documents.py`` fails when the committed files are stale.
 
 Usage: ``.venv/bin/python scripts/api_docs.py [--out DIR]``
 """

@@ -2,7 +2,7 @@
 
 Each service's FastAPI app is built the way it runs (``scripts/api_docs.py``) against a
 throw-away ``DATA_DIR``, without starting it: no broker, no server. Its OpenAPI document goes through ``openapi-typescript`` into
-``portal/src/api/schema/<service>.ts``. ``tests/unit/test_portal_types.py`` runs this
+``portal/src/api/schema/<service>.ts``. ``tests/unit/portal/test_portal_types.py`` runs this
 into a temporary folder and fails when the committed types are stale.
 
 Usage: ``.venv/bin/python scripts/portal_types.py [--out DIR]``

@@ -1,5 +1,5 @@
 """Which service answers which path: the one table behind the gateway, docker-compose's and
-the Kubernetes Ingress's prefixes (``tests/unit/test_gateway_routes.py`` holds them equal).
+the Kubernetes Ingress's prefixes (``tests/unit/gateway/test_gateway_routes.py`` holds them equal).
 
 The longest matching prefix wins; anything else under ``/v1`` is the conversation service
 (the Portal API); paths outside ``/v1`` and ``/sdk`` are the Portal itself.

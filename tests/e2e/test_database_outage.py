@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, text
 from services.stack import SERVICES, Stack, seed_demo
 from shared.local_broker import free_port
 from tests.e2e.conftest import database_urls, login
-from tests.e2e.test_faults import _agent
 from tests.e2e.test_first_slice import wait_for
+from tests.support.faults import add_agent
 from tests.support.postgres import PostgresCluster
 
 VISITORS = 30
@@ -58,7 +58,7 @@ def test_the_stack_recovers_from_a_database_outage_without_restarts(
         stack.start()
         demo = seed_demo(stack)
         admin = login(stack, "admin@demo.example")
-        _agent(stack, admin, demo["channel_id"], 0)  # room for every visitor
+        add_agent(stack, admin, demo["channel_id"], 0)  # room for every visitor
         pids = {name: process.pid for name, process in stack.processes.items()}
         accepted: list[str] = []
 

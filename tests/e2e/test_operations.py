@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.stack import API_SERVICES, DEMO_OPERATOR_TOKEN, DEMO_PASSWORD, SERVICES
 from tests.e2e.conftest import login
 from tests.e2e.test_first_slice import wait_for
-from tests.unit.test_alerts_and_dashboard import (
+from tests.unit.deploy.test_alerts_and_dashboard import (
     EXTERNAL,
     SERIES_SUFFIXES,
     _dashboard_exprs,

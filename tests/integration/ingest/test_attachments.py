@@ -1,0 +1,680 @@
+"""Files on every channel, end to end (issue 17): Meta posting webhooks with media, a local
+server playing the Graph API (and Meta's CDN) in Meta's formats, ingest fetching and
+keeping the files, the conversation service showing them through signed links; an agent's
+file going back out as a proper Graph API upload.
+
+The conversation service (with its consumers) and ingest run as real apps on loopback
+ports on the real broker, sharing one blob folder as they share ``DATA_DIR`` in the stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import pytest_asyncio
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.client import connect as open_socket
+from werkzeug import Request, Response
+
+from services.conversation.api import create_app
+from services.conversation.bootstrap import ConversationService
+from services.conversation.consumers import register
+from services.conversation.settings import ConversationSettings
+from shared import attachment_links
+from tests.integration.ingest.test_meta_support import (
+    SECRETS_KEY,
+    MetaApp,
+    running_ingest,
+    serving,
+    wait_until_connected,
+)
+from tests.support import files
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+OPERATOR_TOKEN = "attachments-operator-token"
+PASSWORD = "correct horse battery"
+GRAPH = "/graph/v21.0"
+MAX_BYTES = 2 * 1024 * 1024
+VOICE, PHOTO, PDF = files.ogg_opus_voice(), files.jpeg(800, 600), files.pdf()
+
+
+class Tenant:
+    def __init__(self, tenant_id: str, headers: dict[str, str], meta: MetaApp) -> None:
+        self.tenant_id, self.headers, self.meta = tenant_id, headers, meta
+        self.page = str(uuid.uuid4().int)[:15]
+        self.phone = str(uuid.uuid4().int)[:15]
+
+
+async def new_tenant(portal: httpx.AsyncClient) -> Tenant:
+    email = f"admin-{uuid.uuid4().hex[:8]}@files.example"
+    created = await portal.post(
+        "/v1/operator/tenants",
+        headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+        json={
+            "name": f"Files {uuid.uuid4().hex[:6]}",
+            "plan": "pro",
+            "sdk_option": True,
+            "default_language": "nl",
+            "first_end_user": {
+                "first_name": "Ada",
+                "last_name": "Admin",
+                "email": email,
+                "language": "nl",
+                "password": PASSWORD,
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    login = await portal.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    return Tenant(
+        created.json()["tenant_id"], {"Authorization": f"Bearer {login.json()['token']}"}, MetaApp()
+    )
+
+
+async def connect(
+    portal: httpx.AsyncClient, tenant: Tenant, channel_type: str, external_id: str
+) -> None:
+    answer = await portal.post(
+        "/v1/channels",
+        headers=tenant.headers,
+        json={
+            "channel_type": channel_type,
+            "name": f"{channel_type} {external_id}",
+            "external_id": external_id,
+            "credentials": {
+                "app_secret": tenant.meta.app_secret,
+                "access_token": tenant.meta.access_token,
+                "verify_token": f"{tenant.meta.verify_token}-{channel_type}",
+            },
+        },
+    )
+    assert answer.status_code == 201, answer.text
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def stack(kafka_bootstrap, tmp_path_factory, make_httpserver):  # type: ignore[no-untyped-def]
+    data_dir = tmp_path_factory.mktemp("files")
+    settings = ConversationSettings(
+        data_dir=data_dir,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        operator_token=OPERATOR_TOKEN,
+        channel_secrets_key=SECRETS_KEY,
+        attachment_max_bytes=MAX_BYTES,
+    )
+    conversation = ConversationService(settings, registry=CollectorRegistry())
+    register(conversation)
+    async with (
+        serving(create_app(conversation)) as portal_url,
+        running_ingest(
+            kafka_bootstrap,
+            data_dir,
+            meta_graph_url=make_httpserver.url_for(GRAPH),
+            meta_max_attempts=2,
+        ) as ingest_url,
+        httpx.AsyncClient(base_url=portal_url, timeout=30) as portal,
+        httpx.AsyncClient(base_url=ingest_url, timeout=30) as ingest,
+    ):
+        tenant, other = await new_tenant(portal), await new_tenant(portal)
+        for channel_type, external_id in (
+            ("messenger", tenant.page),
+            ("page_comments", tenant.page),
+            ("whatsapp", tenant.phone),
+        ):
+            await connect(portal, tenant, channel_type, external_id)
+        await wait_until_connected(ingest_url, f"{tenant.meta.verify_token}-whatsapp")
+        yield {
+            "portal": portal,
+            "ingest": ingest,
+            "tenant": tenant,
+            "other": other,
+            "graph": make_httpserver,
+            "data_dir": data_dir,
+        }
+
+
+def serve_bytes(
+    graph: Any, path: str, data: bytes, content_type: str, token: str | None = None
+) -> str:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    graph.expect_request(path, method="GET", headers=headers).respond_with_data(
+        data, content_type=content_type
+    )
+    return graph.url_for(path)
+
+
+def whatsapp_media(
+    graph: Any, tenant: Tenant, media_id: str, data: bytes, mime: str, size: int | None = None
+) -> None:
+    """Graph's ``GET /{media-id}`` and the short-lived URL it gives, both wanting the token."""
+    url = serve_bytes(graph, f"/lookaside/{media_id}", data, mime, tenant.meta.access_token)
+    graph.expect_request(
+        f"{GRAPH}/{media_id}",
+        method="GET",
+        headers={"Authorization": f"Bearer {tenant.meta.access_token}"},
+    ).respond_with_json(
+        {
+            "messaging_product": "whatsapp",
+            "url": url,
+            "mime_type": mime,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "file_size": size if size is not None else len(data),
+            "id": media_id,
+        }
+    )
+
+
+def whatsapp_body(tenant: Tenant, *messages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "WABA-1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "3250000000",
+                                "phone_number_id": tenant.phone,
+                            },
+                            "contacts": [{"wa_id": "32470001", "profile": {"name": "Wendy"}}],
+                            "messages": [
+                                {"from": "32470001", "timestamp": "1700000000", **m}
+                                for m in messages
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def messenger_body(
+    tenant: Tenant, mid: str, text: str | None, attachments: list[dict[str, Any]]
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"mid": mid, "attachments": attachments}
+    if text:
+        message["text"] = text
+    return {
+        "object": "page",
+        "entry": [
+            {
+                "id": tenant.page,
+                "time": 1_700_000_000_000,
+                "messaging": [
+                    {
+                        "sender": {"id": "PSID-77"},
+                        "recipient": {"id": tenant.page},
+                        "timestamp": 1_700_000_000_000,
+                        "message": message,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def comment_body(tenant: Tenant, comment_id: str, text: str, photo: str) -> dict[str, Any]:
+    return {
+        "object": "page",
+        "entry": [
+            {
+                "id": tenant.page,
+                "time": 1_700_000_000,
+                "changes": [
+                    {
+                        "field": "feed",
+                        "value": {
+                            "item": "comment",
+                            "verb": "add",
+                            "comment_id": comment_id,
+                            "post_id": f"{tenant.page}_1",
+                            "from": {"id": "FB-USER-9", "name": "Carl"},
+                            "message": text,
+                            "photo": photo,
+                            "created_time": 1_700_000_000,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+async def post_webhook(stack: dict[str, Any], tenant: Tenant, body: dict[str, Any]) -> None:
+    raw, headers = tenant.meta.signed(body)
+    answer = await stack["ingest"].post("/v1/meta/webhook", content=raw, headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
+async def messages_of(
+    stack: dict[str, Any], tenant: Tenant, channel_message_texts: set[str]
+) -> dict[str, dict[str, Any]]:
+    """text -> message (with its conversation id) once every text has arrived."""
+    portal = stack["portal"]
+    async with asyncio.timeout(60):
+        while True:
+            found: dict[str, dict[str, Any]] = {}
+            page = await portal.get(
+                "/v1/dispatch/conversations", params={"status": "open"}, headers=tenant.headers
+            )
+            for item in page.json()["items"]:
+                detail = (
+                    await portal.get(
+                        f"/v1/conversations/{item['conversation_id']}", headers=tenant.headers
+                    )
+                ).json()
+                for m in detail["messages"]:
+                    found[m["text"]] = {**m, "conversation_id": item["conversation_id"]}
+            if channel_message_texts <= found.keys():
+                return found
+            await asyncio.sleep(0.2)
+
+
+async def test_voice_note_image_and_photo_comment_reach_the_agent_and_nobody_else(stack):  # type: ignore[no-untyped-def]
+    tenant, other, graph, portal = stack["tenant"], stack["other"], stack["graph"], stack["portal"]
+    whatsapp_media(graph, tenant, "MEDIA-VOICE-1", VOICE, "audio/ogg")
+    image_url = serve_bytes(graph, "/cdn/messenger/photo.jpg", PHOTO, "image/jpeg")
+    comment_photo = serve_bytes(graph, "/cdn/comments/photo.png", files.png(), "image/png")
+    await post_webhook(
+        stack,
+        tenant,
+        whatsapp_body(
+            tenant,
+            {
+                "id": "wamid.VOICE1",
+                "type": "audio",
+                "audio": {
+                    "id": "MEDIA-VOICE-1",
+                    "mime_type": "audio/ogg; codecs=opus",
+                    "voice": True,
+                },
+            },
+        ),
+    )
+    await post_webhook(
+        stack,
+        tenant,
+        messenger_body(
+            tenant, "m_photo_1", "my broken cup", [{"type": "image", "payload": {"url": image_url}}]
+        ),
+    )
+    await post_webhook(
+        stack, tenant, comment_body(tenant, f"{tenant.page}_1_5", "look at this", comment_photo)
+    )
+
+    found = await messages_of(stack, tenant, {"[audio]", "my broken cup", "look at this"})
+    voice, photo, comment = found["[audio]"], found["my broken cup"], found["look at this"]
+    assert [a["kind"] for a in voice["attachments"]] == ["audio"]
+    assert voice["attachments"][0]["content_type"] == "audio/ogg"
+    assert photo["attachments"][0]["content_type"] == "image/jpeg"
+    assert (photo["attachments"][0]["width"], photo["attachments"][0]["height"]) == (800, 600)
+    assert comment["attachments"][0]["content_type"] == "image/png"
+
+    for message, original in ((voice, VOICE), (photo, PHOTO), (comment, files.png())):
+        a = message["attachments"][0]
+        assert a["sha256"] == hashlib.sha256(original).hexdigest()
+        got = await portal.get(a["url"])
+        assert got.status_code == 200, got.text
+        assert got.content == original
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in got.headers["content-security-policy"]
+        assert got.headers["content-disposition"].startswith("inline;")
+    thumb = await portal.get(photo["attachments"][0]["thumbnail_url"])
+    assert thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.content[:3] == b"\xff\xd8\xff"
+    assert len(thumb.content) < len(PHOTO)
+
+    # Nobody of another tenant: not the conversation, not the file by a link re-pointed at
+    # their tenant, not an upload into it; and no link outlives its expiry.
+    a = photo["attachments"][0]
+    assert (
+        await portal.get(f"/v1/conversations/{photo['conversation_id']}", headers=other.headers)
+    ).status_code == 404
+    repointed = a["url"].replace(f"tenant={tenant.tenant_id}", f"tenant={other.tenant_id}")
+    assert (await portal.get(repointed)).status_code == 403
+    altered = a["url"][:-1] + ("0" if a["url"][-1] != "0" else "1")
+    assert (await portal.get(altered)).status_code == 403
+    key = attachment_links.link_key(SECRETS_KEY)
+    expired = attachment_links.signed_query(key, tenant.tenant_id, a["attachment_id"], ttl_s=-1)
+    assert (await portal.get(f"/v1/attachments/{a['attachment_id']}?{expired}")).status_code == 403
+    signed_for_other = attachment_links.signed_query(key, other.tenant_id, a["attachment_id"])
+    assert (
+        await portal.get(f"/v1/attachments/{a['attachment_id']}?{signed_for_other}")
+    ).status_code == 404
+    upload = await portal.post(
+        f"/v1/conversations/{photo['conversation_id']}/attachments",
+        params={"file_name": "x.png"},
+        content=files.png(),
+        headers=other.headers,
+    )
+    assert upload.status_code == 404
+
+
+async def test_refused_files_say_why_and_the_rest_of_the_message_is_kept(stack):  # type: ignore[no-untyped-def]
+    tenant, graph, portal = stack["tenant"], stack["graph"], stack["portal"]
+    expired = graph.url_for("/cdn/messenger/expired.jpg")
+    graph.expect_request("/cdn/messenger/expired.jpg").respond_with_response(
+        Response('{"error": "URL signature expired"}', status=403, content_type="application/json")
+    )
+    broken = serve_bytes(graph, "/cdn/messenger/broken.jpg", files.broken_jpeg(), "image/jpeg")
+    good = serve_bytes(graph, "/cdn/messenger/good.png", files.png(), "image/png")
+    await post_webhook(
+        stack,
+        tenant,
+        messenger_body(
+            tenant,
+            "m_mixed_1",
+            "three pictures",
+            [
+                {"type": "image", "payload": {"url": expired}},
+                {"type": "image", "payload": {"url": broken}},
+                {"type": "image", "payload": {"url": good}},
+            ],
+        ),
+    )
+    whatsapp_media(graph, tenant, "MEDIA-EXE", files.windows_program(), "application/pdf")
+    whatsapp_media(graph, tenant, "MEDIA-HUGE", b"", "image/jpeg", size=6 * 1024 * 1024)
+    await post_webhook(
+        stack,
+        tenant,
+        whatsapp_body(
+            tenant,
+            {
+                "id": "wamid.EXE1",
+                "type": "document",
+                "document": {
+                    "id": "MEDIA-EXE",
+                    "filename": "invoice.pdf",
+                    "mime_type": "application/pdf",
+                    "caption": "my invoice",
+                },
+            },
+            {
+                "id": "wamid.HUGE1",
+                "type": "image",
+                "image": {"id": "MEDIA-HUGE", "mime_type": "image/jpeg", "caption": "a huge photo"},
+            },
+        ),
+    )
+    found = await messages_of(stack, tenant, {"three pictures", "my invoice", "a huge photo"})
+    mixed = found["three pictures"]
+    assert [r["code"] for r in mixed["refused_attachments"]] == ["media_expired", "broken_image"]
+    assert [a["content_type"] for a in mixed["attachments"]] == ["image/png"]
+    assert (await portal.get(mixed["attachments"][0]["url"])).content == files.png()
+    assert [r["code"] for r in found["my invoice"]["refused_attachments"]] == [
+        "disguised_executable"
+    ]
+    assert found["my invoice"]["attachments"] == []
+    assert [r["code"] for r in found["a huge photo"]["refused_attachments"]] == ["too_large"]
+
+    # The same refusals from the Portal are a clear 4xx each, and nothing is stored.
+    conversation_id = mixed["conversation_id"]
+
+    async def upload(data: bytes, name: str, content_type: str) -> httpx.Response:
+        return await portal.post(
+            f"/v1/conversations/{conversation_id}/attachments",
+            params={"file_name": name},
+            content=data,
+            headers={**tenant.headers, "Content-Type": content_type},
+        )
+
+    too_large = await upload(files.pdf() + b"\0" * (MAX_BYTES + 1000), "big.pdf", "application/pdf")
+    disguised = await upload(files.windows_program(), "cat.jpg", "image/jpeg")
+    broken_image = await upload(files.broken_jpeg(), "cut.jpg", "image/jpeg")
+    assert (too_large.status_code, disguised.status_code, broken_image.status_code) == (
+        413,
+        415,
+        422,
+    )
+    assert disguised.json()["error"]["code"] == "disguised_executable"
+    assert broken_image.json()["error"]["code"] == "broken_image"
+    unknown = await portal.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={"text": "see attached", "attachment_ids": [str(uuid.uuid4())]},
+        headers=tenant.headers,
+    )
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (422, "unknown_attachment")
+
+
+def _multipart(request: Request) -> dict[str, Any]:
+    return {
+        "form": request.form.to_dict(),
+        "files": {name: (f.filename, f.mimetype, f.read()) for name, f in request.files.items()},
+    }
+
+
+async def take_and_reply(
+    stack: dict[str, Any], tenant: Tenant, conversation_id: str, data: bytes, name: str, text: str
+) -> str:
+    portal = stack["portal"]
+    taken = await portal.post(f"/v1/conversations/{conversation_id}/take", headers=tenant.headers)
+    assert taken.status_code in (200, 201), taken.text
+    uploaded = await portal.post(
+        f"/v1/conversations/{conversation_id}/attachments",
+        params={"file_name": name},
+        content=data,
+        headers={**tenant.headers, "Content-Type": "application/octet-stream"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["content_type"] == "image/png"  # from the bytes, not the header
+    sent = await portal.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={"text": text, "attachment_ids": [uploaded.json()["attachment_id"]]},
+        headers=tenant.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    return sent.json()["message_id"]
+
+
+async def delivery_of(
+    stack: dict[str, Any], tenant: Tenant, conversation_id: str, message_id: str
+) -> dict[str, Any]:
+    async with asyncio.timeout(60):
+        while True:
+            detail = (
+                await stack["portal"].get(
+                    f"/v1/conversations/{conversation_id}", headers=tenant.headers
+                )
+            ).json()
+            (message,) = [m for m in detail["messages"] if m["message_id"] == message_id]
+            if message["delivery_status"] not in ("requested", None):
+                return message
+            await asyncio.sleep(0.2)
+
+
+async def test_an_agents_image_reaches_whatsapp_and_messenger_as_proper_uploads(stack):  # type: ignore[no-untyped-def]
+    tenant, graph = stack["tenant"], stack["graph"]
+    whatsapp_media(graph, tenant, "MEDIA-VOICE-2", VOICE, "audio/ogg")
+    image_url = serve_bytes(graph, "/cdn/messenger/photo2.jpg", PHOTO, "image/jpeg")
+    await post_webhook(
+        stack,
+        tenant,
+        whatsapp_body(
+            tenant,
+            {
+                "id": "wamid.VOICE2",
+                "type": "audio",
+                "audio": {"id": "MEDIA-VOICE-2", "voice": True},
+                "from": "32470002",
+            },
+        ),
+    )
+    await post_webhook(
+        stack,
+        tenant,
+        messenger_body(
+            tenant, "m_photo_2", "which colour?", [{"type": "image", "payload": {"url": image_url}}]
+        ),
+    )
+    uploads: list[dict[str, Any]] = []
+
+    def media_upload(request: Request) -> Response:
+        uploads.append(_multipart(request))
+        return Response('{"id": "MEDIA-OUT-1"}', content_type="application/json")
+
+    graph.expect_request(f"{GRAPH}/{tenant.phone}/media", method="POST").respond_with_handler(
+        media_upload
+    )
+    graph.expect_request(f"{GRAPH}/{tenant.phone}/messages", method="POST").respond_with_json(
+        {"messaging_product": "whatsapp", "messages": [{"id": "wamid.OUT-IMAGE"}]}
+    )
+    messenger_posts: list[dict[str, Any]] = []
+
+    def messenger_send(request: Request) -> Response:
+        messenger_posts.append(
+            _multipart(request) if request.files else {"json": request.get_json()}
+        )
+        return Response(
+            orjson.dumps(
+                {"recipient_id": "PSID-77", "message_id": f"m_out_{len(messenger_posts)}"}
+            ),
+            content_type="application/json",
+        )
+
+    graph.expect_request(f"{GRAPH}/{tenant.page}/messages", method="POST").respond_with_handler(
+        messenger_send
+    )
+
+    found = await messages_of(stack, tenant, {"which colour?"})
+    voices = [
+        m
+        for m in (await messages_of(stack, tenant, {"[audio]"})).values()
+        if m["text"] == "[audio]"
+    ]
+    image = files.png(120, 80, "blue")
+    # A WhatsApp conversation (a visitor who sent a voice note).
+    whatsapp_conversation = voices[-1]["conversation_id"]
+    wa_message = await take_and_reply(
+        stack, tenant, whatsapp_conversation, image, "colours.png", "Here are the colours"
+    )
+    fb_message = await take_and_reply(
+        stack, tenant, found["which colour?"]["conversation_id"], image, "colours.png", "Blue it is"
+    )
+
+    wa = await delivery_of(stack, tenant, whatsapp_conversation, wa_message)
+    fb = await delivery_of(stack, tenant, found["which colour?"]["conversation_id"], fb_message)
+    assert (wa["delivery_status"], wa["delivery_error"]) == ("sent", None)
+    assert (fb["delivery_status"], fb["delivery_error"]) == ("sent", None)
+    assert [a["file_name"] for a in wa["attachments"]] == ["colours.png"]
+
+    (upload,) = uploads
+    assert upload["form"] == {"messaging_product": "whatsapp", "type": "image/png"}
+    assert upload["files"]["file"] == ("colours.png", "image/png", image)
+    sent_by_id = [
+        r.get_json() for r, _ in graph.log if r.path == f"{GRAPH}/{tenant.phone}/messages"
+    ]
+    assert sent_by_id[-1]["type"] == "image"
+    assert sent_by_id[-1]["image"] == {"id": "MEDIA-OUT-1", "caption": "Here are the colours"}
+    text, photo = messenger_posts[-2:]
+    assert text["json"]["message"] == {"text": "Blue it is"}
+    assert photo["files"]["filedata"] == ("colours.png", "image/png", image)
+    assert photo["form"]["messaging_type"] == "RESPONSE"
+    assert photo["form"]["recipient"] == '{"id":"PSID-77"}'
+    assert (
+        photo["form"]["message"]
+        == '{"attachment":{"type":"image","payload":{"is_reusable":false}}}'
+    )
+
+
+async def test_a_pdf_from_the_widget_reaches_the_agent_and_an_agents_image_reaches_only_that_visitor(
+    stack,
+):  # type: ignore[no-untyped-def]
+    tenant, other, portal, ingest = (
+        stack["tenant"],
+        stack["other"],
+        stack["portal"],
+        stack["ingest"],
+    )
+    channel = await portal.post(
+        "/v1/channels", headers=tenant.headers, json={"channel_type": "webchat", "name": "Shop"}
+    )
+    assert channel.status_code == 201, channel.text
+    key = channel.json()["public_key"]
+    visitor = f"visitor-{uuid.uuid4().hex[:12]}"
+
+    async def send_pdf() -> httpx.Response:
+        return await ingest.post(
+            f"/v1/webchat/{key}/files",
+            params={
+                "visitor_id": visitor,
+                "client_id": "upload-0001",
+                "file_name": "order.pdf",
+                "text": "my order",
+            },
+            content=PDF,
+            headers={"Content-Type": "application/pdf"},
+        )
+
+    async with asyncio.timeout(30):
+        while (sent := await send_pdf()).status_code == 404:  # until ingest has the channel
+            await asyncio.sleep(0.1)
+    assert sent.status_code == 202, sent.text
+    assert (sent.json()["content_type"], sent.json()["size"]) == ("application/pdf", len(PDF))
+    refused = await ingest.post(
+        f"/v1/webchat/{key}/files",
+        params={"visitor_id": visitor, "client_id": "upload-0002", "file_name": "order.pdf"},
+        content=files.windows_program(),
+    )
+    assert (refused.status_code, refused.json()["error"]["code"]) == (415, "disguised_executable")
+
+    found = await messages_of(stack, tenant, {"my order"})
+    message = found["my order"]
+    (pdf,) = message["attachments"]
+    got = await portal.get(pdf["url"])
+    assert got.content == PDF
+    assert got.headers["content-disposition"].startswith('attachment; filename="order.pdf"')
+    assert (
+        await portal.get(f"/v1/conversations/{message['conversation_id']}", headers=other.headers)
+    ).status_code == 404
+
+    # The agent answers with a picture: it reaches the visitor's socket with a link for them.
+    image = files.png(40, 40, "green")
+    await take_and_reply(
+        stack, tenant, message["conversation_id"], image, "map.png", "Find us here"
+    )
+    socket_url = ingest.base_url.copy_with(scheme="ws", path=f"/v1/webchat/{key}/ws")
+    async with (
+        open_socket(str(socket_url), origin=str(ingest.base_url).rstrip("/")) as ws,
+        asyncio.timeout(30),
+    ):  # type: ignore[arg-type]
+        await ws.send(orjson.dumps({"type": "hello", "visitor_id": visitor}).decode())
+        while True:
+            frame = orjson.loads(await ws.recv())
+            if frame["type"] == "message" and frame.get("attachments"):
+                break
+    assert frame["text"] == "Find us here"
+    (picture,) = frame["attachments"]
+    assert (picture["file_name"], picture["content_type"]) == ("map.png", "image/png")
+    got = await ingest.get(picture["url"])
+    assert got.status_code == 200, got.text
+    assert got.content == image
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert (await ingest.get(picture["thumbnail_url"])).content[:3] == b"\xff\xd8\xff"
+    someone_else = picture["url"].replace(
+        f"visitor_id={visitor}", "visitor_id=visitor-somebody-else"
+    )
+    assert (await ingest.get(someone_else)).status_code == 403
+
+    # The visitor is erased: their files leave the blob store and no link serves them.
+    detail = await portal.get(
+        f"/v1/conversations/{message['conversation_id']}", headers=tenant.headers
+    )
+    erased = await portal.post(
+        f"/v1/visitors/{detail.json()['visitor_id']}/erasure", headers=tenant.headers
+    )
+    assert erased.status_code in (200, 202), erased.text
+    assert (await portal.get(pdf["url"])).status_code == 404
+    assert (await ingest.get(picture["url"])).status_code in (403, 404)
+    kept = [p.name for p in (stack["data_dir"] / "blobs").rglob("*") if p.is_file()]
+    for attachment_id in (pdf["attachment_id"], picture["attachment_id"]):
+        assert not [k for k in kept if attachment_id in str(k)], kept
+        assert not list((stack["data_dir"] / "blobs").rglob(f"*{attachment_id}*"))

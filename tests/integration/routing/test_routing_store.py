@@ -1,0 +1,166 @@
+"""Routing's state survives a save and a load exactly, and a stale writer is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+
+from services.routing import store
+from services.routing.application.router import Router
+from services.routing.domain.state import TenantRouting
+from shared import events as ev
+from shared.events import Envelope
+from shared.readmodel import make_engine
+from tests.unit.routing.test_routing_replay import MORNING, TIMEOUT
+from tests.unit.routing.test_routing_state import (
+    ANN,
+    BOB,
+    TENANT,
+    at,
+    competence,
+    conv,
+    feed,
+    new_state,
+    opened,
+    presence,
+    tenant_created,
+    user_created,
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path):  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'routing.sqlite'}"
+    else:
+        pg = request.getfixturevalue("postgres")
+        name = f"routing_{tmp_path.name[-8:].lower().replace('-', '_')}"
+        pg.create_database(name)
+        url = pg.url(name)
+    engine = make_engine(url)
+    store.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_saved_state_loads_back_the_same_and_stale_writers_are_refused(engine):
+    state = new_state(
+        tenant_created(default_capacity=3),
+        user_created(ANN, competences=("c1",), capacity=2),
+        user_created(BOB, languages=("nl", "fr")),
+        presence(ANN, "online", 0),
+    )
+    for n in range(4):
+        feed(state, opened(n, n + 1))  # two to Ann (capacity 2), two waiting
+    for name in ("c1", "c2"):
+        feed(state, ev.LabelChanged(kind="competence", label_id=competence(name), name=name))
+    feed(state, ev.LabelDeleted(kind="competence", label_id=competence("c2")))
+    with engine.begin() as conn:
+        store.save(conn, state)
+    with engine.connect() as conn:
+        loaded = store.load(conn, TENANT)
+    assert loaded.version == state.version == 1
+    assert loaded.agents == state.agents
+    assert loaded.conversations == state.conversations
+    assert loaded.competences == {competence("c1"): "c1"}
+    assert loaded.deleted_competences == {competence("c2")}
+    assert (loaded.routing_enabled, loaded.default_capacity) == (True, 3)
+
+    feed(state, presence(BOB, "online", 10))  # Bob takes the waiting two
+    with engine.begin() as conn:
+        store.save(conn, state)
+    with engine.connect() as conn:
+        again = store.load(conn, TENANT)
+    assert again.agents[BOB].load == 2 and again.conversations == state.conversations
+
+    # The copy loaded before Bob's change is stale now: its save must fail, not overwrite.
+    feed(loaded, presence(BOB, "away", 11))
+    with pytest.raises(store.StaleState), engine.begin() as conn:
+        store.save(conn, loaded)
+
+
+def replay(script: list[Envelope | datetime], state: TenantRouting | None = None) -> list[Envelope]:
+    state = state or TenantRouting(tenant_id=TENANT)
+    out: list[Envelope] = []
+    for item in script:
+        if isinstance(item, datetime):
+            out += state.sweep(item, TIMEOUT)
+        else:
+            out += state.apply(item, item.parsed())
+    return out
+
+
+def test_a_state_saved_and_loaded_midway_decides_as_if_never_stopped(engine):
+    """Statuses, take clocks, dispatch marks and own capacities survive; the indexes are
+    rebuilt on load, so the rest of the morning gives byte-identical decisions."""
+    whole = replay(MORNING)
+    cut = 12  # after the first sweep: in progress, assigned, bot-handed-over conversations
+    state = TenantRouting(tenant_id=TENANT)
+    first = replay(MORNING[:cut], state)
+    with engine.begin() as conn:
+        store.save(conn, state)
+    with engine.connect() as conn:
+        loaded = store.load(conn, TENANT)
+    assert loaded.conversations == state.conversations
+    assert loaded.agents == state.agents
+    assert {t.status for t in loaded.conversations.values()} == {"in_progress", "assigned"}
+    rest = replay(MORNING[cut:], loaded)
+    assert [e.to_bytes() for e in first + rest] == [e.to_bytes() for e in whole]
+
+
+async def test_the_take_deadline_is_swept_after_a_restart_on_the_owner_only(engine):
+    state = new_state(
+        tenant_created(),
+        user_created(ANN),
+        user_created(BOB),
+        presence(ANN, "online", 0),
+        presence(BOB, "online", 1),
+    )
+    feed(state, opened(1, 2))  # to Ann, who never takes it
+    with engine.begin() as conn:
+        store.save(conn, state)
+
+    published: list[Envelope] = []
+
+    async def publish(decisions: list[Envelope]) -> None:
+        published.extend(decisions)
+
+    router = Router(publish)  # a fresh process: nothing cached
+    router.loop = asyncio.get_running_loop()
+    timeout = timedelta(minutes=2)
+    args = (engine, at(3.5), timeout)
+    assert await asyncio.to_thread(router.sweep, *args) == 0  # not due yet
+    assert await asyncio.to_thread(router.sweep, engine, at(4), timeout, lambda _t: False) == 0
+    assert published == []
+    assert await asyncio.to_thread(router.sweep, engine, at(4), timeout) == 1
+    (decision,) = [e.parsed() for e in published]
+    assert (decision.assignee_id, decision.replaces_assignee_id, decision.reroute_reason) == (
+        BOB,
+        ANN,
+        "not_taken",
+    )
+    with engine.connect() as conn:
+        saved = store.load(conn, TENANT)
+        # Bob's clock runs from minute 4.
+        assert store.tenants_with_assignments_up_to(conn, at(3.9)) == []
+        assert store.tenants_with_assignments_up_to(conn, at(4)) == [TENANT]
+    assert saved.conversations[conv(1)].assignee_id == BOB
+    assert (saved.agents[ANN].load, saved.agents[BOB].load) == (0, 1)
+    # Someone else saved this tenant meanwhile: the cached copy is stale, so the sweep
+    # decides on the saved state instead (Ann has room again: she gets it back).
+    saved.agents[BOB].presence = "away"
+    saved.dirty_agents.add(BOB)
+    with engine.begin() as conn:
+        store.save(conn, saved)
+    published.clear()
+    assert await asyncio.to_thread(router.sweep, engine, at(30), timeout) == 1
+    (again,) = [e.parsed() for e in published]
+    assert (again.assignee_id, again.replaces_assignee_id) == (ANN, BOB)
+    assert [(c.user_id, c.excluded_by) for c in again.candidates] == [
+        (ANN, []),
+        (BOB, ["presence", "not_taken"]),
+    ]
+    with engine.connect() as conn:
+        assert store.load(conn, TENANT).conversations[conv(1)].assignee_id == ANN
