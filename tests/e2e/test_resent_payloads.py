@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 
 import httpx
@@ -128,7 +129,15 @@ def test_payloads_resent_shuffled_and_concurrent_are_applied_once(make_stack) ->
     assert stats["total"] == VISITORS
     assert stats["channels"][0]["assigned"] == VISITORS
 
-    log = _feed(stack, "conversations")
+    # Every conversation is assigned once its first message is in; the other messages may
+    # still be on their way through the conversation service: wait until the log stops growing.
+    deadline = time.monotonic() + 300
+    while True:
+        log = _feed(stack, "conversations")
+        got = sum(e["type"] == "MessageReceived" for e in log)
+        if got >= PAYLOADS or time.monotonic() > deadline:
+            break  # a shortfall after the deadline fails just below, with its count
+        time.sleep(1)
     received = [e for e in log if e["type"] == "MessageReceived"]
     texts = Counter(e["payload"]["content"]["text"] for e in received)
     assert len(received) == PAYLOADS, f"{len(received) - PAYLOADS} more or fewer than sent"

@@ -109,12 +109,15 @@ def rows_naming(engines: dict[str, sa.Engine], tenant_id: str) -> Snapshot:
 
 
 def settled(engines: dict[str, sa.Engine], tenant_id: str) -> Snapshot:
-    """The tenant's rows once the consumers have caught up (two equal looks in a row)."""
-    before = rows_naming(engines, tenant_id)
-    for _ in range(30):
+    """The tenant's rows once the consumers have caught up: unchanged for 6 s, longer than a
+    consumer's long poll (``KAFKA_FETCH_MAX_WAIT_MS``, 5 s), so a late delivery status or
+    re-read after a rewind has landed."""
+    before, quiet = rows_naming(engines, tenant_id), 0
+    for _ in range(60):
         time.sleep(1)
         now = rows_naming(engines, tenant_id)
-        if now == before:
+        quiet = quiet + 1 if now == before else 0
+        if quiet >= 6:
             return now
         before = now
     return before

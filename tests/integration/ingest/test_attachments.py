@@ -106,6 +106,7 @@ async def stack(kafka_bootstrap, tmp_path_factory, make_httpserver):  # type: ig
         operator_token=OPERATOR_TOKEN,
         channel_secrets_key=SECRETS_KEY,
         attachment_max_bytes=MAX_BYTES,
+        erasure_wait_seconds=5,
     )
     conversation = ConversationService(settings, registry=CollectorRegistry())
     register(conversation)
@@ -668,8 +669,9 @@ async def test_a_pdf_from_the_widget_reaches_the_agent_and_an_agents_image_reach
     detail = await portal.get(
         f"/v1/conversations/{message['conversation_id']}", headers=tenant.headers
     )
+    # (It may wait up to ERASURE_WAIT_SECONDS for the relay and the consumers; files go first.)
     erased = await portal.post(
-        f"/v1/visitors/{detail.json()['visitor_id']}/erasure", headers=tenant.headers
+        f"/v1/visitors/{detail.json()['visitor_id']}/erasure", headers=tenant.headers, timeout=120
     )
     assert erased.status_code in (200, 202), erased.text
     assert (await portal.get(pdf["url"])).status_code == 404
