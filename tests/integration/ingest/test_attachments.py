@@ -678,3 +678,48 @@ async def test_a_pdf_from_the_widget_reaches_the_agent_and_an_agents_image_reach
     for attachment_id in (pdf["attachment_id"], picture["attachment_id"]):
         assert not [k for k in kept if attachment_id in str(k)], kept
         assert not list((stack["data_dir"] / "blobs").rglob(f"*{attachment_id}*"))
+
+
+async def test_a_tenants_own_size_limit_refuses_what_the_operators_allows_for_that_tenant_only(
+    stack,
+):  # type: ignore[no-untyped-def]
+    portal, tenant, other = stack["portal"], stack["tenant"], stack["other"]
+    await post_webhook(stack, tenant, messenger_body(tenant, "m_limit_1", "limit check", []))
+    conversation_id = (await messages_of(stack, tenant, {"limit check"}))["limit check"][
+        "conversation_id"
+    ]
+
+    async def upload() -> httpx.Response:
+        return await portal.post(
+            f"/v1/conversations/{conversation_id}/attachments",
+            params={"file_name": "offer.pdf"},
+            content=PDF,
+            headers={**tenant.headers, "Content-Type": "application/pdf"},
+        )
+
+    async def set_limit(who: Tenant, limit: int | None) -> httpx.Response:
+        current = (await portal.get("/v1/settings/general", headers=who.headers)).json()
+        return await portal.put(
+            "/v1/settings/general",
+            headers=who.headers,
+            json={**current, "attachment_max_bytes": limit},
+        )
+
+    assert len(PDF) < MAX_BYTES
+    too_high = await set_limit(tenant, MAX_BYTES + 1)
+    assert too_high.status_code == 422, too_high.text
+    assert too_high.json()["error"]["code"] == "attachment_limit_too_high"
+    assert (await set_limit(tenant, 0)).status_code == 422
+    # Another tenant's small limit is no business of this one.
+    assert (await set_limit(other, len(PDF) - 1)).status_code == 200
+    assert (await portal.get("/v1/settings/general", headers=other.headers)).json()[
+        "attachment_max_bytes"
+    ] == len(PDF) - 1
+    assert (await upload()).status_code == 201
+    # The tenant's own: the file the operator's limit allows is now too large here.
+    assert (await set_limit(tenant, len(PDF) - 1)).status_code == 200
+    refused = await upload()
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["error"]["code"] == "too_large"
+    assert (await set_limit(tenant, None)).status_code == 200
+    assert (await upload()).status_code == 201
