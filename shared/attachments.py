@@ -6,8 +6,8 @@ One place for the rules (docs/attachments.md):
   Only :data:`ALLOWED_TYPES` are kept; an executable or script is refused as
   ``disguised_executable`` when its name or claimed type says otherwise, as
   ``type_not_allowed`` when it does not hide (both 415).
-- **Size**: the channel's own limit (:data:`CHANNEL_LIMITS`, by kind) and the operator's
-  ``ATTACHMENT_MAX_BYTES``, the smaller wins: ``too_large`` (413). Empty: ``empty_file`` (422).
+- **Size**: the channel's own limit (:data:`CHANNEL_LIMITS`, by kind), the operator's
+  ``ATTACHMENT_MAX_BYTES`` and the tenant's setting (:meth:`Limits.of`), the smallest wins: ``too_large`` (413). Empty: ``empty_file`` (422).
 - **Images** must decode (Pillow): ``broken_image`` (422) otherwise; a thumbnail (at most
   :data:`THUMBNAIL_PX` on a side, JPEG) is kept beside the original.
 - **Malware**: when ``CLAMD_ADDRESS`` is set every file is scanned by clamd first
@@ -131,6 +131,13 @@ class Limits:
 
     channel_type: str
     max_bytes: int = DEFAULT_MAX_BYTES
+
+    @classmethod
+    def of(cls, channel_type: str, operator_max: int, tenant_max: int | None) -> Limits:
+        """The tenant's own limit applies only below the operator's (never raises it)."""
+        if tenant_max is None:
+            return cls(channel_type, operator_max)
+        return cls(channel_type, min(operator_max, tenant_max))
 
     def for_kind(self, kind: str) -> int:
         own = CHANNEL_LIMITS.get(self.channel_type, {})

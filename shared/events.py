@@ -156,6 +156,9 @@ class TenantSettingsChanged(Payload):
     routing_enabled: bool
     languages: list[str]
     default_capacity: int
+    #: The tenant's own file size limit in bytes (docs/attachments.md); ``None``: only the
+    #: operator's ``ATTACHMENT_MAX_BYTES`` and the channel's own limit apply (older events).
+    attachment_max_bytes: int | None = None
 
 
 class OfficeHoursSet(Payload):

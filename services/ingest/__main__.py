@@ -91,6 +91,7 @@ def build(settings: IngestSettings) -> FastAPI:
         ),
         OutboundPolicy.from_settings(settings),
         scanner_from_address(settings.clamd_address),
+        engine=service.engine,
     )
     return app
 

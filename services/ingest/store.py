@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -90,7 +91,17 @@ sent_messages = Table(
     Column("message_id", String(36), nullable=False),
 )
 
+#: A tenant's own file size limit (``TenantSettingsChanged.attachment_max_bytes``);
+#: no row or NULL: the operator's ``ATTACHMENT_MAX_BYTES`` (docs/attachments.md).
+tenant_limits = Table(
+    "tenant_limits",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("attachment_max_bytes", Integer),
+)
+
 WANTED = {
+    "TenantSettingsChanged",
     "ChannelConnected",
     "ChannelDisconnected",
     "ChatbotConnected",
@@ -113,6 +124,13 @@ def make_apply(secrets_key: str) -> Callable[[Connection, list[Delivery]], None]
             if isinstance(p, ev.TenantPurged):  # retention ended (SPEC §3.4)
                 delete_tenant_rows(conn, metadata, tenant_id)
                 delete_mentioning(conn, outcomes, outcomes.c.envelope, tenant_id)
+            elif isinstance(p, ev.TenantSettingsChanged):
+                conn.execute(delete(tenant_limits).where(tenant_limits.c.tenant_id == tenant_id))
+                conn.execute(
+                    insert(tenant_limits).values(
+                        tenant_id=tenant_id, attachment_max_bytes=p.attachment_max_bytes
+                    )
+                )
             elif isinstance(p, ev.ChannelConnected):
                 # Replace, never fail: the same connection published twice stays one row.
                 conn.execute(
@@ -397,3 +415,13 @@ def sent_by_channel_ids(
         )
         for r in rows
     }
+
+
+def tenant_attachment_max(engine: Engine, tenant_id: uuid.UUID | str) -> int | None:
+    """The tenant's own file size limit, if it set one (``shared.attachments.Limits.of``)."""
+    with engine.connect() as conn:
+        return conn.scalar(
+            select(tenant_limits.c.attachment_max_bytes).where(
+                tenant_limits.c.tenant_id == str(tenant_id)
+            )
+        )

@@ -45,9 +45,8 @@ def link_key(svc: ConversationService) -> bytes:
     return links.link_key(svc.settings.channel_secrets_key.get_secret_value())
 
 
-def _channel_type(
-    svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> str:
+def _limits(svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Limits:
+    """The conversation's channel and the tenant's own limit, within the operator's."""
     c = t.conversations
     with svc.engine.connect() as conn:
         found = conn.scalar(
@@ -55,9 +54,12 @@ def _channel_type(
                 c.c.conversation_id == str(conversation_id), c.c.tenant_id == str(tenant_id)
             )
         )
+        tenant_max = conn.scalar(
+            select(t.tenants.c.attachment_max_bytes).where(t.tenants.c.tenant_id == str(tenant_id))
+        )
     if found is None:
         raise ApiError(404, "not_found", "No such conversation.")
-    return str(found)
+    return Limits.of(str(found), svc.settings.attachment_max_bytes, tenant_max)
 
 
 @router.post(
@@ -87,7 +89,7 @@ async def upload(
     svc: ConversationService = Depends(service),
 ) -> AttachmentOut:
     """Stored under the tenant's prefix; not sent until a reply names its ``attachment_id``."""
-    channel_type = await asyncio.to_thread(_channel_type, svc, who.tenant_id, conversation_id)
+    limits = await asyncio.to_thread(_limits, svc, who.tenant_id, conversation_id)
     data = await request.body()
     try:
         attachment = await keep(
@@ -96,7 +98,7 @@ async def upload(
             data,
             file_name=file_name,
             claimed_type=request.headers.get("content-type"),
-            limits=Limits(channel_type, svc.settings.attachment_max_bytes),
+            limits=limits,
             scan=svc.scanner,
         )
     except AttachmentRefused as refused:

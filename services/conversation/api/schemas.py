@@ -205,6 +205,9 @@ class GeneralSettings(Strict):
     routing_enabled: bool
     languages: list[str] = Field(min_length=1, max_length=100)
     default_capacity: int = Field(default=5, ge=1, le=1000)
+    #: The tenant's own file size limit in bytes, at most the operator's
+    #: ``ATTACHMENT_MAX_BYTES``; absent or null: the operator's limit.
+    attachment_max_bytes: int | None = Field(default=None, gt=0)
 
 
 class Termination(Strict):

@@ -34,6 +34,7 @@ async def get_general(
         routing_enabled=row.routing_enabled,
         languages=row.languages,
         default_capacity=row.default_capacity,
+        attachment_max_bytes=row.attachment_max_bytes,
     )
 
 
@@ -43,15 +44,25 @@ async def put_general(
     who: Caller = Depends(administration),
     svc: ConversationService = Depends(service),
 ) -> GeneralSettings:
-    """Routing on or off; the languages offered for user profiles; the default capacity."""
+    """Routing on or off; the languages offered for user profiles; the default capacity;
+    the tenant's file size limit (never above the operator's, docs/attachments.md)."""
     if len(set(body.languages)) != len(body.languages):
         raise ApiError(422, "duplicate_language", "A language is listed twice.")
+    operator_limit = svc.settings.attachment_max_bytes
+    if body.attachment_max_bytes is not None and body.attachment_max_bytes > operator_limit:
+        raise ApiError(
+            422,
+            "attachment_limit_too_high",
+            f"The file size limit can be at most {operator_limit} bytes on this installation.",
+            {"max": operator_limit},
+        )
     await asyncio.to_thread(
         svc.directory.change_settings,
         who.tenant_id,
         body.routing_enabled,
         body.languages,
         body.default_capacity,
+        body.attachment_max_bytes,
     )
     await svc.after_change()
     return body

@@ -128,6 +128,8 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
             routing_enabled=e.routing_enabled,
             languages=e.languages,
             default_capacity=e.default_capacity,
+            # Events stored before the setting existed have no such attribute.
+            attachment_max_bytes=getattr(e, "attachment_max_bytes", None),
         )
     ],
     Tenant.OfficeHoursSet: lambda e: [contract.OfficeHoursSet(office_hours=e.office_hours)],

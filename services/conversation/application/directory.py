@@ -161,9 +161,10 @@ class Directory(CacheEvictingOnConflict):
         routing_enabled: bool,
         languages: list[str],
         default_capacity: int,
+        attachment_max_bytes: int | None = None,
     ) -> None:
         tenant = self.tenant(tenant_id)
-        tenant.change_settings(routing_enabled, languages, default_capacity)
+        tenant.change_settings(routing_enabled, languages, default_capacity, attachment_max_bytes)
         self.save(tenant)
 
     def set_office_hours(self, tenant_id: uuid.UUID, office_hours: dict[str, Any]) -> None:

@@ -5,7 +5,9 @@ settings, visitors, conversations, messages, notes) and ``manifest.json`` with t
 counts. Rows come from the Portal's views, read with a streaming cursor
 (``yield_per``), and the archive is produced as it is sent (a zip with data descriptors
 needs no seeking), so memory stays flat however large the tenant. Channel credentials
-are never in the views, so they cannot be in an export.
+are never in the views, so they cannot be in an export. Each message carries its
+``attachments`` (file name, type, size, SHA-256; a refused one with its code and reason),
+never the bytes nor the blob keys: read per batch of messages on a second connection.
 
 Progress: :func:`summary` gives the counts of each kind first (``GET /v1/export/summary``
 and the ``X-Export-Rows`` header); :class:`Exports` records each download in ``exports``
@@ -66,6 +68,41 @@ KINDS: tuple[Kind, ...] = (
     Kind("messages", t.messages, _cols(t.messages), order="message_id"),
     Kind("notes", t.notes, _cols(t.notes), order="note_id"),
 )
+
+
+#: What the export says of each file of a message (``attachments`` view; no blob keys).
+ATTACHMENT_FIELDS = (
+    "attachment_id",
+    "kind",
+    "file_name",
+    "content_type",
+    "size",
+    "sha256",
+    "refused_code",
+    "refused_reason",
+)
+
+
+def _files_of(conn: Any, tenant_id: uuid.UUID, message_ids: list[str]) -> dict[str, list]:
+    """The attachments of one batch of messages (at most ``YIELD_PER``), in their order."""
+    a = t.attachments
+    found: dict[str, list] = {}
+    rows = conn.execute(
+        select(a.c.message_id, *(a.c[n] for n in ATTACHMENT_FIELDS))
+        .where(a.c.tenant_id == str(tenant_id), a.c.message_id.in_(message_ids))
+        .order_by(a.c.message_id, a.c.position)
+    )
+    for row in rows:
+        found.setdefault(row[0], []).append(dict(zip(ATTACHMENT_FIELDS, row[1:], strict=True)))
+    return found
+
+
+def _with_files(rows: Any, conn: Any, tenant_id: uuid.UUID) -> Iterator[list[Any]]:
+    """Each message row with its ``attachments`` appended, a batch of rows at a time."""
+    for batch in rows.partitions(YIELD_PER):
+        files = _files_of(conn, tenant_id, [row.message_id for row in batch])
+        for row in batch:
+            yield [*row, files.get(row.message_id, [])]
 
 
 def _query(kind: Kind, tenant_id: uuid.UUID) -> Any:
@@ -155,24 +192,29 @@ def _entries(
 ) -> Iterator[tuple[bytes, int]]:
     """``<kind>.jsonl`` then ``<kind>.csv``, each read with a streaming cursor; yields
     (bytes, rows since the last yield), rows counted once (in the JSON Lines)."""
+    with_files = kind.name == "messages"
+    header = (*kind.columns, "attachments") if with_files else kind.columns
     for suffix in ("jsonl", "csv"):
         counts_rows = suffix == "jsonl"
-        with zf.open(f"{kind.name}.{suffix}", mode="w", force_zip64=True) as entry:
+        with (
+            zf.open(f"{kind.name}.{suffix}", mode="w", force_zip64=True) as entry,
+            conn.engine.connect() as files_conn,
+        ):
             text = io.TextIOWrapper(entry, encoding="utf-8", newline="")
             writer = None if counts_rows else csv.writer(text)
             if writer is not None:
-                writer.writerow(kind.columns)
+                writer.writerow(header)
             rows = conn.execution_options(stream_results=True, yield_per=YIELD_PER).execute(
                 _query(kind, tenant_id)
             )
             pending = 0
-            for row in rows:
+            for values in _with_files(rows, files_conn, tenant_id) if with_files else rows:
                 if writer is None:
-                    record = {k: _plain(v) for k, v in zip(kind.columns, row, strict=True)}
+                    record = {k: _plain(v) for k, v in zip(header, values, strict=True)}
                     text.write(orjson.dumps(record).decode())
                     text.write("\n")
                 else:
-                    writer.writerow([_csv_cell(v) for v in row])
+                    writer.writerow([_csv_cell(v) for v in values])
                 pending += 1
                 if pending == YIELD_PER:
                     text.flush()

@@ -51,6 +51,7 @@ class Tenant(Aggregate):
         self.default_capacity = default_capacity
         self.languages: list[str] = [default_language]
         self.office_hours: dict[str, Any] | None = None
+        self.attachment_max_bytes: int | None = None
 
     @property
     def tenant_id(self) -> uuid.UUID:
@@ -58,11 +59,16 @@ class Tenant(Aggregate):
 
     @event("SettingsChanged")
     def change_settings(
-        self, routing_enabled: bool, languages: list[str], default_capacity: int
+        self,
+        routing_enabled: bool,
+        languages: list[str],
+        default_capacity: int,
+        attachment_max_bytes: int | None = None,
     ) -> None:
         self.routing_enabled = routing_enabled
         self.languages = list(languages)
         self.default_capacity = default_capacity
+        self.attachment_max_bytes = attachment_max_bytes
 
     @event("OfficeHoursSet")
     def set_office_hours(self, office_hours: dict[str, Any]) -> None:

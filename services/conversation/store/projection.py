@@ -498,6 +498,7 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
         routing_enabled=lambda e: e.routing_enabled,
         languages=lambda e: e.languages,
         default_capacity=lambda e: e.default_capacity,
+        attachment_max_bytes=lambda e: getattr(e, "attachment_max_bytes", None),
     ),
     Tenant.OfficeHoursSet: _set(t.tenants, "tenant_id", office_hours=lambda e: e.office_hours),
     Tenant.ContractEnded: _set(t.tenants, "tenant_id", contract_end=lambda e: e.contract_end),

@@ -27,7 +27,7 @@ metadata = MetaData(info={"migrations": "services.conversation.migrations"})
 
 #: Bump when a view table changes shape: the views are then dropped and rebuilt from the
 #: event logs at start-up (they are projections; nothing in them is original).
-VIEWS_VERSION = 3
+VIEWS_VERSION = 4
 
 log_positions = Table(
     "log_positions",
@@ -51,6 +51,8 @@ tenants = Table(
     Column("languages", JSON, nullable=False, default=list),
     Column("office_hours", JSON),
     Column("contract_end", UtcDateTime),
+    #: The tenant's file size limit (bytes); NULL: the operator's applies.
+    Column("attachment_max_bytes", Integer),
 )
 
 end_users = Table(

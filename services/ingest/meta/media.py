@@ -23,9 +23,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 from prometheus_client import Counter
+from sqlalchemy import Engine
 
 from services.ingest.meta.parse import MediaRef, VisitorMessage
-from services.ingest.store import MetaChannel
+from services.ingest.store import MetaChannel, tenant_attachment_max
 from shared.attachments import CHANNEL_LIMITS, AttachmentRefused, Limits, keep
 from shared.blobs import BlobStore
 from shared.events import Attachment, MessageContent, RefusedAttachment
@@ -61,8 +62,19 @@ class MediaFetcher:
         settings: MediaSettings,
         policy: OutboundPolicy,
         scan: object | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.blobs, self.settings, self.policy, self.scan = blobs, settings, policy, scan
+        #: Where the tenants' own size limits are (``store.tenant_limits``); None: none.
+        self.engine = engine
+
+    async def _limits(self, channel: MetaChannel) -> Limits:
+        tenant_max = None
+        if self.engine is not None:
+            tenant_max = await asyncio.to_thread(
+                tenant_attachment_max, self.engine, channel.tenant_id
+            )
+        return Limits.of(channel.channel_type, self.settings.max_bytes, tenant_max)
 
     async def contents(
         self, messages: list[tuple[MetaChannel, VisitorMessage]]
@@ -85,12 +97,13 @@ class MediaFetcher:
     ) -> MessageContent:
         kept: list[Attachment] = []
         refused: list[RefusedAttachment] = []
+        limits = await self._limits(channel)
         for index, ref in enumerate(message.media):
             attachment_id = uuid.uuid5(
                 ATTACHMENT_NAMESPACE, f"{channel.channel_id}:{message.channel_message_id}:{index}"
             )
             try:
-                data, claimed_type = await self.download(client, channel, ref)
+                data, claimed_type = await self.download(client, channel, ref, limits)
                 kept.append(
                     await keep(
                         self.blobs,
@@ -98,7 +111,7 @@ class MediaFetcher:
                         data,
                         file_name=ref.file_name,
                         claimed_type=claimed_type or ref.claimed_type,
-                        limits=Limits(channel.channel_type, self.settings.max_bytes),
+                        limits=limits,
                         attachment_id=attachment_id,
                         claimed_kind=ref.kind,
                         scan=self.scan,
@@ -123,16 +136,16 @@ class MediaFetcher:
         )
 
     async def download(
-        self, client: httpx.AsyncClient, channel: MetaChannel, ref: MediaRef
+        self, client: httpx.AsyncClient, channel: MetaChannel, ref: MediaRef, limits: Limits
     ) -> tuple[bytes, str | None]:
-        cap = self._cap(channel.channel_type)
+        cap = min(self._cap(channel.channel_type), limits.max_bytes)
         token = None
         url = ref.url
         if ref.media_id is not None:  # WhatsApp: ask the Graph API where the file is
             token = channel.access_token
             url, size = await self._whatsapp_url(client, ref.media_id, token)
             # WhatsApp says the size and the kind: a file above that kind's limit is not fetched.
-            most = Limits(channel.channel_type, self.settings.max_bytes).for_kind(ref.kind)
+            most = limits.for_kind(ref.kind)
             if size is not None and size > most:
                 raise AttachmentRefused(
                     413, "too_large", f"The file is {size} bytes; {most} bytes at most here."

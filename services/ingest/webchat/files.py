@@ -23,6 +23,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from services.ingest.store import tenant_attachment_max
 from services.ingest.webchat import application, file_store
 from services.ingest.webchat.api import own_origin, public_host
 from services.ingest.webchat.domain import ClientId, origin_allowed
@@ -93,7 +94,11 @@ async def upload(
             await request.body(),
             file_name=file_name,
             claimed_type=request.headers.get("content-type"),
-            limits=Limits("webchat", config.max_bytes),
+            limits=Limits.of(
+                "webchat",
+                config.max_bytes,
+                await asyncio.to_thread(tenant_attachment_max, chat.engine, channel.tenant_id),
+            ),
             attachment_id=uuid.uuid5(
                 ATTACHMENT_NAMESPACE, f"{channel.channel_id}:{visitor_id}:{client_id}"
             ),

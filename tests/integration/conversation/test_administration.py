@@ -232,6 +232,7 @@ def test_general_settings_and_office_hours(portal):
         "routing_enabled": True,
         "languages": ["nl"],
         "default_capacity": 5,
+        "attachment_max_bytes": None,
     }
     assert (
         portal.put(

@@ -33,6 +33,7 @@ from shared import topics
 from shared.blobs import BlobNotFound, tenant_prefix
 from shared.events import Envelope, TenantCreated
 from tests.integration.conftest import OPERATOR, OPERATOR_TOKEN, TestTenant, new_tenant
+from tests.support import files
 from tests.support.apps import SERVICES, service_apps
 
 Snapshot = dict[tuple[str, str], int]
@@ -342,6 +343,21 @@ def test_export_holds_what_the_portal_api_shows_and_no_other_tenant(stack) -> No
     portal = clients["conversation"]
     tenant, other = with_traffic(clients), with_traffic(clients)
     admin = tenant.tokens["administrator"]
+    # A visitor's file: counted in the export (its facts, never its bytes).
+    pdf = files.pdf()
+    key = portal.get("/v1/channels", headers=admin).json()
+    key = (key["items"] if isinstance(key, dict) else key)[0]["public_key"]
+    sent = clients["ingest"].post(
+        f"/v1/webchat/{key}/files",
+        params={"visitor_id": "v-1", "client_id": "file-1", "file_name": "order.pdf"},
+        content=pdf,
+        headers={"Content-Type": "application/pdf"},
+    )
+    assert sent.status_code == 202, sent.text
+    deadline = time.monotonic() + 30
+    while portal.get("/v1/export/summary", headers=admin).json()["counts"]["messages"] < 4:
+        assert time.monotonic() < deadline, "the file's message never arrived"
+        time.sleep(0.1)
     summary = portal.get("/v1/export/summary", headers=admin).json()
     download = portal.get("/v1/export", headers=admin)
     archive = _archive(download)
@@ -352,7 +368,8 @@ def test_export_holds_what_the_portal_api_shows_and_no_other_tenant(stack) -> No
     assert progress["bytes_written"] == len(download.content)
     assert archive["manifest"][0]["counts"] == summary["counts"]
     assert {k: len(v) for k, v in archive.items() if k != "manifest"} == summary["counts"]
-    assert summary["counts"]["conversations"] == 2 and summary["counts"]["messages"] == 3
+    assert summary["counts"]["conversations"] == 2 and summary["counts"]["messages"] == 4
+    shown_files = []
 
     for exported in archive["conversations"]:
         shown = portal.get(f"/v1/conversations/{exported['conversation_id']}", headers=admin)
@@ -370,10 +387,27 @@ def test_export_holds_what_the_portal_api_shows_and_no_other_tenant(stack) -> No
             (m["message_id"], m["direction"], m["author"], m["text"], m["delivery_status"])
             for m in detail["messages"]
         )
+        fields = ("attachment_id", "kind", "file_name", "content_type", "size", "sha256")
+        for m in messages:
+            (shown_message,) = [d for d in detail["messages"] if d["message_id"] == m["message_id"]]
+            assert [tuple(a[f] for f in fields) for a in m["attachments"]] == [
+                tuple(a[f] for f in fields) for a in shown_message["attachments"]
+            ]
+            assert all(a["refused_code"] is None for a in m["attachments"])
+            assert "key" not in str(m["attachments"])  # no blob keys, no bytes
+            shown_files += m["attachments"]
         notes = [n for n in archive["notes"] if n["conversation_id"] == detail["conversation_id"]]
         assert sorted((n["note_id"], n["text"]) for n in notes) == sorted(
             (n["note_id"], n["text"]) for n in detail["notes"]
         )
+    assert [(a["file_name"], a["size"]) for a in shown_files] == [("order.pdf", len(pdf))]
+    with zipfile.ZipFile(io.BytesIO(download.content)) as zf:
+        (csv_row,) = [
+            r
+            for r in csv.DictReader(io.StringIO(zf.read("messages.csv").decode()))
+            if r["attachments"] != "[]"
+        ]
+    assert json.loads(csv_row["attachments"])[0]["sha256"] == shown_files[0]["sha256"]
     users = portal.get("/v1/users?limit=200", headers=admin).json()["items"]
     assert sorted(u["user_id"] for u in archive["users"]) == sorted(u["user_id"] for u in users)
     channels = portal.get("/v1/channels", headers=admin).json()

@@ -680,3 +680,108 @@ async def test_a_pdf_from_the_widget_reaches_the_agent_and_an_agents_image_reach
     for attachment_id in (pdf["attachment_id"], picture["attachment_id"]):
         assert not [k for k in kept if attachment_id in str(k)], kept
         assert not list((stack["data_dir"] / "blobs").rglob(f"*{attachment_id}*"))
+
+
+async def test_a_tenants_own_size_limit_refuses_what_the_operators_allows_for_that_tenant_only(
+    stack,
+):  # type: ignore[no-untyped-def]
+    portal, tenant, other = stack["portal"], stack["tenant"], stack["other"]
+    await post_webhook(stack, tenant, messenger_body(tenant, "m_limit_1", "limit check", []))
+    conversation_id = (await messages_of(stack, tenant, {"limit check"}))["limit check"][
+        "conversation_id"
+    ]
+
+    async def upload() -> httpx.Response:
+        return await portal.post(
+            f"/v1/conversations/{conversation_id}/attachments",
+            params={"file_name": "offer.pdf"},
+            content=PDF,
+            headers={**tenant.headers, "Content-Type": "application/pdf"},
+        )
+
+    async def set_limit(who: Tenant, limit: int | None) -> httpx.Response:
+        current = (await portal.get("/v1/settings/general", headers=who.headers)).json()
+        return await portal.put(
+            "/v1/settings/general",
+            headers=who.headers,
+            json={**current, "attachment_max_bytes": limit},
+        )
+
+    assert len(PDF) < MAX_BYTES
+    too_high = await set_limit(tenant, MAX_BYTES + 1)
+    assert too_high.status_code == 422, too_high.text
+    assert too_high.json()["error"]["code"] == "attachment_limit_too_high"
+    assert (await set_limit(tenant, 0)).status_code == 422
+    # Another tenant's small limit is no business of this one.
+    assert (await set_limit(other, len(PDF) - 1)).status_code == 200
+    assert (await portal.get("/v1/settings/general", headers=other.headers)).json()[
+        "attachment_max_bytes"
+    ] == len(PDF) - 1
+    assert (await upload()).status_code == 201
+    # The tenant's own: the file the operator's limit allows is now too large here.
+    assert (await set_limit(tenant, len(PDF) - 1)).status_code == 200
+    refused = await upload()
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["error"]["code"] == "too_large"
+
+    # Ingest learns the limit from the settings event: the widget's file is refused the same
+    # way for this tenant, and accepted for a tenant without a limit of its own.
+    third = await new_tenant(portal)
+
+    async def widget_upload(who: Tenant, refused_in_the_end: bool) -> httpx.Response:
+        """Until ingest has the channel (404) and, for a refusal, the tenant's limit: the
+        widget's channel and the settings reach different consumers of ingest."""
+        channel = await portal.post(
+            "/v1/channels", headers=who.headers, json={"channel_type": "webchat", "name": "Limit"}
+        )
+        assert channel.status_code == 201, channel.text
+        key = channel.json()["public_key"]
+        async with asyncio.timeout(30):
+            while True:
+                sent = await stack["ingest"].post(
+                    f"/v1/webchat/{key}/files",
+                    params={
+                        "visitor_id": "visitor-limit",
+                        "client_id": f"limit-{uuid.uuid4().hex[:12]}",
+                        "file_name": "a.pdf",
+                    },
+                    content=PDF,
+                    headers={"Content-Type": "application/pdf"},
+                )
+                if sent.status_code != 404 and not (refused_in_the_end and sent.status_code == 202):
+                    return sent
+                await asyncio.sleep(0.1)
+
+    widget_refused = await widget_upload(tenant, refused_in_the_end=True)
+    assert widget_refused.status_code == 413, widget_refused.text
+    assert widget_refused.json()["error"]["code"] == "too_large"
+    accepted = await widget_upload(third, refused_in_the_end=False)
+    assert accepted.status_code == 202, accepted.text
+
+    # And a WhatsApp document above the tenant's limit is refused, its caption kept.
+    graph = stack["graph"]
+    graph.expect_request(
+        f"{GRAPH}/MEDIA-LIMIT-PDF",
+        method="GET",
+        headers={"Authorization": f"Bearer {tenant.meta.access_token}"},
+    ).respond_with_json(
+        {
+            "messaging_product": "whatsapp",
+            "url": graph.url_for("/lookaside/MEDIA-LIMIT-PDF"),
+            "mime_type": "application/pdf",
+            "file_size": len(PDF),
+            "id": "MEDIA-LIMIT-PDF",
+        }
+    )
+    document = {"id": "MEDIA-LIMIT-PDF", "filename": "big.pdf", "caption": "limited document"}
+    await post_webhook(
+        stack,
+        tenant,
+        whatsapp_body(tenant, {"id": "wamid.LIMIT1", "type": "document", "document": document}),
+    )
+    limited = (await messages_of(stack, tenant, {"limited document"}))["limited document"]
+    assert limited["attachments"] == []
+    assert [r["code"] for r in limited["refused_attachments"]] == ["too_large"]
+
+    assert (await set_limit(tenant, None)).status_code == 200
+    assert (await upload()).status_code == 201

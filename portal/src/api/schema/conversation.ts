@@ -539,7 +539,8 @@ export interface paths {
         get: operations["get_general_v1_settings_general_get"];
         /**
          * Put General
-         * @description Routing on or off; the languages offered for user profiles; the default capacity.
+         * @description Routing on or off; the languages offered for user profiles; the default capacity;
+         *     the tenant's file size limit (never above the operator's, docs/attachments.md).
          */
         put: operations["put_general_v1_settings_general_put"];
         post?: never;
@@ -1771,6 +1772,8 @@ export interface components {
              * @default 5
              */
             default_capacity: number;
+            /** Attachment Max Bytes */
+            attachment_max_bytes?: number | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
