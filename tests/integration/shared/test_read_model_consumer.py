@@ -75,6 +75,14 @@ async def test_duplicates_are_applied_once_and_garbage_is_dead_lettered(
     )
     async with service.lifespan(FastAPI()):
         await dead_letters.start()
+        # "latest" is where the dead-letter topic ends once this reader has its partitions
+        # and their positions: resolved now, before anything can be dead-lettered (on a
+        # loaded machine it was resolved later and missed them).
+        async with asyncio.timeout(30):
+            while not dead_letters.assignment():
+                await dead_letters.getmany(timeout_ms=100)
+        for partition in dead_letters.assignment():
+            await dead_letters.position(partition)
         await producer.start()
         key = str(tenant).encode()
         for raw in (opened.to_bytes(), opened.to_bytes(), b"{not json", unknown.to_bytes()):
