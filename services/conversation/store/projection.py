@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import weakref
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -612,7 +614,14 @@ class Projector:
     def __init__(self, engine: Engine, applications: list[Application]) -> None:
         self.engine = engine
         self.applications = applications
-        self._lock = asyncio.Lock()
+        # One catch-up at a time in the process (a thread lock: the Portal's test clients and
+        # any embedding may call from more than one event loop, and an asyncio.Lock is bound
+        # to the first loop that waits on it). Per loop, waiters queue on an asyncio lock so
+        # that they hold no worker thread while they wait.
+        self._running = threading.Lock()
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def catch_up_now(self) -> int:
         """Apply everything new, page by page; safe to run twice (positions are in the same txn)."""
@@ -641,5 +650,11 @@ class Projector:
 
     async def catch_up(self) -> int:
         """Read-your-writes for the API: one catch-up at a time, off the event loop."""
-        async with self._lock:
-            return await asyncio.to_thread(self.catch_up_now)
+        loop = asyncio.get_running_loop()
+        queue = self._queues.setdefault(loop, asyncio.Lock())
+        async with queue:
+            return await asyncio.to_thread(self._catch_up_alone)
+
+    def _catch_up_alone(self) -> int:
+        with self._running:
+            return self.catch_up_now()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi.testclient import TestClient
 
 from shared.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, csrf_token_for
@@ -116,3 +118,26 @@ def test_me_is_the_signed_in_person_of_their_own_tenant(portal):
     assert "conversations" not in analyst["functions"]
     assert "statistics.per_end_user" not in analyst["functions"]
     assert portal.get("/v1/me").status_code == 401
+
+
+def test_browsers_on_event_loops_of_their_own_all_read_their_writes(portal):
+    """Each request waits for the views (read-your-writes); many loops may wait at once.
+
+    Each of these test clients runs every request on an event loop of its own, as an embedding
+    with more than one loop would: the wait must not be bound to the first loop that waited.
+    """
+    tenant = new_tenant(portal)
+    browsers = [_cookie_login(portal, tenant.emails[role]) for role in ("agent", "manager")]
+
+    def change_presence(browser: TestClient) -> list[int]:
+        csrf = {CSRF_HEADER: browser.cookies[CSRF_COOKIE]}
+        return [
+            browser.put("/v1/me/presence", json={"presence": p}, headers=csrf).status_code
+            for p in ("online", "away") * 15
+        ]
+
+    with ThreadPoolExecutor(len(browsers)) as pool:
+        answers = list(pool.map(change_presence, browsers))
+    assert answers == [[204] * 30] * len(browsers)
+    for browser, role in zip(browsers, ("agent", "manager"), strict=True):
+        assert browser.get("/v1/me").json()["presence"] == "away", role
