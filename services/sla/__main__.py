@@ -35,7 +35,7 @@ def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
         topics.BILLING_EVENTS,
         group_id=f"{settings.service_name}",
         apply=consumers.apply,
-        types=consumers.WANTED,
+        types=consumers.handlers.types,
     )
     relay = table_relay("sla", service.engine, outbox, lambda: make_producer(settings))
 
