@@ -25,6 +25,7 @@ from swagger_ui_bundle import swagger_ui_path
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.asyncapi import asyncapi_document
+from shared.errors import Kind, Refusal
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
@@ -78,6 +79,18 @@ def new_app(**kwargs: Any) -> FastAPI:
     # The platform's Kafka contract (shared.asyncapi), beside the HTTP one.
     app.add_route("/asyncapi", lambda _request: JSONResponse(asyncapi_document()))
     return app
+
+
+#: The one mapping of a rule's refusal onto HTTP (shared.errors).
+REFUSAL_STATUS: dict[Kind, int] = {
+    "invalid": 422,
+    "conflict": 409,
+    "not_found": 404,
+    "forbidden": 403,
+    "too_large": 413,
+    "unsupported": 415,
+    "gone": 410,
+}
 
 
 class ApiError(Exception):
@@ -228,6 +241,12 @@ def install_error_handlers(
     client cannot choose the address its rate limits count against."""
     app.add_middleware(GuardBody, max_body_bytes=max_body_bytes)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=forwarded_allow_ips)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(_request: Request, exc: Refusal) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=REFUSAL_STATUS[exc.kind]
+        )
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
