@@ -56,7 +56,8 @@ class ConversationSettings(ServiceSettings):
     #: erasure is complete here at most this long after it ran.
     data_key_cache_seconds: float = Field(default=60.0, gt=0)
     #: The erasure log, kept outside the databases and their backups (empty: under
-    #: ``DATA_DIR``); ``python -m services.conversation.erasure_cli reapply`` after a restore.
+    #: ``DATA_DIR``); a file, or a folder the replicas share (each writes its own file);
+    #: ``python -m services.conversation.erasure_cli reapply`` after a restore.
     erasure_log: Path | None = None
     #: How long an erasure waits for the relay and the consumers before it answers that the
     #: transit topics are still to be cut (run it again).

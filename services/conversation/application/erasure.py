@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -43,10 +44,18 @@ class ErasureOutcome:
 
 
 class ErasureLog:
-    """Append-only JSON lines of erasures, kept outside the databases and their backups."""
+    """Append-only JSON lines of erasures, kept outside the databases and their backups.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    ``path`` is a file, or an existing folder that replicas share (a ReadWriteMany volume
+    in Kubernetes): then each writer appends to a file of its own in it (``<host>.jsonl``,
+    as appends from several hosts to one file on a network volume may interleave) and
+    :meth:`entries` reads them all.
+    """
+
+    def __init__(self, path: Path, writer: str | None = None) -> None:
+        self.folder = path if path.is_dir() else None
+        own = f"{writer or socket.gethostname()}.jsonl"
+        self.path = path / own if self.folder is not None else path
         self._lock = threading.Lock()
 
     def append(
@@ -66,12 +75,14 @@ class ErasureLog:
             os.fsync(out.fileno())
 
     def entries(self) -> Iterator[dict]:
-        if not self.path.exists():
-            return
-        with self.path.open(encoding="utf-8") as lines:
-            for line in lines:
-                if line.strip():
-                    yield json.loads(line)
+        files = sorted(self.folder.glob("*.jsonl")) if self.folder is not None else [self.path]
+        for file in files:
+            if not file.exists():
+                continue
+            with file.open(encoding="utf-8") as lines:
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
 
 
 class Erasure:

@@ -166,3 +166,20 @@ def test_a_visitor_who_writes_again_after_erasure_is_known_anew(world):
     assert visitor.open_conversation_id is not None
     assert len(visitor.conversation_ids) == 2
     fresh.close()
+
+
+def test_replicas_sharing_a_folder_each_append_to_their_own_file_and_all_are_read(tmp_path):
+    folder = tmp_path / "erasure-log"
+    folder.mkdir()
+    one, two = ErasureLog(folder, writer="pod-a"), ErasureLog(folder, writer="pod-b")
+    first, second = uuid.uuid4(), uuid.uuid4()
+    one.append(TENANT, first, [first], ADMIN)
+    two.append(TENANT, second, [second], ADMIN)
+    assert sorted(p.name for p in folder.iterdir()) == ["pod-a.jsonl", "pod-b.jsonl"]
+    # A restarted pod (a new name) and the reapply command see every replica's lines.
+    later = ErasureLog(folder, writer="pod-c")
+    assert {e["visitor_id"] for e in later.entries()} == {str(first), str(second)}
+    # A file path keeps working as before.
+    single = ErasureLog(tmp_path / "erasures.jsonl")
+    single.append(TENANT, first, [first], ADMIN)
+    assert [e["visitor_id"] for e in single.entries()] == [str(first)]

@@ -1064,6 +1064,20 @@ def test_backup_runs_weekly_one_at_a_time_onto_its_volume() -> None:
     assert int(_env(container)["BACKUP_RETENTION_DAYS"]["value"]) <= 30  # SPEC §3.4
 
 
+def test_the_erasure_log_is_a_folder_on_a_volume_every_conversation_replica_shares() -> None:
+    """docs/data-lifecycle.md: the log outlives pods and restores (not DATA_DIR's emptyDir)."""
+    deployment = _one("Deployment", "conversation")
+    pod = deployment["spec"]["template"]["spec"]
+    container = _container(deployment)
+    folder = _env(container)["ERASURE_LOG"]["value"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volume = {v["name"]: v for v in pod["volumes"]}[mounts[folder]]
+    claim = _one("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # N replicas append to it
+    compose = _load_compose()["services"]["conversation"]
+    assert f"erasure-log:{_compose_env(compose)['ERASURE_LOG']}" in compose["volumes"]
+
+
 def test_migrate_job_upgrades_every_database() -> None:
     (container,) = _pod_of_job(_one("Job", "migrate"))["containers"]
     assert container["command"] == ["python", "-m", "services.migrate", "upgrade"]
