@@ -552,7 +552,7 @@ class Conversations(CacheEvictingOnConflict):
     def assignment(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> dict | None:
         """Why the conversation is with its assignee (kept with its last assignment), read
         under the writer lock after the cache caught up with other replicas' saves."""
-        return getattr(self.conversation(tenant_id, conversation_id), "assignment", None)
+        return self.conversation(tenant_id, conversation_id).assignment
 
     def conversation(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation:
         """The tenant's conversation; another tenant's is as unknown as a missing one."""

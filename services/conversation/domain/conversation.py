@@ -8,6 +8,12 @@ without a lookup.
 Statuses: ``bot`` (a chatbot answers) -> ``waiting`` (in the tenant's queue) ->
 ``assigned`` (in someone's queue) -> ``in_progress`` (taken) -> ``closed`` -> ``archived``.
 Handover (Bot plan): ``bot`` -> ``waiting_for_human`` -> ``human`` -> ``bot``.
+
+Each aggregate's ``__init__`` sets its whole state (the creation event is replayed through
+it, so state added later starts at its default for old conversations too). An event that
+gained a field after events of its kind were stored is declared as a class with a
+``class_version`` and an ``upcast_v1_v2``: the library upcasts stored (older) events on
+reading, so every event has every field (no ``getattr`` defaults, here or in readers).
 """
 
 from __future__ import annotations
@@ -100,7 +106,7 @@ class Visitor(Aggregate):
     def _profile_updated(
         self, tenant_id: uuid.UUID, changes: dict[str, str | None], by: uuid.UUID
     ) -> None:
-        self.profile = {**getattr(self, "profile", {}), **changes}
+        self.profile = {**self.profile, **changes}
 
     @property
     def erased(self) -> bool:
@@ -155,7 +161,25 @@ class Conversation(Aggregate):
     def create_id(visitor_id: uuid.UUID, sequence: int, **_: Any) -> uuid.UUID:
         return uuid.uuid5(visitor_id, f"conversation/{sequence}")
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        """Conversation opened; ``bot_active`` came later (v2): older events get False."""
+
+        tenant_id: uuid.UUID
+        channel_id: uuid.UUID
+        channel_type: str
+        visitor_id: uuid.UUID
+        sequence: int
+        language: str
+        required_competences: list[str]
+        opened_at: datetime
+        bot_active: bool
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("bot_active", False)
+
+    @event(Opened)
     def __init__(
         self,
         tenant_id: uuid.UUID,
@@ -185,6 +209,14 @@ class Conversation(Aggregate):
         self.bot_turns_answered: set[uuid.UUID] = set()
         self.out_of_office_periods: set[str] = set()
         self.topics: list[str] = []
+        #: Routing decisions applied (by id), so a redelivered one changes nothing.
+        self.decisions: set[uuid.UUID] = set()
+        #: When it last came back to routing (a handover): older decisions are stale.
+        self.routable_since: datetime | None = None
+        #: When routing put it in the tenant's queue (no one eligible); None when not queued.
+        self.queued_at: datetime | None = None
+        #: Why it came to its assignee: routing's reasons, or the person who passed it on.
+        self.assignment: dict[str, Any] | None = None
 
     # --- state ------------------------------------------------------------------------
 
@@ -350,10 +382,9 @@ class Conversation(Aggregate):
         it is still not taken. A decision seen before (redelivered) or made before the
         conversation came back to routing (a handover) is stale and changes nothing.
         """
-        if decision_id is not None and decision_id in getattr(self, "decisions", set()):
+        if decision_id is not None and decision_id in self.decisions:
             return False
-        since = getattr(self, "routable_since", None)
-        if since is not None and at < since:
+        if self.routable_since is not None and at < self.routable_since:
             return False
         if replaces_assignee_id is not None:
             if not self.is_open or self.assignee_id != replaces_assignee_id:
@@ -380,13 +411,25 @@ class Conversation(Aggregate):
         return True
 
     def _was_queued(self) -> bool:
-        return getattr(self, "queued_at", None) is not None
+        return self.queued_at is not None
 
     def _remember(self, decision_id: uuid.UUID | None) -> None:
         if decision_id is not None:
-            self.decisions = {*getattr(self, "decisions", set()), decision_id}
+            self.decisions.add(decision_id)
 
-    @event("Queued")
+    class Queued(Aggregate.Event):
+        """Put in the tenant's queue; ``decision_id`` came later (v2): older events get None."""
+
+        tenant_id: uuid.UUID
+        at: datetime
+        decision_id: uuid.UUID | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("decision_id", None)
+
+    @event(Queued)
     def _queued(
         self, tenant_id: uuid.UUID, at: datetime, decision_id: uuid.UUID | None = None
     ) -> None:
@@ -396,7 +439,25 @@ class Conversation(Aggregate):
         self.assignee_id = None
         self.dispatched = False
 
-    @event("Assigned")
+    class Assigned(Aggregate.Event):
+        """In someone's queue; ``by_user_id``, ``decision_id`` and ``reasons`` came later
+        (v2): older events get None."""
+
+        tenant_id: uuid.UUID
+        assignee_id: uuid.UUID
+        assigned_by: str
+        at: datetime
+        by_user_id: uuid.UUID | None
+        decision_id: uuid.UUID | None
+        reasons: dict[str, Any] | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            for name in ("by_user_id", "decision_id", "reasons"):
+                state.setdefault(name, None)
+
+    @event(Assigned)
     def _assigned(
         self,
         tenant_id: uuid.UUID,
@@ -411,7 +472,6 @@ class Conversation(Aggregate):
         self.assignee_id = assignee_id
         self.status = "assigned"
         self.dispatched = assigned_by == "dispatch"
-        #: Why it came to its assignee: routing's reasons, or the person who passed it on.
         self.assignment = {
             "assigned_by": assigned_by,
             "by_user_id": str(by_user_id) if by_user_id else None,
@@ -502,7 +562,19 @@ class Conversation(Aggregate):
         self._require_open()
         self._closed(self.tenant_id, at, by)
 
-    @event("Closed")
+    class Closed(Aggregate.Event):
+        """Closed; ``closed_by`` came later (v2): older events get None."""
+
+        tenant_id: uuid.UUID
+        at: datetime
+        closed_by: uuid.UUID | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("closed_by", None)
+
+    @event(Closed)
     def _closed(
         self, tenant_id: uuid.UUID, at: datetime, closed_by: uuid.UUID | None = None
     ) -> None:

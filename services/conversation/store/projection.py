@@ -223,7 +223,7 @@ def _channel_connected(w: Writer, e: DomainEvent) -> None:
 
 
 def _conversation_opened(w: Writer, e: DomainEvent) -> None:
-    bot = getattr(e, "bot_active", False)
+    bot = e.bot_active
     w.insert(
         t.conversations,
         conversation_id=str(e.originator_id),
@@ -500,7 +500,7 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
         routing_enabled=lambda e: e.routing_enabled,
         languages=lambda e: e.languages,
         default_capacity=lambda e: e.default_capacity,
-        attachment_max_bytes=lambda e: getattr(e, "attachment_max_bytes", None),
+        attachment_max_bytes=lambda e: e.attachment_max_bytes,
     ),
     Tenant.OfficeHoursSet: _set(t.tenants, "tenant_id", office_hours=lambda e: e.office_hours),
     Tenant.ContractEnded: _set(t.tenants, "tenant_id", contract_end=lambda e: e.contract_end),
