@@ -53,9 +53,8 @@ class Tracked:
     conversation_id: uuid.UUID
     need: Need
     opened_at: datetime
-    status: ConversationStatus = (
-        ConversationStatus.WAITING
-    )  # bot | waiting | assigned | in_progress
+    #: bot, waiting, assigned or in_progress (a closed conversation is no longer tracked).
+    status: ConversationStatus = ConversationStatus.WAITING
     assignee_id: uuid.UUID | None = None
     rounds: int = 0
     #: When the current holder got it: the take deadline runs from here.
@@ -209,9 +208,8 @@ class TenantRouting:
             tracked.status = ConversationStatus.WAITING
             self._file(tracked)
             return [self._route(tracked, p.at)] if self.routing_enabled else []
-        if (
-            p.state == "bot" and tracked.status != ConversationStatus.BOT
-        ):  # back to the bot: out of routing
+        # Back to the bot: out of routing.
+        if p.state == "bot" and tracked.status != ConversationStatus.BOT:
             freed = self._release(tracked, p.at)
             tracked.status, tracked.dispatched = ConversationStatus.BOT, False
             self._file(tracked)
