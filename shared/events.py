@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 import orjson
@@ -31,6 +32,36 @@ Plan = Literal["hub", "pro", "bot"]
 
 #: Roles that may take conversations and be given competences, channels and languages.
 HANDLING_ROLES: frozenset[str] = frozenset({"administrator", "manager", "agent"})
+
+
+class ConversationStatus(StrEnum):
+    """Where a conversation is (SPEC §3.1.8), as the conversation service keeps it and
+    routing follows it from the events: ``bot`` (a chatbot answers) -> ``waiting`` (in the
+    tenant's queue) -> ``assigned`` (in someone's queue) -> ``in_progress`` (taken) ->
+    ``closed`` -> ``archived``. The values are what the views, the API and routing's
+    table hold; a member compares equal to its value."""
+
+    BOT = "bot"
+    WAITING = "waiting"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+    ARCHIVED = "archived"
+
+
+#: The statuses of a conversation that is not closed yet.
+OPEN_STATUSES: frozenset[ConversationStatus] = frozenset(
+    {
+        ConversationStatus.BOT,
+        ConversationStatus.WAITING,
+        ConversationStatus.ASSIGNED,
+        ConversationStatus.IN_PROGRESS,
+    }
+)
+#: The statuses of a conversation in someone's hands (in their queue or taken).
+HELD_STATUSES: frozenset[ConversationStatus] = frozenset(
+    {ConversationStatus.ASSIGNED, ConversationStatus.IN_PROGRESS}
+)
 
 
 def _without_nul(value: Any) -> Any:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.routing.store import conversations
+from shared.events import ConversationStatus
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class QueueCollector(Collector):
                 ).all()
                 waiting_since = conn.execute(
                     select(c.tenant_id, func.min(c.opened_at))
-                    .where(c.status == "waiting")
+                    .where(c.status == ConversationStatus.WAITING)
                     .group_by(c.tenant_id)
                 ).all()
         except SQLAlchemyError:

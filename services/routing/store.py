@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from services.routing.domain.choice import Candidate, Need
 from services.routing.domain.state import TenantRouting, Tracked
+from shared.events import ConversationStatus
 from shared.readmodel import UtcDateTime
 
 #: Migrated by Alembic (``services/routing/migrations``, ``shared.migrations``).
@@ -127,7 +128,7 @@ def load(conn: Connection, tenant_id: uuid.UUID) -> TenantRouting:
             conversation_id=uuid.UUID(c.conversation_id),
             need=Need(uuid.UUID(c.channel_id), c.language, frozenset(orjson.loads(c.competences))),
             opened_at=c.opened_at,
-            status=c.status,
+            status=ConversationStatus(c.status),
             assignee_id=uuid.UUID(c.assignee_id) if c.assignee_id else None,
             rounds=c.rounds,
             assigned_at=c.assigned_at,
@@ -153,7 +154,7 @@ def tenants_with_assignments_up_to(conn: Connection, moment: datetime) -> list[u
     rows = conn.execute(
         select(conversations.c.tenant_id)
         .where(
-            conversations.c.status == "assigned",
+            conversations.c.status == ConversationStatus.ASSIGNED,
             conversations.c.dispatched.is_(False),
             conversations.c.assigned_at <= moment,
         )

@@ -41,7 +41,7 @@ from services.conversation.bootstrap import ConversationService
 from services.conversation.domain.conversation import ConversationError
 from services.conversation.store import tables as t
 from shared.access import ADMINISTRATOR, MANAGER, NEEDS_PLAN_FUNCTION
-from shared.events import HANDLING_ROLES
+from shared.events import HANDLING_ROLES, HELD_STATUSES, OPEN_STATUSES, ConversationStatus
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
@@ -90,8 +90,8 @@ async def my_queue(
     """Open conversations assigned to me and, when routing is off, the tenant's shared
     waiting queue; oldest first."""
     c = t.conversations
-    mine = and_(c.c.assignee_id == str(who.user_id), c.c.status.in_(("assigned", "in_progress")))
-    shared = and_(c.c.assignee_id.is_(None), c.c.status == "waiting")
+    mine = and_(c.c.assignee_id == str(who.user_id), c.c.status.in_(HELD_STATUSES))
+    shared = and_(c.c.assignee_id.is_(None), c.c.status == ConversationStatus.WAITING)
     routing = _routing_enabled(svc, who.tenant_id)
     scope = and_(c.c.tenant_id == str(who.tenant_id), mine if routing else or_(mine, shared))
     return _page(svc, who.tenant_id, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
@@ -113,7 +113,7 @@ async def dispatch_overview(
 ) -> Page[ConversationOut]:
     """The tenant's queue (``waiting``, oldest first) or every open conversation."""
     c = t.conversations
-    statuses = ("bot", "waiting", "assigned", "in_progress") if status == "open" else (status,)
+    statuses = OPEN_STATUSES if status == "open" else {status}
     scope = and_(c.c.tenant_id == str(who.tenant_id), c.c.status.in_(statuses))
     return _page(svc, who.tenant_id, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
 
@@ -200,7 +200,7 @@ async def conversation_detail(
 ) -> ConversationDetail:
     """With ``assignment``: why it is with its assignee (routing's reasons, or who passed it)."""
     found = await asyncio.to_thread(detail, svc, who.tenant_id, conversation_id)
-    if found.assignee_id is not None and found.status in ("assigned", "in_progress"):
+    if found.assignee_id is not None and found.status in HELD_STATUSES:
         found.assignment = await asyncio.to_thread(
             assignment, svc, who.tenant_id, conversation_id, str(found.assignee_id)
         )

@@ -19,6 +19,7 @@ from services.conversation.api.deps import Caller, allowed, service
 from services.conversation.api.schemas import ConversationOut, Page, VisitorOut, VisitorProfile
 from services.conversation.bootstrap import ConversationService
 from services.conversation.store import tables as t
+from shared.events import ConversationStatus
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1", tags=["history"])
@@ -61,7 +62,10 @@ async def history(
         raise ApiError(422, "bad_period", "'from' must be before 'to'.")
     c, v, eu = t.conversations, t.visitors, t.end_users
     tenant = str(who.tenant_id)
-    where = [c.c.tenant_id == tenant, c.c.status.in_(("closed", "archived"))]
+    where = [
+        c.c.tenant_id == tenant,
+        c.c.status.in_((ConversationStatus.CLOSED, ConversationStatus.ARCHIVED)),
+    ]
     if channel_id:
         where.append(c.c.channel_id == str(channel_id))
     if language:

@@ -28,7 +28,7 @@ from services.conversation.store import tables as t
 from services.conversation.store.positions import read_position
 from shared import topics
 from shared.access import AGENT
-from shared.events import Envelope
+from shared.events import ConversationStatus, Envelope
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
@@ -95,7 +95,8 @@ def _visible_to_agent(
     visible = {
         r.conversation_id
         for r in rows
-        if r.assignee_id == me or (not routing and r.status == "waiting" and r.assignee_id is None)
+        if r.assignee_id == me
+        or (not routing and r.status == ConversationStatus.WAITING and r.assignee_id is None)
     }
     for e in envelopes:
         named = {str(e.payload.get(k)) for k in ("assignee_id", "by_user_id", "user_id")}

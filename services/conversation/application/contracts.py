@@ -128,8 +128,7 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
             routing_enabled=e.routing_enabled,
             languages=e.languages,
             default_capacity=e.default_capacity,
-            # Events stored before the setting existed have no such attribute.
-            attachment_max_bytes=getattr(e, "attachment_max_bytes", None),
+            attachment_max_bytes=e.attachment_max_bytes,
         )
     ],
     Tenant.OfficeHoursSet: lambda e: [contract.OfficeHoursSet(office_hours=e.office_hours)],
@@ -179,7 +178,7 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
             language=e.language,
             required_competences=e.required_competences,
             opened_at=e.opened_at,
-            bot_active=getattr(e, "bot_active", False),
+            bot_active=e.bot_active,
         )
     ],
     Conversation.MessageReceived: lambda e: [
@@ -196,7 +195,7 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
             conversation_id=e.originator_id,
             assignee_id=e.assignee_id,
             assigned_by=e.assigned_by,
-            by_user_id=getattr(e, "by_user_id", None),
+            by_user_id=e.by_user_id,
             at=e.at,
         )
     ],
@@ -246,9 +245,7 @@ TRANSLATIONS: dict[type[DomainEvent], Translate] = {
         )
     ],
     Conversation.Closed: lambda e: [
-        contract.ConversationClosed(
-            conversation_id=e.originator_id, closed_by=getattr(e, "closed_by", None), at=e.at
-        )
+        contract.ConversationClosed(conversation_id=e.originator_id, closed_by=e.closed_by, at=e.at)
     ],
     Conversation.Archived: lambda e: [
         contract.ConversationArchived(conversation_id=e.originator_id, topics=e.topics, at=e.at)

@@ -31,6 +31,7 @@ from shared.events import (
     BotFailed,
     BotReplied,
     ConversationRouted,
+    ConversationStatus,
     DeliveryStatusReported,
     InboundMessageReceived,
     UnreadableEvent,
@@ -269,7 +270,7 @@ class Conversations(CacheEvictingOnConflict):
                     content=message.content.model_dump(mode="json"),
                     received_at=message.received_at,
                 )
-                if conversation.status == "bot":
+                if conversation.status == ConversationStatus.BOT:
                     conversation.ask_bot(
                         message_id, message.content.text, visitor.external_id, message.received_at
                     )
@@ -318,7 +319,9 @@ class Conversations(CacheEvictingOnConflict):
         if conversation.bot_answered(report.reply_to_message_id):
             return False
         conversation.mark_bot_answered(conversation.tenant_id, report.reply_to_message_id)
-        if conversation.status != "bot":  # paused meanwhile: the bot's late answer is dropped
+        if (
+            conversation.status != ConversationStatus.BOT
+        ):  # paused meanwhile: the bot's late answer is dropped
             return True
         if isinstance(report, BotFailed):
             conversation.hand_to_humans(f"bot_failed: {report.reason}"[:500], report.at)
@@ -552,7 +555,7 @@ class Conversations(CacheEvictingOnConflict):
     def assignment(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> dict | None:
         """Why the conversation is with its assignee (kept with its last assignment), read
         under the writer lock after the cache caught up with other replicas' saves."""
-        return getattr(self.conversation(tenant_id, conversation_id), "assignment", None)
+        return self.conversation(tenant_id, conversation_id).assignment
 
     def conversation(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Conversation:
         """The tenant's conversation; another tenant's is as unknown as a missing one."""

@@ -122,9 +122,9 @@ class Directory(CacheEvictingOnConflict):
             channel: Channel | None = self.channel(tenant_id, channel_id)
         except LookupError:
             channel = None
-        message = getattr(channel, "out_of_office_message", None)
+        message = channel.out_of_office_message if channel else None
         hours = OfficeHours.model_validate(tenant.office_hours) if tenant.office_hours else None
-        bot = bool(getattr(channel, "chatbot", None)) and tenant.plan == "bot"
+        bot = bool(channel and channel.chatbot) and tenant.plan == "bot"
         return tenant.default_language, bot, hours, message
 
     # --- tenant -----------------------------------------------------------------------

@@ -1,12 +1,21 @@
-"""Kafka entry points of the conversation service: inbound messages and routing decisions."""
+"""Kafka entry points of the conversation service: inbound messages (and what the channels
+and chatbots report back), and routing's decisions.
+
+One handler table per subscription (:class:`shared.dispatch.Handlers`): each handler turns
+one delivery into the application's item and adds it to the batch in hand; the batch is
+then applied in one call (one transaction per kind). The subscribed event types are the
+tables' types, so a record of any other type is skipped before it is decoded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from services.conversation.application.conversations import ChannelReport, Inbound, Routed
 from shared import topics
+from shared.dispatch import Handlers
 from shared.events import (
     BotFailed,
     BotReplied,
@@ -19,39 +28,57 @@ from shared.kafka import Delivery, subscribe_batches
 if TYPE_CHECKING:
     from services.conversation.bootstrap import ConversationService
 
-REPORTS = (DeliveryStatusReported, BotReplied, BotFailed)
+
+@dataclass
+class InboundBatch:
+    """One batch of the inbound topic, sorted: visitors' messages, then the reports."""
+
+    messages: list[Inbound] = field(default_factory=list)
+    reports: list[ChannelReport] = field(default_factory=list)
+
+
+inbound: Handlers[InboundBatch, None] = Handlers()
+routed: Handlers[list[Routed], None] = Handlers()
+
+
+@inbound.on(InboundMessageReceived)
+def _message(batch: InboundBatch, p: InboundMessageReceived, d: Delivery) -> None:
+    batch.messages.append(Inbound(d.envelope.tenant_id, p))
+
+
+@inbound.on(DeliveryStatusReported, BotReplied, BotFailed)
+def _report(
+    batch: InboundBatch, p: DeliveryStatusReported | BotReplied | BotFailed, d: Delivery
+) -> None:
+    batch.reports.append(ChannelReport(d.envelope.tenant_id, p))
+
+
+@routed.on(ConversationRouted)
+def _routed(batch: list[Routed], p: ConversationRouted, d: Delivery) -> None:
+    batch.append(Routed(d.envelope.tenant_id, p, d.envelope.event_id))
 
 
 def register(service: ConversationService) -> None:
     conversations, directory = service.conversations, service.directory
 
-    async def on_inbound(batch: list[Delivery]) -> None:
+    async def on_inbound(deliveries: list[Delivery]) -> None:
         """Visitors' messages, then what the channels report back, each one transaction."""
-        messages = [
-            Inbound(d.envelope.tenant_id, d.payload)
-            for d in batch
-            if isinstance(d.payload, InboundMessageReceived)
-        ]
-        reports = [
-            ChannelReport(d.envelope.tenant_id, d.payload)
-            for d in batch
-            if isinstance(d.payload, REPORTS)
-        ]
-        if messages:
+        batch = InboundBatch()
+        for delivery in deliveries:
+            inbound.dispatch(batch, delivery)
+        if batch.messages:
             await asyncio.to_thread(
-                conversations.receive_inbound, messages, directory.channel_context
+                conversations.receive_inbound, batch.messages, directory.channel_context
             )
-        if reports:
-            await asyncio.to_thread(conversations.apply_channel_reports, reports)
+        if batch.reports:
+            await asyncio.to_thread(conversations.apply_channel_reports, batch.reports)
         service.changed()
 
-    async def on_routed(batch: list[Delivery]) -> None:
-        items = [
-            Routed(d.envelope.tenant_id, d.payload, d.envelope.event_id)
-            for d in batch
-            if isinstance(d.payload, ConversationRouted)
-        ]
-        await asyncio.to_thread(conversations.apply_routing, items)
+    async def on_routed(deliveries: list[Delivery]) -> None:
+        batch: list[Routed] = []
+        for delivery in deliveries:
+            routed.dispatch(batch, delivery)
+        await asyncio.to_thread(conversations.apply_routing, batch)
         service.changed()
 
     subscribe_batches(
@@ -60,6 +87,7 @@ def register(service: ConversationService) -> None:
         topics.INBOUND_MESSAGES,
         group_id="conversation.inbound",
         handler=on_inbound,
+        types=inbound.types,
     )
     subscribe_batches(
         service.broker,
@@ -67,5 +95,5 @@ def register(service: ConversationService) -> None:
         topics.ROUTING_DECISIONS,
         group_id="conversation.routing",
         handler=on_routed,
-        types={ConversationRouted.__name__},
+        types=routed.types,
     )

@@ -6,8 +6,15 @@ events and in the views. Every event carries ``tenant_id`` so the outbox can key
 without a lookup.
 
 Statuses: ``bot`` (a chatbot answers) -> ``waiting`` (in the tenant's queue) ->
-``assigned`` (in someone's queue) -> ``in_progress`` (taken) -> ``closed`` -> ``archived``.
+``assigned`` (in someone's queue) -> ``in_progress`` (taken) -> ``closed`` -> ``archived``
+(:class:`shared.events.ConversationStatus`, shared with routing, which follows them).
 Handover (Bot plan): ``bot`` -> ``waiting_for_human`` -> ``human`` -> ``bot``.
+
+Each aggregate's ``__init__`` sets its whole state (the creation event is replayed through
+it, so state added later starts at its default for old conversations too). An event that
+gained a field after events of its kind were stored is declared as a class with a
+``class_version`` and an ``upcast_v1_v2``: the library upcasts stored (older) events on
+reading, so every event has every field (no ``getattr`` defaults, here or in readers).
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.events import HELD_STATUSES, OPEN_STATUSES, ConversationStatus
+
 NAMESPACE = uuid.UUID("6f1c7d1e-3c0b-4a57-9a8e-3f4a1b2c9d00")
 
-OPEN_STATUSES = frozenset({"bot", "waiting", "assigned", "in_progress"})
 DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3}
 PROFILE_FIELDS = ("first_name", "last_name", "email", "birth_date", "phone", "mobile")
 
@@ -100,7 +108,7 @@ class Visitor(Aggregate):
     def _profile_updated(
         self, tenant_id: uuid.UUID, changes: dict[str, str | None], by: uuid.UUID
     ) -> None:
-        self.profile = {**getattr(self, "profile", {}), **changes}
+        self.profile = {**self.profile, **changes}
 
     @property
     def erased(self) -> bool:
@@ -155,7 +163,25 @@ class Conversation(Aggregate):
     def create_id(visitor_id: uuid.UUID, sequence: int, **_: Any) -> uuid.UUID:
         return uuid.uuid5(visitor_id, f"conversation/{sequence}")
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        """Conversation opened; ``bot_active`` came later (v2): older events get False."""
+
+        tenant_id: uuid.UUID
+        channel_id: uuid.UUID
+        channel_type: str
+        visitor_id: uuid.UUID
+        sequence: int
+        language: str
+        required_competences: list[str]
+        opened_at: datetime
+        bot_active: bool
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("bot_active", False)
+
+    @event(Opened)
     def __init__(
         self,
         tenant_id: uuid.UUID,
@@ -175,7 +201,9 @@ class Conversation(Aggregate):
         self.language = language
         self.required_competences = list(required_competences)
         self.opened_at = opened_at
-        self.status = "bot" if bot_active else "waiting"
+        self.status: ConversationStatus = (
+            ConversationStatus.BOT if bot_active else ConversationStatus.WAITING
+        )
         self.handover: str | None = "bot" if bot_active else None
         self.assignee_id: uuid.UUID | None = None
         self.dispatched = False
@@ -185,6 +213,14 @@ class Conversation(Aggregate):
         self.bot_turns_answered: set[uuid.UUID] = set()
         self.out_of_office_periods: set[str] = set()
         self.topics: list[str] = []
+        #: Routing decisions applied (by id), so a redelivered one changes nothing.
+        self.decisions: set[uuid.UUID] = set()
+        #: When it last came back to routing (a handover): older decisions are stale.
+        self.routable_since: datetime | None = None
+        #: When routing put it in the tenant's queue (no one eligible); None when not queued.
+        self.queued_at: datetime | None = None
+        #: Why it came to its assignee: routing's reasons, or the person who passed it on.
+        self.assignment: dict[str, Any] | None = None
 
     # --- state ------------------------------------------------------------------------
 
@@ -237,11 +273,11 @@ class Conversation(Aggregate):
         """An end user answers (with files, already stored and checked). Replying to a
         conversation assigned to you takes it."""
         self._require_open()
-        if self.assignee_id != author_id or self.status not in ("assigned", "in_progress"):
+        if self.assignee_id != author_id or self.status not in HELD_STATUSES:
             raise ConversationError(
                 "not_yours", "Take the conversation before replying: it is not in your hands."
             )
-        if self.status == "assigned":
+        if self.status == ConversationStatus.ASSIGNED:
             self.take(author_id, at, from_shared_queue=False)
         self._send(message_id, "agent", author_id, text, at, visitor_external_id, None, attachments)
 
@@ -350,22 +386,25 @@ class Conversation(Aggregate):
         it is still not taken. A decision seen before (redelivered) or made before the
         conversation came back to routing (a handover) is stale and changes nothing.
         """
-        if decision_id is not None and decision_id in getattr(self, "decisions", set()):
+        if decision_id is not None and decision_id in self.decisions:
             return False
-        since = getattr(self, "routable_since", None)
-        if since is not None and at < since:
+        if self.routable_since is not None and at < self.routable_since:
             return False
         if replaces_assignee_id is not None:
             if not self.is_open or self.assignee_id != replaces_assignee_id:
                 return False
-            if reroute_reason == "not_taken" and self.status != "assigned":
+            if reroute_reason == "not_taken" and self.status != ConversationStatus.ASSIGNED:
                 return False
             if assignee_id == replaces_assignee_id:
                 return False
-        elif self.status != "waiting" or self.dispatched:
+        elif self.status != ConversationStatus.WAITING or self.dispatched:
             return False
         if assignee_id is None:
-            if self.status == "waiting" and replaces_assignee_id is None and self._was_queued():
+            if (
+                self.status == ConversationStatus.WAITING
+                and replaces_assignee_id is None
+                and self._was_queued()
+            ):
                 return False
             self._queued(self.tenant_id, at, decision_id)
         else:
@@ -380,23 +419,53 @@ class Conversation(Aggregate):
         return True
 
     def _was_queued(self) -> bool:
-        return getattr(self, "queued_at", None) is not None
+        return self.queued_at is not None
 
     def _remember(self, decision_id: uuid.UUID | None) -> None:
         if decision_id is not None:
-            self.decisions = {*getattr(self, "decisions", set()), decision_id}
+            self.decisions.add(decision_id)
 
-    @event("Queued")
+    class Queued(Aggregate.Event):
+        """Put in the tenant's queue; ``decision_id`` came later (v2): older events get None."""
+
+        tenant_id: uuid.UUID
+        at: datetime
+        decision_id: uuid.UUID | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("decision_id", None)
+
+    @event(Queued)
     def _queued(
         self, tenant_id: uuid.UUID, at: datetime, decision_id: uuid.UUID | None = None
     ) -> None:
         self._remember(decision_id)
         self.queued_at = at
-        self.status = "waiting"
+        self.status = ConversationStatus.WAITING
         self.assignee_id = None
         self.dispatched = False
 
-    @event("Assigned")
+    class Assigned(Aggregate.Event):
+        """In someone's queue; ``by_user_id``, ``decision_id`` and ``reasons`` came later
+        (v2): older events get None."""
+
+        tenant_id: uuid.UUID
+        assignee_id: uuid.UUID
+        assigned_by: str
+        at: datetime
+        by_user_id: uuid.UUID | None
+        decision_id: uuid.UUID | None
+        reasons: dict[str, Any] | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            for name in ("by_user_id", "decision_id", "reasons"):
+                state.setdefault(name, None)
+
+    @event(Assigned)
     def _assigned(
         self,
         tenant_id: uuid.UUID,
@@ -409,9 +478,8 @@ class Conversation(Aggregate):
     ) -> None:
         self._remember(decision_id)
         self.assignee_id = assignee_id
-        self.status = "assigned"
+        self.status = ConversationStatus.ASSIGNED
         self.dispatched = assigned_by == "dispatch"
-        #: Why it came to its assignee: routing's reasons, or the person who passed it on.
         self.assignment = {
             "assigned_by": assigned_by,
             "by_user_id": str(by_user_id) if by_user_id else None,
@@ -423,15 +491,15 @@ class Conversation(Aggregate):
         """The caller takes it; False if it already was theirs. ``from_shared_queue``: the
         caller may take a waiting conversation (routing off, or a Manager/Administrator)."""
         self._require_open()
-        if self.status == "bot":
+        if self.status == ConversationStatus.BOT:
             raise ConversationError("with_bot", "The chatbot has this visitor: pause it first.")
-        if self.status == "in_progress":
+        if self.status == ConversationStatus.IN_PROGRESS:
             if self.assignee_id == user_id:
                 return False
             raise ConversationError("already_taken", "Someone else has taken this conversation.")
-        if self.status == "assigned" and self.assignee_id != user_id:
+        if self.status == ConversationStatus.ASSIGNED and self.assignee_id != user_id:
             raise ConversationError("assigned_to_other", "It is in a colleague's queue.")
-        if self.status == "waiting" and not from_shared_queue:
+        if self.status == ConversationStatus.WAITING and not from_shared_queue:
             raise ConversationError("not_in_your_queue", "It is not in your queue.")
         self._taken(self.tenant_id, user_id, at)
         if self.handover == "waiting_for_human":
@@ -441,16 +509,16 @@ class Conversation(Aggregate):
     @event("Taken")
     def _taken(self, tenant_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> None:
         self.assignee_id = user_id
-        self.status = "in_progress"
+        self.status = ConversationStatus.IN_PROGRESS
 
     def assign(self, to: uuid.UUID, by: uuid.UUID, at: datetime, *, dispatch: bool) -> bool:
         """Pass it to a colleague (its holder) or dispatch it (Manager/Administrator)."""
         self._require_open()
-        if self.status == "bot":
+        if self.status == ConversationStatus.BOT:
             raise ConversationError("with_bot", "The chatbot has this visitor: pause it first.")
         if not dispatch and self.assignee_id != by:
             raise ConversationError("not_yours", "Only its holder can pass it on.")
-        if self.assignee_id == to and self.status == "assigned":
+        if self.assignee_id == to and self.status == ConversationStatus.ASSIGNED:
             return False
         self._assigned(self.tenant_id, to, "dispatch" if dispatch else "agent", at, by)
         return True
@@ -502,15 +570,27 @@ class Conversation(Aggregate):
         self._require_open()
         self._closed(self.tenant_id, at, by)
 
-    @event("Closed")
+    class Closed(Aggregate.Event):
+        """Closed; ``closed_by`` came later (v2): older events get None."""
+
+        tenant_id: uuid.UUID
+        at: datetime
+        closed_by: uuid.UUID | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("closed_by", None)
+
+    @event(Closed)
     def _closed(
         self, tenant_id: uuid.UUID, at: datetime, closed_by: uuid.UUID | None = None
     ) -> None:
-        self.status = "closed"
+        self.status = ConversationStatus.CLOSED
 
     def archive(self, topics: list[str], at: datetime) -> None:
         """File a closed conversation under one or more topics (close it first)."""
-        if self.status != "closed":
+        if self.status != ConversationStatus.CLOSED:
             raise ConversationError(
                 "not_closed" if self.is_open else "archived",
                 "Close the conversation first." if self.is_open else "It is already archived.",
@@ -521,14 +601,14 @@ class Conversation(Aggregate):
 
     @event("Archived")
     def _archived(self, tenant_id: uuid.UUID, topics: list[str], at: datetime) -> None:
-        self.status = "archived"
+        self.status = ConversationStatus.ARCHIVED
         self.topics = list(topics)
 
     # --- chatbot handover (SPEC §3.2.2) ---------------------------------------------------
 
     def hand_to_humans(self, reason: str, at: datetime, by: uuid.UUID | None = None) -> bool:
         """Bot -> waiting for a human (paused, the bot asked, the bot failed)."""
-        if self.status != "bot":
+        if self.status != ConversationStatus.BOT:
             return False
         self._handover_changed(self.tenant_id, "waiting_for_human", reason, by, at)
         return True
@@ -539,7 +619,7 @@ class Conversation(Aggregate):
         self._require_open()
         if self.handover is None and not visitor_paused:
             raise ConversationError("no_bot", "No chatbot had this conversation.")
-        if self.status == "bot":
+        if self.status == ConversationStatus.BOT:
             return False
         self._handover_changed(self.tenant_id, "bot", "resumed", by, at)
         return True
@@ -555,11 +635,11 @@ class Conversation(Aggregate):
     ) -> None:
         self.handover = state
         if state == "bot":
-            self.status = "bot"
+            self.status = ConversationStatus.BOT
             self.assignee_id = None
             self.dispatched = False
         elif state == "waiting_for_human":
-            self.status = "waiting"
+            self.status = ConversationStatus.WAITING
             self.queued_at = None
             self.routable_since = at
 

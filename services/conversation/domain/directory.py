@@ -7,6 +7,11 @@ lookup. Rules that need more than one aggregate (known ids) are checked by the a
 against the views before these methods are called; unique names are held by a
 :class:`UniqueName` saved with the change, so the event store enforces them at any number
 of replicas.
+
+Each aggregate's ``__init__`` sets its whole state. An event that gained a field after
+events of its kind were stored is declared as a class with a ``class_version`` and an
+``upcast_v1_v2``: the library upcasts stored (older) events on reading, so every event has
+every field and old stores load unchanged (no ``getattr`` defaults).
 """
 
 from __future__ import annotations
@@ -57,7 +62,21 @@ class Tenant(Aggregate):
     def tenant_id(self) -> uuid.UUID:
         return self.id
 
-    @event("SettingsChanged")
+    class SettingsChanged(Aggregate.Event):
+        """The general settings; ``attachment_max_bytes`` came later (v2): older events get
+        None (the platform's limit)."""
+
+        routing_enabled: bool
+        languages: list[str]
+        default_capacity: int
+        attachment_max_bytes: int | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("attachment_max_bytes", None)
+
+    @event(SettingsChanged)
     def change_settings(
         self,
         routing_enabled: bool,
@@ -249,7 +268,24 @@ class Topic(Aggregate):
 class Channel(Aggregate):
     """A connected channel account (SPEC §3.1.5). Credentials are stored encrypted."""
 
-    @event("Connected")
+    class Connected(Aggregate.Created):
+        """Channel connected; ``external_id`` and ``sealed_credentials`` came later (v2):
+        older events get None."""
+
+        tenant_id: uuid.UUID
+        channel_type: str
+        name: str
+        public_key: str
+        external_id: str | None
+        sealed_credentials: str | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("external_id", None)
+            state.setdefault("sealed_credentials", None)
+
+    @event(Connected)
     def __init__(
         self,
         tenant_id: uuid.UUID,
@@ -266,6 +302,8 @@ class Channel(Aggregate):
         self.external_id = external_id
         self.sealed_credentials = sealed_credentials
         self.out_of_office_message: str | None = None
+        #: The websites whose pages may open the chat widget (website chat only).
+        self.allowed_origins: list[str] = []
         self.chatbot: dict[str, str | None] | None = None
         self.connected = True
 
@@ -285,7 +323,7 @@ class Channel(Aggregate):
         self.chatbot = {"platform": platform, "url": url, "sealed_token": sealed_token}
 
     def disconnect_chatbot(self) -> None:
-        if getattr(self, "chatbot", None) is None:
+        if self.chatbot is None:
             raise LookupError("chatbot")
         self._chatbot_disconnected(self.tenant_id)
 

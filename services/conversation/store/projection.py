@@ -36,6 +36,7 @@ from services.conversation.domain.directory import (
 from services.conversation.store import tables as t
 from services.conversation.store.positions import claim_position, read_position, write_position
 from shared.datakeys import ERASED
+from shared.events import ConversationStatus
 
 log = logging.getLogger(__name__)
 Projection = Callable[["Writer", DomainEvent], None]
@@ -223,7 +224,7 @@ def _channel_connected(w: Writer, e: DomainEvent) -> None:
 
 
 def _conversation_opened(w: Writer, e: DomainEvent) -> None:
-    bot = getattr(e, "bot_active", False)
+    bot = e.bot_active
     w.insert(
         t.conversations,
         conversation_id=str(e.originator_id),
@@ -235,7 +236,7 @@ def _conversation_opened(w: Writer, e: DomainEvent) -> None:
         assignee_id=None,
         opened_at=e.opened_at,
         message_count=0,
-        status="bot" if bot else "waiting",
+        status=ConversationStatus.BOT if bot else ConversationStatus.WAITING,
         handover="bot" if bot else None,
         required_competences=e.required_competences,
         topics=[],
@@ -374,7 +375,7 @@ def _archived(w: Writer, e: DomainEvent) -> None:
         t.conversations,
         "conversation_id",
         e.originator_id,
-        status="archived",
+        status=ConversationStatus.ARCHIVED,
         topics=e.topics,
         archived_at=e.at,
     )
@@ -385,10 +386,21 @@ def _handover_changed(w: Writer, e: DomainEvent) -> None:
     key = ("conversation_id", e.originator_id)
     if e.state == "bot":
         w.update(
-            t.conversations, *key, handover="bot", status="bot", assignee_id=None, dispatched=False
+            t.conversations,
+            *key,
+            handover="bot",
+            status=ConversationStatus.BOT,
+            assignee_id=None,
+            dispatched=False,
         )
     elif e.state == "waiting_for_human":
-        w.update(t.conversations, *key, handover=e.state, status="waiting", queued_at=e.at)
+        w.update(
+            t.conversations,
+            *key,
+            handover=e.state,
+            status=ConversationStatus.WAITING,
+            queued_at=e.at,
+        )
     else:
         w.update(t.conversations, *key, handover=e.state)
 
@@ -500,7 +512,7 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
         routing_enabled=lambda e: e.routing_enabled,
         languages=lambda e: e.languages,
         default_capacity=lambda e: e.default_capacity,
-        attachment_max_bytes=lambda e: getattr(e, "attachment_max_bytes", None),
+        attachment_max_bytes=lambda e: e.attachment_max_bytes,
     ),
     Tenant.OfficeHoursSet: _set(t.tenants, "tenant_id", office_hours=lambda e: e.office_hours),
     Tenant.ContractEnded: _set(t.tenants, "tenant_id", contract_end=lambda e: e.contract_end),
@@ -541,14 +553,14 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     Conversation.Assigned: _set(
         t.conversations,
         "conversation_id",
-        status=lambda e: "assigned",
+        status=lambda e: ConversationStatus.ASSIGNED,
         assignee_id=lambda e: _s(e.assignee_id),
         dispatched=lambda e: e.assigned_by == "dispatch",
     ),
     Conversation.Queued: _set(
         t.conversations,
         "conversation_id",
-        status=lambda e: "waiting",
+        status=lambda e: ConversationStatus.WAITING,
         assignee_id=lambda e: None,
         dispatched=lambda e: False,
         queued_at=lambda e: e.at,
@@ -556,12 +568,15 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     Conversation.Taken: _set(
         t.conversations,
         "conversation_id",
-        status=lambda e: "in_progress",
+        status=lambda e: ConversationStatus.IN_PROGRESS,
         assignee_id=lambda e: _s(e.user_id),
         taken_at=lambda e: e.at,
     ),
     Conversation.Closed: _set(
-        t.conversations, "conversation_id", status=lambda e: "closed", closed_at=lambda e: e.at
+        t.conversations,
+        "conversation_id",
+        status=lambda e: ConversationStatus.CLOSED,
+        closed_at=lambda e: e.at,
     ),
     Conversation.Archived: _archived,
     Conversation.MessageSent: _message_sent,

@@ -32,14 +32,20 @@ from pydantic import AwareDatetime, TypeAdapter
 from services.routing.domain.choice import Candidate, Decision, Need, decide, fits, is_available
 from services.routing.domain.indexes import Deadlines, Queue, Roster
 from shared import events as ev
-from shared.events import HANDLING_ROLES, ConversationRouted, Envelope, Payload
+from shared.events import (
+    HANDLING_ROLES,
+    HELD_STATUSES,
+    ConversationRouted,
+    ConversationStatus,
+    Envelope,
+    Payload,
+)
 
 DECISION_NAMESPACE = uuid.UUID("c3c1d2a4-4b7e-4f0a-9a51-7d2b8e0f6a10")
 #: Up to this many agents, a decision gives every agent's verdict; above, the closest ten
 #: (explaining every agent of a big tenant would cost more than deciding).
 EXPLAIN_ALL = 10
 EXPLAIN_CLOSEST = 10
-HELD = ("assigned", "in_progress")
 
 
 @dataclass(slots=True)
@@ -47,7 +53,8 @@ class Tracked:
     conversation_id: uuid.UUID
     need: Need
     opened_at: datetime
-    status: str = "waiting"  # bot | waiting | assigned | in_progress
+    #: bot, waiting, assigned or in_progress (a closed conversation is no longer tracked).
+    status: ConversationStatus = ConversationStatus.WAITING
     assignee_id: uuid.UUID | None = None
     rounds: int = 0
     #: When the current holder got it: the take deadline runs from here.
@@ -185,7 +192,7 @@ class TenantRouting:
             p.conversation_id,
             Need(p.channel_id, p.language, self._competence_ids(p.required_competences)),
             p.opened_at,
-            status="bot" if p.bot_active else "waiting",
+            status=ConversationStatus.BOT if p.bot_active else ConversationStatus.WAITING,
         )
         self.conversations[p.conversation_id] = tracked
         self._file(tracked)
@@ -197,13 +204,14 @@ class TenantRouting:
         tracked = self.conversations.get(p.conversation_id)
         if tracked is None:
             return []
-        if p.state == "waiting_for_human" and tracked.status == "bot":
-            tracked.status = "waiting"
+        if p.state == "waiting_for_human" and tracked.status == ConversationStatus.BOT:
+            tracked.status = ConversationStatus.WAITING
             self._file(tracked)
             return [self._route(tracked, p.at)] if self.routing_enabled else []
-        if p.state == "bot" and tracked.status != "bot":  # back to the bot: out of routing
+        # Back to the bot: out of routing.
+        if p.state == "bot" and tracked.status != ConversationStatus.BOT:
             freed = self._release(tracked, p.at)
-            tracked.status, tracked.dispatched = "bot", False
+            tracked.status, tracked.dispatched = ConversationStatus.BOT, False
             self._file(tracked)
             return self._offer_waiting(freed, p.at)
         return []  # "human": whoever paused the bot takes it (ConversationTaken follows)
@@ -216,7 +224,7 @@ class TenantRouting:
         if tracked.assignee_id != p.assignee_id:
             freed = self._release(tracked, p.at)
             self._hold(tracked, p.assignee_id, p.at)
-        tracked.status, tracked.assigned_at = "assigned", p.at
+        tracked.status, tracked.assigned_at = ConversationStatus.ASSIGNED, p.at
         tracked.dispatched = p.assigned_by == "dispatch"
         self._file(tracked)
         # Whoever had it may now have room for a waiting conversation.
@@ -229,8 +237,8 @@ class TenantRouting:
         freed = None
         if tracked.assignee_id != p.user_id:
             freed = self._release(tracked, p.at)
-            self._hold(tracked, p.user_id, p.at, status="in_progress")
-        tracked.status = "in_progress"
+            self._hold(tracked, p.user_id, p.at, status=ConversationStatus.IN_PROGRESS)
+        tracked.status = ConversationStatus.IN_PROGRESS
         self._file(tracked)
         return self._offer_waiting(freed, p.at)
 
@@ -243,9 +251,9 @@ class TenantRouting:
         competences = self._competence_ids(p.required_competences)
         tracked.need = Need(tracked.need.channel_id, p.language, competences)
         self._file(tracked)
-        if not self.routing_enabled or tracked.status == "bot":
+        if not self.routing_enabled or tracked.status == ConversationStatus.BOT:
             return []
-        if tracked.status == "waiting":  # someone may fit now
+        if tracked.status == ConversationStatus.WAITING:  # someone may fit now
             if self._choose(tracked.need, explain=False).assignee_id is None:
                 return []
             return [self._route(tracked, p.at)]
@@ -279,7 +287,7 @@ class TenantRouting:
             tracked.need = replace(tracked.need, competences=tracked.need.competences - {key})
             self._file(tracked)
             if (
-                tracked.status == "waiting"
+                tracked.status == ConversationStatus.WAITING
                 and self.routing_enabled
                 and self._choose(tracked.need, explain=False).assignee_id is not None
             ):
@@ -304,17 +312,17 @@ class TenantRouting:
         tracked = self.conversations.get(p.conversation_id)
         if (
             tracked is None
-            or tracked.status not in HELD
+            or tracked.status not in HELD_STATUSES
             or tracked.assigned_at is None
             or p.at <= tracked.assigned_at
         ):
             return []
         freed = self._release(tracked, p.at)
-        tracked.status, tracked.dispatched = "waiting", False
+        tracked.status, tracked.dispatched = ConversationStatus.WAITING, False
         self._file(tracked)
         out = self._offer_waiting(freed, p.at)
         if (
-            tracked.status == "waiting"
+            tracked.status == ConversationStatus.WAITING
             and self.routing_enabled
             and self._choose(tracked.need, explain=False).assignee_id is not None
         ):
@@ -347,7 +355,7 @@ class TenantRouting:
         for conversation_id in self.deadlines.assigned_up_to(now - take_timeout):
             tracked = self.conversations[conversation_id]
             late = tracked.assignee_id
-            if late is None or tracked.status != "assigned" or tracked.dispatched:
+            if late is None or tracked.status != ConversationStatus.ASSIGNED or tracked.dispatched:
                 continue
             need = replace(tracked.need, passed_over=frozenset({late}))
             if self._choose(need, explain=False).assignee_id is None:
@@ -403,7 +411,7 @@ class TenantRouting:
         if decision.assignee_id is not None:
             self._hold(tracked, decision.assignee_id, at)
         else:
-            tracked.status = "waiting"
+            tracked.status = ConversationStatus.WAITING
         self._file(tracked)
         return self._decision_event(tracked, decision, at, replaces, reason)
 
@@ -435,7 +443,7 @@ class TenantRouting:
                     if len(picks) == room:
                         break
             routed = [self._route(tracked, at) for tracked in picks]
-            if not any(tracked.status != "waiting" for tracked in picks):
+            if not any(tracked.status != ConversationStatus.WAITING for tracked in picks):
                 break  # nothing fits (or, defensively, nothing could be placed)
             out += routed
         return out
@@ -449,18 +457,26 @@ class TenantRouting:
     def _file(self, tracked: Tracked) -> None:
         """Keep the queue and the take deadlines in step with the conversation's status."""
         cid = tracked.conversation_id
-        if tracked.status == "waiting":
+        if tracked.status == ConversationStatus.WAITING:
             self.queue.add(cid, tracked.opened_at, tracked.need)
         else:
             self.queue.discard(cid)
-        if tracked.status == "assigned" and not tracked.dispatched and tracked.assigned_at:
+        if (
+            tracked.status == ConversationStatus.ASSIGNED
+            and not tracked.dispatched
+            and tracked.assigned_at
+        ):
             self.deadlines.set(cid, tracked.assigned_at)
         else:
             self.deadlines.discard(cid)
         self.dirty_conversations.add(cid)
 
     def _hold(
-        self, tracked: Tracked, assignee_id: uuid.UUID, at: datetime, status: str = "assigned"
+        self,
+        tracked: Tracked,
+        assignee_id: uuid.UUID,
+        at: datetime,
+        status: ConversationStatus = ConversationStatus.ASSIGNED,
     ) -> None:
         tracked.assignee_id, tracked.status, tracked.assigned_at = assignee_id, status, at
         self.holdings.setdefault(assignee_id, set()).add(tracked.conversation_id)

@@ -40,9 +40,7 @@ from prometheus_client import CollectorRegistry
 from services.billing.bootstrap import BillingService
 from services.billing.domain.invoice import Period
 from services.billing.settings import BillingSettings
-from services.conversation.api import create_app
-from services.conversation.bootstrap import ConversationService
-from services.conversation.consumers import register
+from services.conversation.__main__ import build as build_conversation
 from services.conversation.settings import ConversationSettings
 from services.ingest.__main__ import IngestSettings
 from services.ingest.__main__ import build as build_ingest
@@ -134,7 +132,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live(kafka_bootstrap, mail, tmp_path_factory) -> Iterator[Live]:  # type: ignore[no-untyped-def]
     """The conversation service with its consumers and ingest, both over HTTP, on the broker."""
-    service = ConversationService(
+    app = build_conversation(
         ConversationSettings(
             data_dir=tmp_path_factory.mktemp("matrix-conversation"),
             kafka_bootstrap_servers=kafka_bootstrap,
@@ -146,8 +144,6 @@ def live(kafka_bootstrap, mail, tmp_path_factory) -> Iterator[Live]:  # type: ig
         ),
         registry=CollectorRegistry(),
     )
-    register(service)
-    app = create_app(service)
     ingest_app = build_ingest(
         IngestSettings(
             data_dir=tmp_path_factory.mktemp("matrix-ingest"),
