@@ -93,8 +93,16 @@ class TenantRouting:
     # --- applying events -------------------------------------------------------------
 
     def apply(self, envelope: Envelope, payload: Payload) -> list[Envelope]:
+        """The event's change to the state (an ``_on_<Type>`` method below) and the decisions
+        it leads to; an event routing does not use changes nothing."""
         handler = getattr(self, f"_on_{type(payload).__name__}", None)
         return handler(envelope, payload) or [] if handler else []
+
+    @classmethod
+    def events(cls) -> tuple[type[Payload], ...]:
+        """The event models :meth:`apply` uses, read from its ``_on_<Type>`` methods: the one
+        list the consumer subscribes from."""
+        return tuple(getattr(ev, name[4:]) for name in sorted(dir(cls)) if name.startswith("_on_"))
 
     def _on_TenantCreated(self, _e: Envelope, p: ev.TenantCreated) -> None:
         self.routing_enabled, self.default_capacity = p.routing_enabled, p.default_capacity

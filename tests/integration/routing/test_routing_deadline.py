@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
-from services.routing import store
+from services.routing.store import snapshots as store
 from shared import events as ev
 from shared import topics
 from shared.events import Envelope

@@ -23,7 +23,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import create_engine, func, select
 
-from services.routing import store
+from services.routing.store import snapshots as store
 from shared import events as ev
 from shared import topics
 from shared.events import Envelope

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.routing.store import conversations
+from services.routing.store.snapshots import conversations
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The take-deadline sweep as a background loop, limited to the tenants this instance owns.
+"""The timer that drives the take-deadline sweep (``Router.sweep``, a use case), limited to
+the tenants this instance owns.
 
 Tenants are split between routing instances by Kafka partition (messages are keyed by
 tenant). The sweep asks the group consumer which partitions it holds right now and
