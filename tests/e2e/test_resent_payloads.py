@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from services.ingest.webchat.limits import lifted_environment
+from services.ingest.application.webchat_limits import lifted_environment
 from services.stack import DEMO_OPERATOR_TOKEN, seed_demo
 from tests.e2e.conftest import login
 from tests.e2e.test_first_slice import wait_for

@@ -17,7 +17,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from services.ingest.meta.signature import sign
+from services.ingest.domain.meta_signature import sign
 from shared import topics
 from tests.integration.ingest.test_meta_support import (
     MetaApp,

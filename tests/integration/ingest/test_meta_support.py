@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.ingest.__main__ import IngestSettings, build
-from services.ingest.meta.signature import sign
+from services.ingest.domain.meta_signature import sign
 from shared import topics
 from shared.events import ChannelConnected, ChatbotConnected, Envelope, Payload
 from shared.local_broker import free_port

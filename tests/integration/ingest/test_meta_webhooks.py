@@ -9,7 +9,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from services.ingest.meta.signature import sign
+from services.ingest.domain.meta_signature import sign
 from shared import topics
 from shared.events import InboundMessageReceived, MessageContent
 from tests.integration.ingest.test_meta_support import (

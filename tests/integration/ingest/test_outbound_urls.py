@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ingest import store
-from services.ingest.bot.connector import BotConnector, BotSettings
+from services.ingest.consumers.bot import BotConnector, BotSettings
+from services.ingest.store import channels as store
 from shared.events import BotFailed, BotTurnRequested
 from shared.outbound import OutboundPolicy
 from tests.integration.conftest import new_tenant

@@ -17,9 +17,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from services.ingest import api, store, webchat
-from services.ingest.webchat import store as webchat_store
-from services.ingest.webchat.limits import WidgetLimitSettings
+from services.ingest.api import webchat as webchat_api
+from services.ingest.api import webchat_messages as api
+from services.ingest.consumers import webchat
+from services.ingest.settings import WebchatSettings, WidgetLimitSettings
+from services.ingest.store import channels as store
+from services.ingest.store import webchat as webchat_store
 from shared import events as ev
 from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
@@ -33,7 +36,7 @@ class Ingest:
     http: str
     ws: str
     service: ConsumerService
-    chat: webchat.Webchat
+    chat: webchat_api.Webchat
 
 
 @asynccontextmanager
@@ -51,7 +54,7 @@ async def running_ingest(  # type: ignore[no-untyped-def]
     service = ConsumerService(settings, store.metadata)
     chat = webchat.install(
         service,
-        webchat.WebchatSettings(
+        WebchatSettings(
             group_id=f"ingest-webchat-{uuid.uuid4().hex[:8]}",
             poll_seconds=0.2,
             hello_timeout_seconds=1.0,
@@ -59,7 +62,7 @@ async def running_ingest(  # type: ignore[no-untyped-def]
         limits,
     )
     chat.channels.ttl = 0  # see origin changes at once
-    app = service.create_app("Interact ingest", [api.router, webchat.router])
+    app = service.create_app("Interact ingest", [api.router, webchat_api.router])
     app.state.webchat = chat
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")

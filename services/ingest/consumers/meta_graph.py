@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from services.ingest.store import MetaChannel
+from services.ingest.store.channels import MetaChannel
 from shared.events import OutboundMessageRequested
 
 

@@ -25,8 +25,8 @@ import httpx
 from prometheus_client import Counter
 from sqlalchemy import Engine
 
-from services.ingest.meta.parse import MediaRef, VisitorMessage
-from services.ingest.store import MetaChannel, tenant_attachment_max
+from services.ingest.domain.meta import MediaRef, VisitorMessage
+from services.ingest.store.channels import MetaChannel, tenant_attachment_max
 from shared.attachments import CHANNEL_LIMITS, AttachmentRefused, Limits, keep
 from shared.blobs import BlobStore
 from shared.events import Attachment, MessageContent, RefusedAttachment

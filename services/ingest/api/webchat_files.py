@@ -23,10 +23,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from services.ingest.store import tenant_attachment_max
-from services.ingest.webchat import application, file_store
-from services.ingest.webchat.api import own_origin, public_host
-from services.ingest.webchat.domain import ClientId, origin_allowed
+from services.ingest.api.webchat import own_origin, public_host
+from services.ingest.application import webchat as application
+from services.ingest.domain.webchat import ClientId, origin_allowed
+from services.ingest.store import webchat_files as file_store
+from services.ingest.store.channels import tenant_attachment_max
 from shared import attachment_links as links
 from shared.attachments import AttachmentRefused, Limits, keep
 from shared.blobs import BlobNotFound

@@ -1,7 +1,7 @@
 """The website chat's HTTP side: the widget script, a demo page, and the visitor socket.
 
 The socket protocol (frames, sequence numbers, acks, close codes) is described in
-``docs/webchat-sdk.md``; the rules it applies live in :mod:`.domain`.
+``docs/webchat-sdk.md``; the rules it applies live in ``domain/webchat.py``.
 """
 
 from __future__ import annotations
@@ -10,17 +10,22 @@ import asyncio
 import contextlib
 import html
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
+from sqlalchemy import Engine
 from starlette.websockets import WebSocketDisconnect
 
-from services.ingest.webchat import application, file_store, store
-from services.ingest.webchat.domain import (
+from services.ingest.api.webchat_hub import Hub
+from services.ingest.application import webchat as application
+from services.ingest.application.webchat_limits import WidgetLimits
+from services.ingest.domain.webchat import (
     CLOSE_BAD_FRAME,
     CLOSE_ORIGIN_REFUSED,
     CLOSE_TRY_AGAIN,
@@ -34,15 +39,28 @@ from services.ingest.webchat.domain import (
     origin_allowed,
     parse_frame,
 )
+from services.ingest.settings import WebchatSettings
+from services.ingest.store import webchat as store
+from services.ingest.store import webchat_files as file_store
 from shared.http import ApiError, error_body, rate_limited
-
-if TYPE_CHECKING:
-    from services.ingest.webchat import Webchat
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["website chat"])
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 100
+
+
+@dataclass
+class Webchat:
+    """What the widget's endpoints need, on ``app.state.webchat`` (``consumers.webchat.install``)."""
+
+    engine: Engine
+    broker: KafkaBroker
+    channels: store.ChannelDirectory
+    hub: Hub
+    settings: WebchatSettings
+    limits: WidgetLimits
+
 
 OPEN_SOCKETS = Gauge("interact_webchat_open_sockets", "Visitor sockets open on this replica.")
 REFUSED = Counter(

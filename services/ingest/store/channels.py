@@ -1,5 +1,6 @@
-"""Ingest's own state: the connected Meta channels and chatbots (from the directory events), the
-outcomes of outbound deliveries and bot turns, and which channel message ids are ours.
+"""Ingest's own state: the connected Meta channels and chatbots (from the directory events,
+``consumers/directory.py``), the outcomes of outbound deliveries and bot turns, and which
+channel message ids are ours.
 
 Credentials stay sealed in the database; they are opened in memory when a channel is
 looked up (``shared.secrets``), with a short cache so the hot path needs no round trip.
@@ -11,7 +12,6 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +30,9 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    update,
 )
 
 from shared import events as ev
-from shared.kafka import Delivery
-from shared.purge import PURGED, delete_mentioning, delete_tenant_rows
 from shared.readmodel import UtcDateTime
 from shared.secrets import SealError, unseal
 
@@ -100,14 +97,6 @@ tenant_limits = Table(
     Column("attachment_max_bytes", Integer),
 )
 
-WANTED = {
-    "TenantSettingsChanged",
-    "ChannelConnected",
-    "ChannelDisconnected",
-    "ChatbotConnected",
-    "ChatbotDisconnected",
-    PURGED,
-}
 META_TYPES = {"messenger", "page_comments", "whatsapp"}
 
 
@@ -115,71 +104,9 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def make_apply(secrets_key: str) -> Callable[[Connection, list[Delivery]], None]:
-    """The directory applier; it needs the key only to index the verify token's digest."""
-
-    def apply(conn: Connection, batch: list[Delivery]) -> None:
-        for d in batch:
-            p, tenant_id = d.payload, str(d.envelope.tenant_id)
-            if isinstance(p, ev.TenantPurged):  # retention ended (SPEC §3.4)
-                delete_tenant_rows(conn, metadata, tenant_id)
-                delete_mentioning(conn, outcomes, outcomes.c.envelope, tenant_id)
-            elif isinstance(p, ev.TenantSettingsChanged):
-                conn.execute(delete(tenant_limits).where(tenant_limits.c.tenant_id == tenant_id))
-                conn.execute(
-                    insert(tenant_limits).values(
-                        tenant_id=tenant_id, attachment_max_bytes=p.attachment_max_bytes
-                    )
-                )
-            elif isinstance(p, ev.ChannelConnected):
-                # Replace, never fail: the same connection published twice stays one row.
-                conn.execute(
-                    delete(meta_channels).where(meta_channels.c.channel_id == str(p.channel_id))
-                )
-                if p.channel_type in META_TYPES and p.external_id:
-                    conn.execute(
-                        insert(meta_channels).values(
-                            channel_id=str(p.channel_id),
-                            tenant_id=tenant_id,
-                            channel_type=p.channel_type,
-                            external_id=p.external_id,
-                            sealed_credentials=p.sealed_credentials,
-                            verify_digest=_verify_digest(p.sealed_credentials, secrets_key),
-                            connected=True,
-                        )
-                    )
-            elif isinstance(p, ev.ChannelDisconnected):
-                conn.execute(
-                    update(meta_channels)
-                    .where(
-                        meta_channels.c.channel_id == str(p.channel_id),
-                        meta_channels.c.tenant_id == tenant_id,
-                    )
-                    .values(connected=False)
-                )
-            elif isinstance(p, ev.ChatbotConnected):
-                conn.execute(delete(chatbots).where(chatbots.c.channel_id == str(p.channel_id)))
-                conn.execute(
-                    insert(chatbots).values(
-                        channel_id=str(p.channel_id),
-                        tenant_id=tenant_id,
-                        platform=p.platform,
-                        url=p.url,
-                        sealed_token=p.sealed_token,
-                    )
-                )
-            elif isinstance(p, ev.ChatbotDisconnected):
-                conn.execute(
-                    delete(chatbots).where(
-                        chatbots.c.channel_id == str(p.channel_id),
-                        chatbots.c.tenant_id == tenant_id,
-                    )
-                )
-
-    return apply
-
-
-def _verify_digest(sealed: str | None, secrets_key: str) -> str | None:
+def verify_digest(sealed: str | None, secrets_key: str) -> str | None:
+    """The digest of the verify token in sealed credentials (the webhook GET finds its
+    channel by it); None when there is none or it cannot be opened."""
     if not sealed:
         return None
     try:

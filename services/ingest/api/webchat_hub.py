@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Engine
 
-from services.ingest.webchat import store
-from services.ingest.webchat.store import VisitorKey
+from services.ingest.store import webchat as store
+from services.ingest.store.webchat import VisitorKey
 
 
 class Hub:

@@ -1,6 +1,6 @@
 """The website chat's tables: its channels (with allowed origins) and the visitors' mailboxes.
 
-Kept apart from ``services/ingest/store.py`` (its own ``MetaData``, same database) and
+Kept apart from ``store/channels.py`` (its own ``MetaData``, same database) and
 fed by its own consumer group, so the website chat knows the origins of each channel.
 Both appliers are idempotent by themselves (upserts, a mailbox unique on ``message_id``),
 so a redelivered batch changes nothing and needs no event ledger.
@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 
 from shared import events as ev
-from shared.purge import PURGED, delete_tenant_rows
+from shared.purge import delete_tenant_rows
 from shared.ratelimit import rate_limit_table
 from shared.readmodel import UtcDateTime
 
@@ -76,7 +76,6 @@ webchat_mailbox = Table(
     UniqueConstraint("channel_id", "visitor_id", "seq", name="uq_webchat_mailbox_seq"),
 )
 
-DIRECTORY_TYPES = {"ChannelConnected", "ChannelOriginsSet", "ChannelDisconnected", PURGED}
 VisitorKey = tuple[str, str]  # (channel_id, visitor_id)
 
 
@@ -110,48 +109,54 @@ class MailboxMessage:
 # --- appliers ----------------------------------------------------------------------------
 
 
-def apply_directory(conn: Connection, tenant_id: uuid.UUID, payload: ev.Payload) -> None:
-    """Keep the connected website chats and their allowed origins."""
-    if isinstance(payload, ev.TenantPurged):  # retention ended: channels and mailboxes go
-        delete_tenant_rows(conn, metadata, tenant_id)
-    elif isinstance(payload, ev.ChannelConnected):
-        if payload.channel_type != "webchat":
-            return
-        if len(payload.public_key) > 64:
-            raise ev.UnreadableEvent("website chat public key longer than 64 characters")
-        values = {
-            "tenant_id": str(tenant_id),
-            "public_key": payload.public_key,
-            "connected": True,
-            "allowed_origins": json.dumps(payload.allowed_origins),
-        }
-        changed = conn.execute(
-            update(webchat_channels)
-            .where(webchat_channels.c.channel_id == str(payload.channel_id))
-            .values(**values)
-        ).rowcount
-        if not changed:
-            conn.execute(
-                insert(webchat_channels).values(channel_id=str(payload.channel_id), **values)
-            )
-    elif isinstance(payload, ev.ChannelOriginsSet):
-        conn.execute(
-            update(webchat_channels)
-            .where(
-                webchat_channels.c.channel_id == str(payload.channel_id),
-                webchat_channels.c.tenant_id == str(tenant_id),
-            )
-            .values(allowed_origins=json.dumps(payload.allowed_origins))
+def purge_tenant(conn: Connection, tenant_id: uuid.UUID) -> None:
+    """Retention ended: the tenant's channels and mailboxes go."""
+    delete_tenant_rows(conn, metadata, tenant_id)
+
+
+def connect_channel(conn: Connection, tenant_id: uuid.UUID, payload: ev.ChannelConnected) -> None:
+    """Keep a connected website chat with its allowed origins (other channels are not ours)."""
+    if payload.channel_type != "webchat":
+        return
+    if len(payload.public_key) > 64:
+        raise ev.UnreadableEvent("website chat public key longer than 64 characters")
+    values = {
+        "tenant_id": str(tenant_id),
+        "public_key": payload.public_key,
+        "connected": True,
+        "allowed_origins": json.dumps(payload.allowed_origins),
+    }
+    changed = conn.execute(
+        update(webchat_channels)
+        .where(webchat_channels.c.channel_id == str(payload.channel_id))
+        .values(**values)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(webchat_channels).values(channel_id=str(payload.channel_id), **values))
+
+
+def set_origins(conn: Connection, tenant_id: uuid.UUID, payload: ev.ChannelOriginsSet) -> None:
+    conn.execute(
+        update(webchat_channels)
+        .where(
+            webchat_channels.c.channel_id == str(payload.channel_id),
+            webchat_channels.c.tenant_id == str(tenant_id),
         )
-    elif isinstance(payload, ev.ChannelDisconnected):
-        conn.execute(
-            update(webchat_channels)
-            .where(
-                webchat_channels.c.channel_id == str(payload.channel_id),
-                webchat_channels.c.tenant_id == str(tenant_id),
-            )
-            .values(connected=False)
+        .values(allowed_origins=json.dumps(payload.allowed_origins))
+    )
+
+
+def disconnect_channel(
+    conn: Connection, tenant_id: uuid.UUID, payload: ev.ChannelDisconnected
+) -> None:
+    conn.execute(
+        update(webchat_channels)
+        .where(
+            webchat_channels.c.channel_id == str(payload.channel_id),
+            webchat_channels.c.tenant_id == str(tenant_id),
         )
+        .values(connected=False)
+    )
 
 
 def forget_conversations(conn: Connection, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> int:

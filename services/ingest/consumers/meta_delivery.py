@@ -16,16 +16,16 @@ from datetime import UTC, datetime
 import httpx
 from prometheus_client import Counter
 
-from services.ingest import store
-from services.ingest.outbound.files import deliver_files
-from services.ingest.outbound.graph import (
+from services.ingest.application.settle import settle
+from services.ingest.consumers.meta_files import deliver_files
+from services.ingest.consumers.meta_graph import (
     Outcome,
     RetryPolicy,
     Undeliverable,
     deliver,
     graph_call,
 )
-from services.ingest.outbound.settle import settle
+from services.ingest.store import channels as store
 from shared import topics
 from shared.blobs import BlobStore
 from shared.consumer_service import ConsumerService

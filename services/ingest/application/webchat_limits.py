@@ -16,22 +16,12 @@ sends it again later: nothing acknowledged is lost).
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, Table
 
+from services.ingest.settings import WidgetLimitSettings
 from shared.ratelimit import CoalescingLimiter, Limit, SharedLimiter, Verdict
 
-
-class WidgetLimitSettings(BaseSettings):
-    """``WEBCHAT_*`` environment variables: counts per minute."""
-
-    model_config = SettingsConfigDict(env_prefix="WEBCHAT_", extra="ignore")
-
-    messages_per_visitor_per_minute: int = 30
-    messages_per_address_per_minute: int = 120
-    messages_per_key_per_minute: int = 6000
-    sockets_per_address_per_minute: int = 30
-    sockets_per_key_per_minute: int = 3000
+__all__ = ["WidgetLimitSettings", "WidgetLimits", "lifted_environment"]
 
 
 def lifted_environment() -> dict[str, str]:

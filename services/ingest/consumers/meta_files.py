@@ -20,8 +20,14 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from services.ingest.outbound.graph import GraphCall, Outcome, RetryPolicy, Undeliverable, deliver
-from services.ingest.store import MetaChannel
+from services.ingest.consumers.meta_graph import (
+    GraphCall,
+    Outcome,
+    RetryPolicy,
+    Undeliverable,
+    deliver,
+)
+from services.ingest.store.channels import MetaChannel
 from shared.blobs import BlobNotFound, BlobStore
 from shared.events import Attachment, OutboundMessageRequested
 

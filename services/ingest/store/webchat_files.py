@@ -21,7 +21,7 @@ from sqlalchemy import (
     select,
 )
 
-from services.ingest.webchat import store
+from services.ingest.store import webchat as store
 from shared import attachment_links as links
 from shared import events as ev
 from shared.blobs import BlobStore

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from faststream.kafka import KafkaBroker
 from sqlalchemy import Engine
 
-from services.ingest import store
+from services.ingest.store import channels as store
 from shared import topics
 from shared.events import Envelope
 from shared.kafka import Delivery, publish

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import Engine, Table
+from sqlalchemy import Connection
 
-from services.ingest import store as ingest_store
-from services.ingest.webchat import file_store, store
+from services.ingest.store import channels as ingest_store
+from services.ingest.store import webchat as store
+from services.ingest.store import webchat_files as file_store
 from shared import events as ev
 from shared import topics
-from shared.kafka import Delivery, publish
-from shared.purge import without_purged
+from shared.kafka import publish
 
 PUBLISH_TIMEOUT_S = 10.0
 #: Status events get ids derived from the message, so a republished status is deduplicated.
@@ -66,41 +66,24 @@ async def receive_visitor_message(
     return now
 
 
-def wanted(envelope: ev.Envelope) -> bool:
-    """The directory's channel events and the replies to website-chat visitors."""
-    if envelope.type in store.DIRECTORY_TYPES:
-        return True
-    if envelope.type == "VisitorErased":
-        return True
-    return (
-        envelope.type == "OutboundMessageRequested"
-        and envelope.payload.get("channel_type") == "webchat"
-    )
-
-
-def apply_batch(
-    engine: Engine, batch: Sequence[Delivery], purged: Table | None = None
-) -> list[store.MailboxMessage]:
-    """One transaction for the batch; returns every website-chat reply of the batch as stored
-    (new or redelivered: their status is (re)published after the commit). Events of a
-    tenant purged before (``purged``: ``shared.purge``) are dropped."""
-    stored: list[store.MailboxMessage] = []
-    with engine.begin() as conn:
-        if purged is not None:
-            batch = without_purged(conn, purged, list(batch))
-        for delivery in batch:
-            payload, tenant_id = delivery.payload, delivery.envelope.tenant_id
-            if isinstance(payload, ev.OutboundMessageRequested):
-                if payload.channel_type == "webchat":
-                    stored.append(store.put_in_mailbox(conn, tenant_id, payload))
-                    file_store.keep_reply_files(conn, tenant_id, payload)
-            elif isinstance(payload, ev.VisitorErased):  # docs/data-lifecycle.md
-                file_store.forget_conversations(conn, tenant_id, payload.conversation_ids)
-                store.forget_conversations(conn, tenant_id, payload.conversation_ids)
-                ingest_store.forget_conversations(conn, tenant_id, payload.conversation_ids)
-            else:
-                store.apply_directory(conn, tenant_id, payload)
+def keep_reply(
+    conn: Connection, tenant_id: uuid.UUID, reply: ev.OutboundMessageRequested
+) -> store.MailboxMessage:
+    """A reply to a website-chat visitor goes into the visitor's mailbox, its files beside it;
+    returned as stored (new or redelivered: its status is (re)published after the commit)."""
+    stored = store.put_in_mailbox(conn, tenant_id, reply)
+    file_store.keep_reply_files(conn, tenant_id, reply)
     return stored
+
+
+def forget_visitor(
+    conn: Connection, tenant_id: uuid.UUID, conversation_ids: list[uuid.UUID]
+) -> None:
+    """A visitor's erasure (docs/data-lifecycle.md): the files of their mailbox, the mailbox,
+    and ingest's outcomes and message ids of their conversations."""
+    file_store.forget_conversations(conn, tenant_id, conversation_ids)
+    store.forget_conversations(conn, tenant_id, conversation_ids)
+    ingest_store.forget_conversations(conn, tenant_id, conversation_ids)
 
 
 def status_events(

@@ -29,9 +29,8 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 from pydantic import BaseModel
 
-from services.ingest import store
-from services.ingest.meta.media import MediaFetcher
-from services.ingest.meta.parse import (
+from services.ingest.api.meta_media import MediaFetcher
+from services.ingest.domain.meta import (
     ChannelRef,
     Event,
     MalformedWebhook,
@@ -40,7 +39,8 @@ from services.ingest.meta.parse import (
     channels_named,
     parse_webhook,
 )
-from services.ingest.meta.signature import signature_valid
+from services.ingest.domain.meta_signature import signature_valid
+from services.ingest.store import channels as store
 from shared import topics
 from shared.events import (
     DeliveryStatusReported,

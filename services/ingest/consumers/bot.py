@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import httpx
 from prometheus_client import Counter
 
-from services.ingest import store
-from services.ingest.bot.protocol import BadAnswer, bot_request, read_answer
-from services.ingest.outbound.settle import settle
+from services.ingest.application.settle import settle
+from services.ingest.domain.bot import BadAnswer, bot_request, read_answer
+from services.ingest.store import channels as store
 from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.events import BotFailed, BotReplied, BotTurnRequested, Envelope, Payload

@@ -1,8 +1,8 @@
-"""The website chat's plain JSON endpoint (Meta webhooks are in :mod:`services.ingest.meta`).
+"""The website chat's plain JSON endpoint (Meta webhooks: ``meta_webhook.py``).
 
 A message is accepted (202) only once Kafka has acknowledged it; if the broker cannot
 take it the caller gets 503 and must retry, so no accepted message can be lost. The
-widget itself talks over the socket of :mod:`services.ingest.webchat`; this endpoint is
+widget itself talks over the socket of ``api/webchat.py``; this endpoint is
 for servers and scripts, and for browsers it applies the same allowed origins.
 """
 
@@ -14,9 +14,9 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.ingest.webchat import application as webchat
-from services.ingest.webchat.api import own_origin, public_host
-from services.ingest.webchat.domain import origin_allowed
+from services.ingest.api.webchat import own_origin, public_host
+from services.ingest.application import webchat as webchat
+from services.ingest.domain.webchat import origin_allowed
 from shared.http import ApiError, client_address, rate_limited
 
 router = APIRouter(prefix="/v1/webchat", tags=["website chat"])
