@@ -254,7 +254,7 @@ class TenantRouting:
         if not self.routing_enabled or tracked.status == "bot":
             return []
         if tracked.status == "waiting":  # someone may fit now
-            if self._choose(tracked.need, explain=False).assignee_id is None:
+            if self.choose(tracked.need, explain=False).assignee_id is None:
                 return []
             return [self._route(tracked, p.at)]
         holder = self.agents.get(tracked.assignee_id) if tracked.assignee_id else None
@@ -289,7 +289,7 @@ class TenantRouting:
             if (
                 tracked.status == "waiting"
                 and self.routing_enabled
-                and self._choose(tracked.need, explain=False).assignee_id is not None
+                and self.choose(tracked.need, explain=False).assignee_id is not None
             ):
                 out.append(self._route(tracked, e.occurred_at))
         return out
@@ -324,7 +324,7 @@ class TenantRouting:
         if (
             tracked.status == "waiting"
             and self.routing_enabled
-            and self._choose(tracked.need, explain=False).assignee_id is not None
+            and self.choose(tracked.need, explain=False).assignee_id is not None
         ):
             out.append(self._route(tracked, p.at))
         return out
@@ -358,7 +358,7 @@ class TenantRouting:
             if late is None or tracked.status != "assigned" or tracked.dispatched:
                 continue
             need = replace(tracked.need, passed_over=frozenset({late}))
-            if self._choose(need, explain=False).assignee_id is None:
+            if self.choose(need, explain=False).assignee_id is None:
                 continue
             freed = self._release(tracked, now)
             out.append(self._route(tracked, now, replaces=late, reason="not_taken", need=need))
@@ -367,7 +367,7 @@ class TenantRouting:
 
     # --- deciding --------------------------------------------------------------------
 
-    def _choose(self, need: Need, explain: bool = True) -> Decision:
+    def choose(self, need: Need, explain: bool = True) -> Decision:
         """The decision over the agents available for the need's channel and language.
 
         The index keeps them best first, so this stops at the first few who have the
@@ -406,7 +406,7 @@ class TenantRouting:
         if not self.routing_enabled:
             decision = Decision(None, None)
         else:
-            decision = self._choose(need or tracked.need)
+            decision = self.choose(need or tracked.need)
         tracked.dispatched = False
         if decision.assignee_id is not None:
             self._hold(tracked, decision.assignee_id, at)

@@ -33,8 +33,8 @@ from services.stats.settings import StatsSettings
 from services.stats.store import metadata as stats_metadata
 from shared.consumer_service import ConsumerService
 from shared.readmodel import make_engine
-from tests.integration.deploy.test_migrations import load_release
 from tests.support.postgres import find_postgres_bin_dir
+from tests.support.releases import load_release
 from tests.support.tables import row_hashes
 
 #: Reset by the restore so they are rebuilt: checked on their own below.

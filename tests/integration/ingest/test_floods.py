@@ -22,7 +22,7 @@ from websockets.exceptions import InvalidStatus
 
 from services.ingest.settings import WidgetLimitSettings
 from shared import events as ev
-from tests.integration.ingest.test_webchat_socket import (
+from tests.support.webchat import (
     SHOP,
     Kafka,
     connected_channel,

@@ -1,4 +1,4 @@
-"""Helpers of the Meta, outbound and bot connector tests (no tests here).
+"""Helpers of the Meta, outbound and bot connector tests.
 
 Ingest runs as its real app under uvicorn on a loopback port (real HTTP), on the real
 broker; channels are connected by publishing the directory events the conversation
@@ -181,3 +181,24 @@ async def read_inbound(
 
 def payloads(envelopes: list[Envelope]) -> list[Payload]:
     return [e.parsed() for e in envelopes]
+
+
+def messenger_body(page: str, *texts: tuple[str, str]) -> dict:
+    return {
+        "object": "page",
+        "entry": [
+            {
+                "id": page,
+                "time": 1_700_000_000_000,
+                "messaging": [
+                    {
+                        "sender": {"id": "PSID-42"},
+                        "recipient": {"id": page},
+                        "timestamp": 1_700_000_000_000,
+                        "message": {"mid": mid, "text": text},
+                    }
+                    for mid, text in texts
+                ],
+            }
+        ],
+    }
