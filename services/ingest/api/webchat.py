@@ -42,7 +42,7 @@ from services.ingest.domain.webchat import (
 from services.ingest.settings import WebchatSettings
 from services.ingest.store import webchat as store
 from services.ingest.store import webchat_files as file_store
-from shared.http import ApiError, error_body, rate_limited
+from shared.http import error_body, rate_limited
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["website chat"])
@@ -88,8 +88,7 @@ async def widget_script() -> FileResponse:
 async def demo_page(public_key: str, request: Request) -> HTMLResponse:
     """A page served by ingest itself with the widget on it: same-origin, so it works before
     an administrator has listed any website."""
-    if await channels(request.app).lookup(public_key) is None:
-        raise ApiError(404, "unknown_channel", "No connected website chat has this key.")
+    await application.channel_for_page(channels(request.app), public_key, None, None)
     key = html.escape(public_key, quote=True)
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Website chat demo</title>"

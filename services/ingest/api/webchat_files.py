@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from services.ingest.api.webchat import own_origin, public_host
 from services.ingest.application import webchat as application
-from services.ingest.domain.webchat import ClientId, origin_allowed
+from services.ingest.domain.webchat import ClientId
 from services.ingest.store import webchat_files as file_store
 from services.ingest.store.channels import tenant_attachment_max
 from shared import attachment_links as links
@@ -78,13 +78,10 @@ async def upload(
 ) -> FileAccepted:
     chat = request.app.state.webchat
     config: file_store.WidgetFiles = request.app.state.widget_files
-    channel = await chat.channels.lookup(public_key) if len(public_key) <= 64 else None
-    if channel is None:
-        raise ApiError(404, "unknown_channel", "No connected website chat has this key.")
-    origin = request.headers.get("origin")
     here = own_origin(request.url.scheme, public_host(request.headers))
-    if origin is not None and not origin_allowed(origin, channel.allowed_origins, here):
-        raise ApiError(403, "origin_not_allowed", "This website is not allowed to use this chat.")
+    channel = await application.channel_for_page(
+        chat.channels, public_key, request.headers.get("origin"), here
+    )
     verdict = await chat.limits.message(public_key, visitor_id, client_address(request))
     if not verdict.allowed:
         raise rate_limited(verdict.retry_after, "Too many messages; send again later.")

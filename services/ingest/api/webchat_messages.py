@@ -15,8 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.ingest.api.webchat import own_origin, public_host
-from services.ingest.application import webchat as webchat
-from services.ingest.domain.webchat import origin_allowed
+from services.ingest.application import webchat
 from shared.http import ApiError, client_address, rate_limited
 
 router = APIRouter(prefix="/v1/webchat", tags=["website chat"])
@@ -51,13 +50,10 @@ async def post_message(public_key: str, body: WebchatMessage, request: Request) 
     """A visitor message by plain HTTP; ``message_id`` makes retries safe. A request with an
     ``Origin`` header (a browser) must come from one of the channel's allowed origins."""
     chat = request.app.state.webchat
-    channel = await chat.channels.lookup(public_key)
-    if channel is None:
-        raise ApiError(404, "unknown_channel", "No connected website chat has this key.")
-    origin = request.headers.get("origin")
     here = own_origin(request.url.scheme, public_host(request.headers))
-    if origin is not None and not origin_allowed(origin, channel.allowed_origins, here):
-        raise ApiError(403, "origin_not_allowed", "This website is not allowed to use this chat.")
+    channel = await webchat.channel_for_page(
+        chat.channels, public_key, request.headers.get("origin"), here
+    )
     verdict = await chat.limits.message(public_key, body.visitor_id, client_address(request))
     if not verdict.allowed:
         raise rate_limited(verdict.retry_after, "Too many messages; send again later.")

@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from faststream.kafka import KafkaBroker
 from sqlalchemy import Connection
 
+from services.ingest.domain.webchat import origin_allowed
 from services.ingest.store import channels as ingest_store
 from services.ingest.store import webchat as store
 from services.ingest.store import webchat_files as file_store
 from shared import events as ev
 from shared import topics
+from shared.errors import Refusal
 from shared.kafka import publish
 
 PUBLISH_TIMEOUT_S = 10.0
@@ -25,6 +27,38 @@ _STATUS_IDS = uuid.UUID("6f0b7c3e-2a51-4d1e-9a8e-0bc04a700001")
 
 class BrokerUnavailable(RuntimeError):
     """Kafka did not acknowledge in time: nothing was accepted, the caller must retry."""
+
+
+class UnknownChannel(Refusal):
+    """No connected website chat has the key (a key of a disconnected one included)."""
+
+    kind = "not_found"
+
+    def __init__(self) -> None:
+        super().__init__("unknown_channel", "No connected website chat has this key.")
+
+
+class OriginNotAllowed(Refusal):
+    """The page's origin is not one of the channel's allowed origins (``domain.webchat``)."""
+
+    kind = "forbidden"
+
+    def __init__(self) -> None:
+        super().__init__("origin_not_allowed", "This website is not allowed to use this chat.")
+
+
+async def channel_for_page(
+    channels: store.ChannelDirectory, public_key: str, origin: str | None, own: str | None
+) -> store.WebchatChannel:
+    """The connected website chat of ``public_key``, for a request from a page of ``origin``
+    (None: not from a browser, so no page to check); ``own`` is ingest's own origin (its demo
+    page is always let in)."""
+    channel = await channels.lookup(public_key) if len(public_key) <= 64 else None
+    if channel is None:
+        raise UnknownChannel()
+    if origin is not None and not origin_allowed(origin, channel.allowed_origins, own):
+        raise OriginNotAllowed()
+    return channel
 
 
 async def receive_visitor_message(
