@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from shared.settings import ServiceSettings
+
 SERVICES = ("conversation", "ingest", "routing", "stats", "billing", "sla")
 
 
@@ -63,3 +65,11 @@ def service_apps(
         "billing": BillingService(BillingSettings(**of("billing"))).create_app(),
         "sla": build_sla(SlaSettings(**of("sla"))),
     }
+
+
+def settings_for(bootstrap: str, **overrides: object) -> ServiceSettings:
+    """Settings of a service under test on the given broker."""
+    return ServiceSettings(
+        kafka_bootstrap_servers=bootstrap,
+        **overrides,  # type: ignore[arg-type]
+    )
