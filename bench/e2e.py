@@ -1318,7 +1318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) -> Target:
-    from services.ingest.webchat.limits import lifted_environment
+    from services.ingest.application.webchat_limits import lifted_environment
     from services.stack import SERVICES, Stack, seed_demo
     from shared.local_broker import free_port
 

@@ -36,7 +36,11 @@ from aiokafka import AIOKafkaProducer
 
 os.environ.setdefault("INTERACT_ENV", "development")
 
-from services.ingest import api, store, webchat
+from services.ingest.api import webchat as webchat_api
+from services.ingest.api import webchat_messages as api
+from services.ingest.consumers import webchat
+from services.ingest.settings import WebchatSettings
+from services.ingest.store import channels as store
 from shared import events as ev
 from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
@@ -48,7 +52,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def connect_channel(bootstrap: str, chat: webchat.Webchat) -> str:
+async def connect_channel(bootstrap: str, chat: webchat_api.Webchat) -> str:
     key = f"wc-{uuid.uuid4().hex}"
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
@@ -107,10 +111,8 @@ async def run(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> dict:
         forwarded_allow_ips="127.0.0.1",
     )
     service = ConsumerService(settings, store.metadata)
-    chat = webchat.install(
-        service, webchat.WebchatSettings(group_id=f"bench-{uuid.uuid4().hex[:8]}")
-    )
-    app = service.create_app("Interact ingest", [api.router, webchat.router])
+    chat = webchat.install(service, WebchatSettings(group_id=f"bench-{uuid.uuid4().hex[:8]}"))
+    app = service.create_app("Interact ingest", [api.router, webchat_api.router])
     app.state.webchat = chat
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")

@@ -43,7 +43,7 @@ from playwright.sync_api import Page, Response, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.ingest.webchat.limits import lifted_environment  # noqa: E402
+from services.ingest.application.webchat_limits import lifted_environment  # noqa: E402
 from services.stack import DEMO_PASSWORD, PORTAL_DIST, SERVICES, Stack, seed_demo  # noqa: E402
 from shared.local_broker import free_port  # noqa: E402
 

@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import text  # noqa: E402
 
-from services.ingest.webchat.limits import lifted_environment  # noqa: E402
+from services.ingest.application.webchat_limits import lifted_environment  # noqa: E402
 from services.stack import SERVICES, Stack, seed_demo  # noqa: E402
 from shared.local_broker import LocalBroker, free_port  # noqa: E402
 from tests.support.faults import (  # noqa: E402

@@ -17,7 +17,6 @@ import pytest
 os.environ.setdefault("INTERACT_ENV", "development")
 
 from shared.local_broker import LocalBroker
-from shared.settings import ServiceSettings
 from tests.support.postgres import postgres_from_env_or_local
 
 
@@ -38,11 +37,3 @@ def postgres():  # type: ignore[no-untyped-def]
         yield server
     finally:
         server.stop()
-
-
-def settings_for(bootstrap: str, **overrides: object) -> ServiceSettings:
-    """Settings of a service under test on the given broker."""
-    return ServiceSettings(
-        kafka_bootstrap_servers=bootstrap,
-        **overrides,  # type: ignore[arg-type]
-    )

@@ -144,7 +144,7 @@ def _sqlite_copy(source: Path, target: Path) -> None:
         src.close()
 
 
-def _dump(settings: BackupSettings, database: Database, target: Path) -> bool:
+def dump_database(settings: BackupSettings, database: Database, target: Path) -> bool:
     """Copy one database to ``target``; False when it does not exist (never started)."""
     if database.kind == "sqlite":
         if not database.path.exists():
@@ -226,7 +226,7 @@ def backup(settings: BackupSettings, *, now: datetime | None = None, reason: str
         files = []
         for database in databases(settings):
             target = work / database.file
-            if not _dump(settings, database, target):
+            if not dump_database(settings, database, target):
                 log.warning("no database to back up", extra={"database": database.name})
                 continue
             files.append(

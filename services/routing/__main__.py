@@ -1,4 +1,9 @@
-"""``python -m services.routing``: skills-based routing of conversations to end users."""
+"""``python -m services.routing``: skills-based routing of conversations to end users.
+
+Wiring only: settings -> database and broker (``ConsumerService``) -> the consumer of the
+directory and conversation topics -> the decisions publisher -> the take-deadline timer
+-> the HTTP app (health, metrics with the queue gauges).
+"""
 
 from __future__ import annotations
 
@@ -6,37 +11,27 @@ import asyncio
 from datetime import timedelta
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from pydantic import Field
 
-from services.routing import store
-from services.routing.application.router import WANTED, Router
-from services.routing.metrics import QueueCollector
-from services.routing.sweeper import owned_tenants, sweep_forever
+from services.routing.api.metrics import QueueCollector
+from services.routing.application.router import Router
+from services.routing.consumers import events
+from services.routing.consumers.sweeper import owned_tenants, sweep_forever
+from services.routing.settings import RoutingSettings
+from services.routing.store.snapshots import metadata
 from shared import topics
-from shared.consumer_service import ConsumerService, ConsumerServiceSettings
+from shared.consumer_service import ConsumerService
 from shared.events import Envelope
 from shared.kafka import publish
 from shared.service import serve
 
-
-class RoutingSettings(ConsumerServiceSettings):
-    service_name: str = "routing"
-    http_port: int = 8002
-    #: ``ROUTING_TAKE_TIMEOUT_SECONDS``: an assigned conversation not taken within this
-    #: time goes to someone else eligible.
-    routing_take_timeout_seconds: float = Field(default=120.0, gt=0)
-    #: ``ROUTING_SWEEP_SECONDS``: how often the take deadlines are looked at.
-    routing_sweep_seconds: float = Field(default=5.0, gt=0)
-    #: ``ROUTING_CONSUMER_GROUP``: instances in one group split the tenants between them.
-    routing_consumer_group: str = "routing"
-    #: ``ROUTING_SESSION_TIMEOUT_MS``: how soon the group notices a dead instance.
-    routing_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+__all__ = ["RoutingSettings", "build", "main"]
 
 
-def build(settings: RoutingSettings) -> tuple[ConsumerService, Router]:
-    """The routing service wired: consumer, decisions publisher and deadline sweep."""
-    service = ConsumerService(settings, store.metadata)
+def build(settings: RoutingSettings) -> FastAPI:
+    """The whole service as an app; ``app.state.router`` holds the routing states."""
+    service = ConsumerService(settings, metadata)
 
     async def publish_decisions(decisions: list[Envelope]) -> None:
         await publish(service.broker, topics.ROUTING_DECISIONS, decisions)
@@ -46,8 +41,8 @@ def build(settings: RoutingSettings) -> tuple[ConsumerService, Router]:
         topics.DIRECTORY_EVENTS,
         topics.CONVERSATION_EVENTS,
         group_id=settings.routing_consumer_group,
-        apply=router.apply,
-        types=WANTED,
+        apply=events.make_apply(router),
+        types=events.handlers.types,
         # Range assignment gives one member the same partition numbers of both topics,
         # so one instance owns all of a tenant's events.
         partition_assignment_strategy=(RangePartitionAssignor,),
@@ -69,14 +64,16 @@ def build(settings: RoutingSettings) -> tuple[ConsumerService, Router]:
         )
 
     service.on_start.append(start)
-    return service, router
+    app = service.create_app("Interact routing", [])
+    app.state.router = router
+    return app
 
 
 def main() -> None:
     settings = RoutingSettings()
-    service, _router = build(settings)
-    REGISTRY.register(QueueCollector(service.engine))  # once per process: queue gauges
-    serve(service.create_app("Interact routing", []), settings)
+    app = build(settings)
+    REGISTRY.register(QueueCollector(app.state.service.engine))  # once per process
+    serve(app, settings)
 
 
 if __name__ == "__main__":

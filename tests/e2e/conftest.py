@@ -5,20 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 
-from services.stack import DEMO_PASSWORD, SERVICES, Stack
+from services.stack import SERVICES, Stack
 from shared.local_broker import free_port
-
-
-def database_urls(pg, prefix: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    urls = {}
-    for name in SERVICES:
-        database = f"{prefix}_{name}"
-        pg.create_database(database)
-        urls[name] = pg.url(database)
-    return urls
+from tests.support.e2e import database_urls
 
 
 @pytest.fixture
@@ -42,12 +33,3 @@ def make_stack(tmp_path, kafka_bootstrap, request) -> Iterator[Callable[[str], S
     yield start
     for stack in stacks:
         stack.stop()
-
-
-def login(stack: Stack, email: str) -> dict[str, str]:
-    response = httpx.post(
-        f"{stack.url('conversation')}/v1/auth/login",
-        json={"email": email, "password": DEMO_PASSWORD},
-    )
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['token']}"}

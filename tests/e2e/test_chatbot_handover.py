@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from services.stack import seed_demo
-from tests.e2e.conftest import login
-from tests.e2e.test_first_slice import wait_for
+from tests.support.e2e import login, wait_for
 
 
 class Bot(BaseHTTPRequestHandler):

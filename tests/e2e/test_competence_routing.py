@@ -15,8 +15,7 @@ import orjson
 from sqlalchemy import create_engine, select, text
 
 from services.stack import seed_demo
-from tests.e2e.conftest import login
-from tests.e2e.test_first_slice import wait_for
+from tests.support.e2e import login, wait_for
 
 
 def test_a_conversation_needing_a_competence_reaches_who_has_it(make_stack) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,6 @@ the agent closes and archives it; a reconnecting stream resumes exactly where it
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -17,41 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services.stack import seed_demo
 from shared import topics
 from shared.events import DeliveryStatusReported, Envelope
-from tests.e2e.conftest import login
-from tests.e2e.test_first_slice import wait_for
-
-
-class LiveEvents:
-    """Reads the Portal's event stream in a thread; keeps (id, type, payload) in order."""
-
-    def __init__(self, url: str, headers: dict[str, str], last_event_id: str | None = None) -> None:
-        self.events: list[tuple[str, str, dict]] = []
-        self._stop = threading.Event()
-        headers = dict(headers)
-        if last_event_id:
-            headers["Last-Event-ID"] = last_event_id
-        self._thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
-        self._thread.start()
-
-    def _run(self, url: str, headers: dict[str, str]) -> None:
-        with httpx.stream("GET", url, headers=headers, timeout=None) as response:
-            assert response.status_code == 200
-            event_id = kind = None
-            for line in response.iter_lines():
-                if self._stop.is_set():
-                    return
-                if line.startswith("id: "):
-                    event_id = line[4:]
-                elif line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: ") and event_id:
-                    self.events.append((event_id, kind, orjson.loads(line[6:])["payload"]))
-
-    def types(self, conversation_id: str) -> list[str]:
-        return [k for _, k, p in self.events if p.get("conversation_id") == conversation_id]
-
-    def close(self) -> None:
-        self._stop.set()  # the reader leaves at its next line (a heartbeat at the latest)
+from tests.support.e2e import LiveEvents, login, wait_for
 
 
 async def outbound_requests(bootstrap: str, conversation_id: str, count: int) -> list[dict]:

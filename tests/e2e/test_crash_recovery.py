@@ -16,8 +16,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from services.stack import seed_demo
-from tests.e2e.conftest import login
-from tests.e2e.test_first_slice import wait_for
+from tests.support.e2e import login, wait_for
 
 VISITORS = 240
 VICTIMS = ("ingest", "conversation", "routing", "stats")

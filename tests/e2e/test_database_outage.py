@@ -21,8 +21,7 @@ from sqlalchemy import create_engine, text
 
 from services.stack import SERVICES, Stack, seed_demo
 from shared.local_broker import free_port
-from tests.e2e.conftest import database_urls, login
-from tests.e2e.test_first_slice import wait_for
+from tests.support.e2e import database_urls, login, wait_for
 from tests.support.faults import add_agent
 from tests.support.postgres import PostgresCluster
 

@@ -5,24 +5,11 @@ Run on both event stores, against the real broker, with every service a real pro
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from services.stack import DEMO_OPERATOR_TOKEN, seed_demo
-from tests.e2e.conftest import login
-
-
-def wait_for(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
+from tests.support.e2e import login, wait_for
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])

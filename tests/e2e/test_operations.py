@@ -14,15 +14,14 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.stack import API_SERVICES, DEMO_OPERATOR_TOKEN, DEMO_PASSWORD, SERVICES
-from tests.e2e.conftest import login
-from tests.e2e.test_first_slice import wait_for
-from tests.unit.deploy.test_alerts_and_dashboard import (
+from tests.support.alerts import (
     EXTERNAL,
     SERIES_SUFFIXES,
-    _dashboard_exprs,
-    _rules,
+    alert_rules,
+    dashboard_exprs,
     metric_names,
 )
+from tests.support.e2e import login, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +106,7 @@ def test_seed_traffic_metrics_and_asyncapi(make_stack, tmp_path):  # type: ignor
 
     # Every metric the alerts and the dashboard read is exported by the running services.
     names, values = _scrape(stack)
-    expressions = [rule["expr"] for rule in _rules()] + [expr for _, expr in _dashboard_exprs()]
+    expressions = [rule["expr"] for rule in alert_rules()] + [expr for _, expr in dashboard_exprs()]
     for expr in expressions:
         unknown = metric_names(expr) - names - set(EXTERNAL)
         assert not unknown, f"{expr}: {sorted(unknown)}"

@@ -11,11 +11,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from services.gateway.routes import PREFIXES
-from services.ingest.webchat.domain import CLOSE_UNKNOWN_CHANNEL
+from services.ingest.domain.webchat import CLOSE_UNKNOWN_CHANNEL
 from services.stack import DEMO_PASSWORD, PORTAL_DIST, seed_demo
 from shared.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
-from tests.e2e.test_conversation_lifecycle import LiveEvents
-from tests.e2e.test_first_slice import wait_for
+from tests.support.e2e import LiveEvents, wait_for
 
 
 def _cookie_session(gateway: str, email: str) -> httpx.Client:

@@ -8,9 +8,8 @@ import httpx
 from playwright.sync_api import expect
 
 from services.stack import DEMO_PASSWORD
-from tests.e2e.conftest import login
-from tests.e2e.portal import chromium, new_page, portal_stack, screen, sign_in
-from tests.e2e.test_first_slice import wait_for
+from tests.support.e2e import login, wait_for
+from tests.support.portal import chromium, new_page, portal_stack, screen, sign_in
 
 __all__ = ["chromium", "portal_stack"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from services.stack import DEMO_PASSWORD
-from tests.e2e.portal import chromium, new_page, portal_stack, screen, sign_in
+from tests.support.portal import chromium, new_page, portal_stack, screen, sign_in
 
 __all__ = ["chromium", "portal_stack"]
 

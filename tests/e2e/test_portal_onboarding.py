@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 from services.stack import DEMO_PASSWORD
-from tests.e2e.portal import chromium, link_in, mail_to, new_page, portal_stack, screen, sign_in
+from tests.support.portal import chromium, link_in, mail_to, new_page, portal_stack, screen, sign_in
 
 __all__ = ["chromium", "portal_stack"]
 

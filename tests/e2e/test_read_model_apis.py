@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from services.stack import DEMO_OPERATOR_TOKEN, seed_demo
-from tests.e2e.conftest import login
-from tests.e2e.test_first_slice import wait_for
+from tests.support.e2e import login, wait_for
 
 OPERATOR = {"Authorization": f"Bearer {DEMO_OPERATOR_TOKEN}"}
 

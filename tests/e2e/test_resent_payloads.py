@@ -19,10 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from services.ingest.webchat.limits import lifted_environment
+from services.ingest.application.webchat_limits import lifted_environment
 from services.stack import DEMO_OPERATOR_TOKEN, seed_demo
-from tests.e2e.conftest import login
-from tests.e2e.test_first_slice import wait_for
+from tests.support.e2e import login, wait_for
 
 PAYLOADS = 10_000
 VISITORS = 2_000  # five messages each

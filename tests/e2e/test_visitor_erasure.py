@@ -28,7 +28,7 @@ from services.stack import DEMO_OPERATOR_TOKEN, SERVICES, Stack, seed_demo
 from shared import topics
 from shared.datakeys import ERASED
 from shared.local_broker import free_port
-from tests.e2e.conftest import database_urls, login
+from tests.support.e2e import database_urls, login
 
 VISITORS, ERASED_COUNT, REPLIED = 100, 10, 12
 

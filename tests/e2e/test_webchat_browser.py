@@ -24,7 +24,7 @@ from websockets.sync.client import connect
 
 from services.stack import seed_demo
 from shared.local_broker import free_port
-from tests.e2e.conftest import login
+from tests.support.e2e import login
 
 CHROMIUM = "/usr/bin/chromium"
 

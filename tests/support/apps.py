@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from shared.settings import ServiceSettings
+
 SERVICES = ("conversation", "ingest", "routing", "stats", "billing", "sla")
 
 
@@ -30,8 +32,8 @@ def service_apps(
     from services.conversation.settings import ConversationSettings
     from services.ingest.__main__ import IngestSettings
     from services.ingest.__main__ import build as build_ingest
-    from services.routing.__main__ import RoutingSettings
     from services.routing.__main__ import build as build_routing
+    from services.routing.settings import RoutingSettings
     from services.sla.__main__ import SlaSettings
     from services.sla.__main__ import build as build_sla
     from services.stats import api as stats_api
@@ -53,13 +55,21 @@ def service_apps(
     conversation = ConversationService(
         ConversationSettings(**of("conversation")), CollectorRegistry()
     )
-    routing, _router = build_routing(RoutingSettings(**of("routing")))
+    routing = build_routing(RoutingSettings(**of("routing")))
     stats = ConsumerService(StatsSettings(**of("stats")), stats_metadata)
     return {
         "conversation": create_app(conversation),
         "ingest": build_ingest(IngestSettings(**of("ingest"))),
-        "routing": routing.create_app("Interact routing", []),
+        "routing": routing,
         "stats": stats.create_app("Interact statistics", [stats_api.router]),
         "billing": BillingService(BillingSettings(**of("billing"))).create_app(),
         "sla": build_sla(SlaSettings(**of("sla"))),
     }
+
+
+def settings_for(bootstrap: str, **overrides: object) -> ServiceSettings:
+    """Settings of a service under test on the given broker."""
+    return ServiceSettings(
+        kafka_bootstrap_servers=bootstrap,
+        **overrides,  # type: ignore[arg-type]
+    )

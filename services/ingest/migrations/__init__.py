@@ -1,13 +1,13 @@
 """The ingest service's schema migrations (Alembic): every table of its database, the
-channel adapters' (``services.ingest.store``) and the website chat's (``webchat.store``).
+channel adapters' (``store/channels.py``) and the website chat's (``store/webchat.py``).
 
 ``shared.migrations`` runs them at start-up; the revisions are the other files here.
 """
 
 from pathlib import Path
 
-from services.ingest import store
-from services.ingest.webchat import store as webchat
+from services.ingest.store import channels as store
+from services.ingest.store import webchat
 from shared.migrations import Schema
 from shared.purge import purged_tenants_table
 from shared.readmodel import applied_events_table

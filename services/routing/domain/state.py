@@ -100,8 +100,16 @@ class TenantRouting:
     # --- applying events -------------------------------------------------------------
 
     def apply(self, envelope: Envelope, payload: Payload) -> list[Envelope]:
+        """The event's change to the state (an ``_on_<Type>`` method below) and the decisions
+        it leads to; an event routing does not use changes nothing."""
         handler = getattr(self, f"_on_{type(payload).__name__}", None)
         return handler(envelope, payload) or [] if handler else []
+
+    @classmethod
+    def events(cls) -> tuple[type[Payload], ...]:
+        """The event models :meth:`apply` uses, read from its ``_on_<Type>`` methods: the one
+        list the consumer subscribes from."""
+        return tuple(getattr(ev, name[4:]) for name in sorted(dir(cls)) if name.startswith("_on_"))
 
     def _on_TenantCreated(self, _e: Envelope, p: ev.TenantCreated) -> None:
         self.routing_enabled, self.default_capacity = p.routing_enabled, p.default_capacity
@@ -254,7 +262,7 @@ class TenantRouting:
         if not self.routing_enabled or tracked.status == ConversationStatus.BOT:
             return []
         if tracked.status == ConversationStatus.WAITING:  # someone may fit now
-            if self._choose(tracked.need, explain=False).assignee_id is None:
+            if self.choose(tracked.need, explain=False).assignee_id is None:
                 return []
             return [self._route(tracked, p.at)]
         holder = self.agents.get(tracked.assignee_id) if tracked.assignee_id else None
@@ -289,7 +297,7 @@ class TenantRouting:
             if (
                 tracked.status == ConversationStatus.WAITING
                 and self.routing_enabled
-                and self._choose(tracked.need, explain=False).assignee_id is not None
+                and self.choose(tracked.need, explain=False).assignee_id is not None
             ):
                 out.append(self._route(tracked, e.occurred_at))
         return out
@@ -324,7 +332,7 @@ class TenantRouting:
         if (
             tracked.status == ConversationStatus.WAITING
             and self.routing_enabled
-            and self._choose(tracked.need, explain=False).assignee_id is not None
+            and self.choose(tracked.need, explain=False).assignee_id is not None
         ):
             out.append(self._route(tracked, p.at))
         return out
@@ -358,7 +366,7 @@ class TenantRouting:
             if late is None or tracked.status != ConversationStatus.ASSIGNED or tracked.dispatched:
                 continue
             need = replace(tracked.need, passed_over=frozenset({late}))
-            if self._choose(need, explain=False).assignee_id is None:
+            if self.choose(need, explain=False).assignee_id is None:
                 continue
             freed = self._release(tracked, now)
             out.append(self._route(tracked, now, replaces=late, reason="not_taken", need=need))
@@ -367,7 +375,7 @@ class TenantRouting:
 
     # --- deciding --------------------------------------------------------------------
 
-    def _choose(self, need: Need, explain: bool = True) -> Decision:
+    def choose(self, need: Need, explain: bool = True) -> Decision:
         """The decision over the agents available for the need's channel and language.
 
         The index keeps them best first, so this stops at the first few who have the
@@ -406,7 +414,7 @@ class TenantRouting:
         if not self.routing_enabled:
             decision = Decision(None, None)
         else:
-            decision = self._choose(need or tracked.need)
+            decision = self.choose(need or tracked.need)
         tracked.dispatched = False
         if decision.assignee_id is not None:
             self._hold(tracked, decision.assignee_id, at)

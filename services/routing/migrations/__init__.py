@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-from services.routing.store import metadata
+from services.routing.store.snapshots import metadata
 from shared.migrations import Schema
 from shared.purge import purged_tenants_table
 from shared.readmodel import applied_events_table

@@ -38,7 +38,7 @@ from shared import events as ev
 from shared import topics
 from shared.kafka import Delivery
 from shared.local_broker import free_port
-from tests.integration.conftest import OPERATOR, OPERATOR_TOKEN, new_tenant
+from tests.support.tenants import OPERATOR, OPERATOR_TOKEN, new_tenant
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 

@@ -11,13 +11,12 @@ import re
 import uuid
 
 import pytest
-from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
-from services.conversation.api.deps import Allowed
 from shared.access import ACCESS, ROLES
-from shared.hardening import OPERATOR_SCOPES, OperatorAccess
-from tests.integration.conftest import OPERATOR, new_tenant
+from shared.hardening import OPERATOR_SCOPES
+from tests.support.access import endpoints, function_of, is_operator_only, operator_scope
+from tests.support.tenants import OPERATOR, new_tenant
 
 #: Endpoints open to everyone (the login itself, probes) or only to the operator.
 PUBLIC = {
@@ -33,50 +32,6 @@ PUBLIC = {
 }
 
 
-def _function_of(route: APIRoute) -> str | None:
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dependency = stack.pop()
-        if isinstance(dependency.call, Allowed):
-            return dependency.call.function
-        stack.extend(dependency.dependencies)
-    return None
-
-
-def _operator_scope(route: APIRoute) -> str | None:
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dependency = stack.pop()
-        if isinstance(dependency.call, OperatorAccess):
-            return dependency.call.scope
-        stack.extend(dependency.dependencies)
-    return None
-
-
-def _is_operator_only(route: APIRoute) -> bool:
-    return _operator_scope(route) is not None
-
-
-def _routes(routes):  # type: ignore[no-untyped-def]
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):  # an included router (FastAPI keeps them nested)
-            yield from _routes(route.original_router.routes)
-
-
-def _endpoints(app) -> list[tuple[str, str, APIRoute]]:  # type: ignore[no-untyped-def]
-    found = [
-        (method, route.path, route)
-        for route in _routes(app.routes)
-        for method in sorted(route.methods)
-    ]
-    documented = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
-    # Every documented operation is found here, so none escapes the checks below.
-    assert documented <= {(m, p) for m, p, _ in found}
-    return found
-
-
 def _fill(path: str) -> str:
     return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
 
@@ -84,9 +39,9 @@ def _fill(path: str) -> str:
 def test_every_endpoint_declares_who_may_use_it(portal):
     unclassified = [
         (method, path)
-        for method, path, route in _endpoints(portal.app)
-        if _function_of(route) is None
-        and not _is_operator_only(route)
+        for method, path, route in endpoints(portal.app)
+        if function_of(route) is None
+        and not is_operator_only(route)
         and (method, path) not in PUBLIC
     ]
     assert unclassified == []
@@ -95,8 +50,8 @@ def test_every_endpoint_declares_who_may_use_it(portal):
 def test_role_matrix(portal):
     tenant = new_tenant(portal, plan="bot")  # every function in the plan: only roles decide
     checked = 0
-    for method, path, route in _endpoints(portal.app):
-        function = _function_of(route)
+    for method, path, route in endpoints(portal.app):
+        function = function_of(route)
         if function is None:
             continue
         if path == "/v1/auth/logout":
@@ -120,7 +75,7 @@ def test_role_matrix(portal):
 
 
 def test_without_a_session_everything_but_login_is_refused(portal):
-    for method, path, _route in _endpoints(portal.app):
+    for method, path, _route in endpoints(portal.app):
         if (method, path) in PUBLIC:
             continue
         response = portal.request(method, _fill(path), json={} if method != "GET" else None)
@@ -129,8 +84,8 @@ def test_without_a_session_everything_but_login_is_refused(portal):
 
 def test_operator_endpoints_refuse_tenant_users(portal):
     tenant = new_tenant(portal)
-    for method, path, route in _endpoints(portal.app):
-        if not _is_operator_only(route):
+    for method, path, route in endpoints(portal.app):
+        if not is_operator_only(route):
             continue
         response = portal.request(
             method, _fill(path), headers=tenant.tokens["administrator"], json={}
@@ -148,8 +103,8 @@ def test_each_operator_scope_opens_only_its_own_endpoints(portal, monkeypatch):
     )
     monkeypatch.setattr(service, "settings", scoped)
     seen = set()
-    for method, path, route in _endpoints(portal.app):
-        scope = _operator_scope(route)
+    for method, path, route in endpoints(portal.app):
+        scope = operator_scope(route)
         if scope is None:
             continue
         seen.add(scope)

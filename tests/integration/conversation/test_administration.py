@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.secrets import unseal
-from tests.integration.conftest import OPERATOR, new_tenant
+from tests.support.tenants import OPERATOR, new_tenant
 
 
 def test_users_are_created_searched_sorted_paged_updated_and_deleted(portal):

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from services.conversation.application.conversations import Routed
 from shared.events import CandidateVerdict, ConversationRouted
-from tests.integration.conversation.test_conversation_api import T0, Desk
+from tests.support.desk import T0, Desk
 
 
 def test_the_detail_shows_routing_reasons_and_then_who_passed_it_on(portal) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from services.conversation.api import channels
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
 from services.conversation.domain.directory import AccountConnectedElsewhere, ChannelAccount
-from tests.integration.conftest import new_tenant
+from tests.support.tenants import new_tenant
 
 
 def meta_channel(channel_type: str, external_id: str, secret: str = "app-secret-1") -> dict:

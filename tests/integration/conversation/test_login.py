@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import time
-from urllib.parse import parse_qs, urlsplit
-
 from sqlalchemy import update
 
 from services.conversation.store import tables as t
-from tests.integration.conftest import OPERATOR, PASSWORD, PUBLIC_BASE_URL, login, new_tenant
-
-
-def _wait_for_link(mail, address: str, count: int = 1) -> str:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + 10
-    while len(mail.links_to(address)) < count:
-        assert time.monotonic() < deadline, f"no mail for {address}"
-        time.sleep(0.05)
-    return mail.links_to(address)[-1]
-
-
-def _token(link: str) -> str:
-    return parse_qs(urlsplit(link).query)["token"][0]
+from tests.support.tenants import (
+    OPERATOR,
+    PASSWORD,
+    PUBLIC_BASE_URL,
+    login,
+    new_tenant,
+    token_in,
+    wait_for_link,
+)
 
 
 def test_the_sixth_attempt_fails_even_with_the_right_password_until_reset(portal, mail):
@@ -42,10 +35,10 @@ def test_the_sixth_attempt_fails_even_with_the_right_password_until_reset(portal
         "/v1/auth/forgot-password", json={"email": email}, headers={"Host": "evil.example"}
     )
     assert asked.status_code == 202
-    link = _wait_for_link(mail, email)
+    link = wait_for_link(mail, email)
     assert link.startswith(f"{PUBLIC_BASE_URL}/reset-password?token=")
     reset = portal.post(
-        "/v1/auth/reset-password", json={"token": _token(link), "password": "a brand new secret"}
+        "/v1/auth/reset-password", json={"token": token_in(link), "password": "a brand new secret"}
     )
     assert reset.status_code == 204
     assert (
@@ -55,7 +48,7 @@ def test_the_sixth_attempt_fails_even_with_the_right_password_until_reset(portal
     login(portal, email, "a brand new secret")
     # A link works once.
     again = portal.post(
-        "/v1/auth/reset-password", json={"token": _token(link), "password": "another secret!"}
+        "/v1/auth/reset-password", json={"token": token_in(link), "password": "another secret!"}
     )
     assert again.status_code == 400
     assert again.json()["error"]["code"] == "invalid_reset_token"
@@ -68,7 +61,7 @@ def test_forgot_password_answers_alike_and_sends_nothing_for_unknown_addresses(p
     known = portal.post("/v1/auth/forgot-password", json={"email": tenant.emails["manager"]})
     assert unknown.status_code == known.status_code == 202
     assert unknown.json() == known.json()
-    _wait_for_link(mail, tenant.emails["manager"])
+    wait_for_link(mail, tenant.emails["manager"])
     assert not mail.links_to("ghost@nowhere.example")
     assert len(mail.messages) == before + 1
 
@@ -79,9 +72,9 @@ def test_a_new_password_ends_every_session_and_expired_links_fail(portal, mail):
     session = tenant.tokens["manager"]
     assert portal.get("/v1/auth/session", headers=session).status_code == 200
     portal.post("/v1/auth/forgot-password", json={"email": email})
-    first = _wait_for_link(mail, email)
+    first = wait_for_link(mail, email)
     portal.post("/v1/auth/forgot-password", json={"email": email})
-    second = _wait_for_link(mail, email, count=2)
+    second = wait_for_link(mail, email, count=2)
     service = portal.app.state.service
     with service.engine.begin() as conn:  # let the second link expire
         from datetime import UTC, datetime, timedelta
@@ -90,15 +83,15 @@ def test_a_new_password_ends_every_session_and_expired_links_fail(portal, mail):
 
         conn.execute(
             update(t.reset_tokens)
-            .where(t.reset_tokens.c.token_hash == token_hash(_token(second)))
+            .where(t.reset_tokens.c.token_hash == token_hash(token_in(second)))
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     expired = portal.post(
-        "/v1/auth/reset-password", json={"token": _token(second), "password": "long enough pw"}
+        "/v1/auth/reset-password", json={"token": token_in(second), "password": "long enough pw"}
     )
     assert expired.status_code == 400
     ok = portal.post(
-        "/v1/auth/reset-password", json={"token": _token(first), "password": "long enough pw"}
+        "/v1/auth/reset-password", json={"token": token_in(first), "password": "long enough pw"}
     )
     assert ok.status_code == 204
     assert portal.get("/v1/auth/session", headers=session).status_code == 401
@@ -118,13 +111,14 @@ def test_new_users_without_a_password_get_a_set_password_mail(portal, mail):
         },
     )
     assert created.status_code == 201
-    link = _wait_for_link(mail, "new.person@tenant.example")
+    link = wait_for_link(mail, "new.person@tenant.example")
     assert "Set your Interact password" in [
         m["Subject"] for m in mail.messages if m["To"] == "new.person@tenant.example"
     ]
     assert (
         portal.post(
-            "/v1/auth/reset-password", json={"token": _token(link), "password": "my first password"}
+            "/v1/auth/reset-password",
+            json={"token": token_in(link), "password": "my first password"},
         ).status_code
         == 204
     )
@@ -188,12 +182,12 @@ def test_login_attempts_are_rate_limited_per_account(portal):
 def test_short_passwords_are_refused(portal, mail):
     tenant = new_tenant(portal)
     portal.post("/v1/auth/forgot-password", json={"email": tenant.emails["agent"]})
-    link = _wait_for_link(mail, tenant.emails["agent"])
+    link = wait_for_link(mail, tenant.emails["agent"])
     short = portal.post(
-        "/v1/auth/reset-password", json={"token": _token(link), "password": "short"}
+        "/v1/auth/reset-password", json={"token": token_in(link), "password": "short"}
     )
     assert short.status_code == 422
     long_ok = portal.post(
-        "/v1/auth/reset-password", json={"token": _token(link), "password": "p" * 64}
+        "/v1/auth/reset-password", json={"token": token_in(link), "password": "p" * 64}
     )
     assert long_ok.status_code == 204

@@ -31,7 +31,7 @@ from services.conversation.bootstrap import ConversationService
 from services.conversation.settings import ConversationSettings
 from services.conversation.store import tables as t
 from shared.local_broker import free_port
-from tests.integration.conftest import OPERATOR, PASSWORD, MailSink, new_tenant
+from tests.support.tenants import OPERATOR, PASSWORD, MailSink, new_tenant
 
 FAILURES = ("unknown", "wrong", "locked", "inactive", "ended_contract")
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from services.conversation.operator_cli import parse, run
-from tests.integration.conftest import OPERATOR_TOKEN
-from tests.integration.conversation.test_login import _token, _wait_for_link
+from tests.support.tenants import OPERATOR_TOKEN, token_in, wait_for_link
 
 
 def test_create_tenant_from_the_command_line_and_log_in_through_the_mail(portal, mail):
@@ -28,9 +27,9 @@ def test_create_tenant_from_the_command_line_and_log_in_through_the_mail(portal,
     )
     code, output = run(args, portal, OPERATOR_TOKEN)
     assert code == 0, output
-    link = _wait_for_link(mail, "ada@cli-bakery.example")
+    link = wait_for_link(mail, "ada@cli-bakery.example")
     reset = portal.post(
-        "/v1/auth/reset-password", json={"token": _token(link), "password": "chosen by ada"}
+        "/v1/auth/reset-password", json={"token": token_in(link), "password": "chosen by ada"}
     )
     assert reset.status_code == 204
     session = portal.post(

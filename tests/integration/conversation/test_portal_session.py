@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 
 from shared.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, csrf_token_for
-from tests.integration.conftest import PASSWORD, new_tenant
+from tests.support.tenants import PASSWORD, new_tenant
 
 
 def _browser(portal: TestClient) -> TestClient:

@@ -32,9 +32,9 @@ from services.stats import consumers as stats_consumers
 from shared import topics
 from shared.blobs import BlobNotFound, tenant_prefix
 from shared.events import Envelope, TenantCreated
-from tests.integration.conftest import OPERATOR, OPERATOR_TOKEN, TestTenant, new_tenant
 from tests.support import files
 from tests.support.apps import SERVICES, service_apps
+from tests.support.tenants import OPERATOR, OPERATOR_TOKEN, TestTenant, new_tenant
 
 Snapshot = dict[tuple[str, str], int]
 

@@ -33,8 +33,8 @@ from services.stats.settings import StatsSettings
 from services.stats.store import metadata as stats_metadata
 from shared.consumer_service import ConsumerService
 from shared.readmodel import make_engine
-from tests.integration.deploy.test_migrations import load_release
 from tests.support.postgres import find_postgres_bin_dir
+from tests.support.releases import load_release
 from tests.support.tables import row_hashes
 
 #: Reset by the restore so they are rebuilt: checked on their own below.
@@ -199,7 +199,7 @@ def test_a_killed_backup_leaves_no_backup_marked_complete(tmp_path, monkeypatch)
     for service in SERVICES[1:]:
         load_release(settings.url_of(service), service)
     first = archive.backup(settings, now=datetime(2026, 11, 1, tzinfo=UTC))
-    real_dump, dumped = archive._dump, []
+    real_dump, dumped = archive.dump_database, []
 
     def killed_after_two(settings, database, target):  # type: ignore[no-untyped-def]
         if len(dumped) == 2:
@@ -207,7 +207,7 @@ def test_a_killed_backup_leaves_no_backup_marked_complete(tmp_path, monkeypatch)
         dumped.append(database.name)
         return real_dump(settings, database, target)
 
-    monkeypatch.setattr(archive, "_dump", killed_after_two)
+    monkeypatch.setattr(archive, "dump_database", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
         archive.backup(settings, now=datetime(2026, 11, 8, tzinfo=UTC))
     assert archive.list_backups(settings) == [first]
@@ -215,7 +215,7 @@ def test_a_killed_backup_leaves_no_backup_marked_complete(tmp_path, monkeypatch)
     assert len(leftovers) == 1
     assert archive.find(settings).id == first.id  # a restore would take the complete one
 
-    monkeypatch.setattr(archive, "_dump", real_dump)
+    monkeypatch.setattr(archive, "dump_database", real_dump)
     second = archive.backup(settings, now=datetime(2026, 11, 8, tzinfo=UTC))  # run again
     assert [b.id for b in archive.list_backups(settings)] == [first.id, second.id]
     assert not [p for p in settings.backup_dir.iterdir() if p.name.startswith(".partial-")]

@@ -9,10 +9,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -31,9 +29,9 @@ from shared.migrations import (
     prepare,
 )
 from shared.readmodel import make_engine
+from tests.support.releases import load_release
 from tests.support.tables import column_names, row_hashes
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "release_90f08a5"
 SCHEMAS = [CONVERSATION, INGEST, ROUTING, STATS, BILLING, SLA]
 DIALECTS = ["sqlite", "postgresql"]
 
@@ -51,18 +49,6 @@ def empty_database(request, tmp_path):  # type: ignore[no-untyped-def]
         return server.url(database)
 
     return make
-
-
-def load_release(url: str, service: str) -> None:
-    """Make the database as release 90f08a5 left it (its dump, run as it is)."""
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-            db.executescript((FIXTURES / f"{service}.sqlite.sql").read_text())
-        return
-    import psycopg
-
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as db:
-        db.execute((FIXTURES / f"{service}.postgres.sql").read_text())
 
 
 def migrate_at_start(engine, schema: Schema) -> None:  # type: ignore[no-untyped-def]

@@ -27,14 +27,14 @@ from services.conversation.bootstrap import ConversationService
 from services.conversation.consumers import register
 from services.conversation.settings import ConversationSettings
 from shared import attachment_links
-from tests.integration.ingest.test_meta_support import (
+from tests.support import files
+from tests.support.meta import (
     SECRETS_KEY,
     MetaApp,
     running_ingest,
     serving,
     wait_until_connected,
 )
-from tests.support import files
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 OPERATOR_TOKEN = "attachments-operator-token"

@@ -19,7 +19,7 @@ from shared.events import (
     Envelope,
     Payload,
 )
-from tests.integration.ingest.test_meta_support import (
+from tests.support.meta import (
     MetaApp,
     chatbot_connected,
     payloads,

@@ -20,9 +20,9 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from services.ingest.webchat.limits import WidgetLimitSettings
+from services.ingest.settings import WidgetLimitSettings
 from shared import events as ev
-from tests.integration.ingest.test_webchat_socket import (
+from tests.support.webchat import (
     SHOP,
     Kafka,
     connected_channel,

@@ -17,17 +17,17 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from services.ingest.meta.signature import sign
+from services.ingest.domain.meta_signature import sign
 from shared import topics
-from tests.integration.ingest.test_meta_support import (
+from tests.support.meta import (
     MetaApp,
+    messenger_body,
     payloads,
     produce,
     read_inbound,
     running_ingest,
     wait_until_connected,
 )
-from tests.integration.ingest.test_meta_webhooks import messenger_body
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 JSON = {"Content-Type": "application/json"}

@@ -18,14 +18,14 @@ from services.conversation.bootstrap import ConversationService
 from services.conversation.consumers import register
 from services.conversation.settings import ConversationSettings
 from services.conversation.store import tables as t
-from tests.integration.ingest.test_meta_support import (
+from tests.support.meta import (
     SECRETS_KEY,
     MetaApp,
+    messenger_body,
     running_ingest,
     serving,
     wait_until_connected,
 )
-from tests.integration.ingest.test_meta_webhooks import messenger_body
 
 OPERATOR_TOKEN = "meta-e2e-operator-token"
 PASSWORD = "correct horse battery"

@@ -8,15 +8,15 @@ import httpx
 
 from shared import topics
 from shared.local_broker import LocalBroker
-from tests.integration.ingest.test_meta_support import (
+from tests.support.meta import (
     MetaApp,
+    messenger_body,
     payloads,
     produce,
     read_inbound,
     running_ingest,
     wait_until_connected,
 )
-from tests.integration.ingest.test_meta_webhooks import messenger_body
 
 
 async def test_no_200_while_the_broker_cannot_take_the_messages(tmp_path):

@@ -9,12 +9,13 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from services.ingest.meta.signature import sign
+from services.ingest.domain.meta_signature import sign
 from shared import topics
 from shared.events import InboundMessageReceived, MessageContent
-from tests.integration.ingest.test_meta_support import (
+from tests.support.meta import (
     MetaApp,
     connect_all,
+    messenger_body,
     payloads,
     produce,
     read_inbound,
@@ -30,27 +31,6 @@ async def ingest(kafka_bootstrap, tmp_path_factory):  # type: ignore[no-untyped-
     """One ingest for the module (a start costs seconds); each test has its own tenant."""
     async with running_ingest(kafka_bootstrap, tmp_path_factory.mktemp("ingest")) as url:
         yield url
-
-
-def messenger_body(page: str, *texts: tuple[str, str]) -> dict:
-    return {
-        "object": "page",
-        "entry": [
-            {
-                "id": page,
-                "time": 1_700_000_000_000,
-                "messaging": [
-                    {
-                        "sender": {"id": "PSID-42"},
-                        "recipient": {"id": page},
-                        "timestamp": 1_700_000_000_000,
-                        "message": {"mid": mid, "text": text},
-                    }
-                    for mid, text in texts
-                ],
-            }
-        ],
-    }
 
 
 async def test_verification_echoes_the_challenge_only_for_a_connected_channels_token(

@@ -16,7 +16,7 @@ from shared.events import (
     MessageContent,
     OutboundMessageRequested,
 )
-from tests.integration.ingest.test_meta_support import (
+from tests.support.meta import (
     MetaApp,
     connect_all,
     payloads,

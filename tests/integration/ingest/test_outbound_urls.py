@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ingest import store
-from services.ingest.bot.connector import BotConnector, BotSettings
+from services.ingest.consumers.bot import BotConnector, BotSettings
+from services.ingest.store import channels as store
 from shared.events import BotFailed, BotTurnRequested
 from shared.outbound import OutboundPolicy
-from tests.integration.conftest import new_tenant
+from tests.support.tenants import new_tenant
 
 INSIDE = [
     "http://169.254.169.254/latest/meta-data/iam/security-credentials/",

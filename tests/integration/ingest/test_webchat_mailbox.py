@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
-from services.ingest.webchat import application, store
-from services.ingest.webchat.hub import Hub
+from services.ingest.api.webchat_hub import Hub
+from services.ingest.application import webchat as application
+from services.ingest.consumers.webchat import apply_batch
+from services.ingest.store import webchat as store
 from shared import events as ev
 from shared.kafka import Delivery
 from shared.readmodel import make_engine
@@ -73,7 +75,7 @@ def test_replies_are_numbered_per_visitor_once_and_scoped_by_tenant(engine):
         delivery(reply(channel, "visitor-a", "two"), tenant),
         delivery(reply(other_channel, "visitor-a", "other tenant"), other_tenant),
     ]
-    stored = application.apply_batch(engine, batch)
+    stored = apply_batch(engine, batch)
     assert [(m.visitor_id, m.seq, m.text) for m in stored] == [
         ("visitor-a", 1, "one"),
         ("visitor-b", 1, "for b"),
@@ -82,7 +84,7 @@ def test_replies_are_numbered_per_visitor_once_and_scoped_by_tenant(engine):
         ("visitor-a", 1, "other tenant"),
     ]
     # The whole batch again (a rewind after a crash): nothing new, same numbers.
-    again = application.apply_batch(engine, batch)
+    again = apply_batch(engine, batch)
     assert [(m.message_id, m.seq) for m in again] == [(m.message_id, m.seq) for m in stored]
 
     with engine.connect() as conn:
@@ -105,8 +107,8 @@ def test_replies_are_numbered_per_visitor_once_and_scoped_by_tenant(engine):
 def test_origins_change_and_disconnection_hide_the_channel(engine):
     tenant, channel = uuid.uuid4(), uuid.uuid4()
     key = f"key-{channel.hex[:8]}"
-    application.apply_batch(engine, [delivery(connected(channel, key, []), tenant)])
-    application.apply_batch(
+    apply_batch(engine, [delivery(connected(channel, key, []), tenant)])
+    apply_batch(
         engine,
         [
             delivery(
@@ -130,7 +132,7 @@ def test_origins_change_and_disconnection_hide_the_channel(engine):
     with engine.connect() as conn:
         assert store.channel_by_key(conn, key).allowed_origins == ("https://a.example",)  # type: ignore[union-attr]
         assert store.channel_by_key(conn, "meta") is None
-    application.apply_batch(engine, [delivery(ev.ChannelDisconnected(channel_id=channel), tenant)])
+    apply_batch(engine, [delivery(ev.ChannelDisconnected(channel_id=channel), tenant)])
     with engine.connect() as conn:
         assert store.channel_by_key(conn, key) is None
 
@@ -138,7 +140,7 @@ def test_origins_change_and_disconnection_hide_the_channel(engine):
 def test_read_receipts_are_reported_once(engine):
     tenant, channel = uuid.uuid4(), uuid.uuid4()
     key = f"key-{channel.hex[:8]}"
-    application.apply_batch(
+    apply_batch(
         engine,
         [
             delivery(connected(channel, key, []), tenant),
@@ -166,7 +168,7 @@ async def test_the_poller_wakes_sockets_for_replies_stored_elsewhere(engine):
     assert not waiting.is_set()
     # Another replica stores a reply: this replica's poll wakes only that visitor's socket.
     await asyncio.to_thread(
-        application.apply_batch, engine, [delivery(reply(channel, "visitor-a", "hi"), tenant)]
+        apply_batch, engine, [delivery(reply(channel, "visitor-a", "hi"), tenant)]
     )
     await hub.poll_once()
     assert waiting.is_set() and not bystander.is_set()
@@ -181,11 +183,10 @@ async def test_the_poller_wakes_sockets_for_replies_stored_elsewhere(engine):
 def test_a_reply_no_column_can_hold_is_set_aside_not_retried_forever(engine):
     tenant, channel = uuid.uuid4(), uuid.uuid4()
     with pytest.raises(ev.UnreadableEvent, match="longer than 512"):
-        application.apply_batch(engine, [delivery(reply(channel, "v" * 513, "hi"), tenant)])
+        apply_batch(engine, [delivery(reply(channel, "v" * 513, "hi"), tenant)])
     with pytest.raises(ev.UnreadableEvent, match="longer than 64"):
-        application.apply_batch(engine, [delivery(connected(channel, "k" * 65, []), tenant)])
+        apply_batch(engine, [delivery(connected(channel, "k" * 65, []), tenant)])
     # Nothing of the failed batch was kept; the next batch goes on.
-    assert [
-        m.seq
-        for m in application.apply_batch(engine, [delivery(reply(channel, "v", "hi"), tenant)])
-    ] == [1]
+    assert [m.seq for m in apply_batch(engine, [delivery(reply(channel, "v", "hi"), tenant)])] == [
+        1
+    ]

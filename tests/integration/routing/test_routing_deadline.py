@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
-from services.routing import store
+from services.routing.store import snapshots as store
 from shared import events as ev
 from shared import topics
 from shared.events import Envelope
 from shared.readmodel import make_engine
-from tests.integration.routing.test_routing_instances import CHANNEL, Instance, send
+from tests.support.routing_processes import CHANNEL, Instance, send
 
 
 def agent(user_id: uuid.UUID) -> ev.EndUserCreated:

@@ -9,66 +9,24 @@ filled before the kill is still full after it.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import create_engine, func, select
 
-from services.routing import store
+from services.routing.store import snapshots as store
 from shared import events as ev
 from shared import topics
 from shared.events import Envelope
-from shared.local_broker import free_port
+from tests.support.routing_processes import CHANNEL, Instance, send
 
-CHANNEL = uuid.UUID("c0000000-0000-4000-8000-0000000000aa")
 TENANTS = 24
 PER_WAVE = 5
 CAPACITY = 2 * PER_WAVE
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-
-
-class Instance:
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.port = free_port()
-        self.log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.routing"],
-            env={**os.environ, **env, "HTTP_PORT": str(self.port)},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    async def wait_ready(self) -> None:
-        async with httpx.AsyncClient() as client:
-            while True:
-                assert self.process.poll() is None, "routing process died"
-                try:
-                    if (await client.get(f"http://127.0.0.1:{self.port}/ready")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-
-    async def applied(self) -> float:
-        async with httpx.AsyncClient() as client:
-            text = (await client.get(f"http://127.0.0.1:{self.port}/metrics")).text
-        found = re.search(r'interact_events_applied_total\{service="routing"\} ([0-9.e+]+)', text)
-        return float(found.group(1)) if found else 0.0
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(30)
-        self.log.close()
 
 
 def opened(tenant: uuid.UUID, n: int) -> Envelope:
@@ -99,12 +57,6 @@ def directory(tenant: uuid.UUID, agent: uuid.UUID) -> list[Envelope]:
         ev.PresenceChanged(user_id=agent, presence="online", at=T0),
     ]
     return [Envelope.wrap(p, tenant_id=tenant, occurred_at=T0) for p in payloads]
-
-
-async def send(producer: AIOKafkaProducer, topic: str, envelopes: list[Envelope]) -> None:
-    for envelope in envelopes:
-        await producer.send(topic, envelope.to_bytes(), key=envelope.key)
-    await producer.flush()
 
 
 async def test_two_instances_split_the_tenants_and_one_takes_over_when_the_other_dies(

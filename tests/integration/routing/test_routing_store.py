@@ -7,17 +7,18 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from services.routing import store
 from services.routing.application.router import Router
 from services.routing.domain.state import TenantRouting
+from services.routing.store import snapshots as store
 from shared import events as ev
 from shared.events import Envelope
 from shared.readmodel import make_engine
-from tests.unit.routing.test_routing_replay import MORNING, TIMEOUT
-from tests.unit.routing.test_routing_state import (
+from tests.support.routing import (
     ANN,
     BOB,
+    MORNING,
     TENANT,
+    TIMEOUT,
     at,
     competence,
     conv,

@@ -85,7 +85,7 @@ async def test_a_body_under_the_limit_goes_through(apps, name):
 
 
 async def test_the_meta_webhook_has_its_own_larger_limit(apps):
-    from services.ingest.meta.webhook import MAX_BODY_BYTES
+    from services.ingest.api.meta_webhook import MAX_BODY_BYTES
 
     app = apps["ingest"]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:

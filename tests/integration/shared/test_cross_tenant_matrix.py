@@ -48,10 +48,10 @@ from services.sla.__main__ import SlaSettings
 from services.sla.__main__ import build as build_sla
 from shared.access import ROLES
 from shared.local_broker import free_port
-from tests.integration.conftest import OPERATOR_TOKEN, PUBLIC_BASE_URL, new_tenant
-from tests.integration.conftest import TestTenant as Tenant
-from tests.integration.conversation.test_access import _endpoints, _function_of, _is_operator_only
 from tests.support import files
+from tests.support.access import endpoints, function_of, is_operator_only
+from tests.support.tenants import OPERATOR_TOKEN, PUBLIC_BASE_URL, new_tenant
+from tests.support.tenants import TestTenant as Tenant
 
 #: Never fuzzed here: one's own login and session (logout would end A's sessions), and the
 #: operator's paths (no tenant role reaches them; test_access checks that).
@@ -433,8 +433,8 @@ def test_no_request_of_tenant_a_reaches_anything_of_tenant_b(live, tenants):  # 
     portal = live.portal
     routes = [
         (method, path, route)
-        for method, path, route in _endpoints(live.app)
-        if not path.startswith(SKIPPED_PREFIXES) and _function_of(route) is not None
+        for method, path, route in endpoints(live.app)
+        if not path.startswith(SKIPPED_PREFIXES) and function_of(route) is not None
     ]
     assert _unclassified(routes) == []
     b_values = sorted({v for kind in b_ids.values() for v in kind})
@@ -615,8 +615,8 @@ def _tenant_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
     """The routes a tenant's people call (not the operator's, not the probes)."""
     return [
         (method, path, route)
-        for method, path, route in _endpoints(app)
-        if path.startswith("/v1/") and not _is_operator_only(route)
+        for method, path, route in endpoints(app)
+        if path.startswith("/v1/") and not is_operator_only(route)
     ]
 
 

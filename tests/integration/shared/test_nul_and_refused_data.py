@@ -13,7 +13,7 @@ from sqlalchemy import Column, Connection, MetaData, String, Table, insert, sele
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.events import Envelope, TenantCreated, UnreadableEvent, decode
 from shared.kafka import Delivery
-from tests.integration.conftest import OPERATOR
+from tests.support.tenants import OPERATOR
 
 
 def test_nul_in_a_request_is_refused_with_a_reason(portal) -> None:  # type: ignore[no-untyped-def]

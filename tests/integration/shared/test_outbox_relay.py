@@ -21,7 +21,7 @@ from shared.kafka import ensure_topics, make_producer
 from shared.leadership import LeadershipLost
 from shared.local_broker import LocalBroker
 from shared.readmodel import make_engine
-from tests.conftest import settings_for
+from tests.support.apps import settings_for
 
 
 async def _read_all(

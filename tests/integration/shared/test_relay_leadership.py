@@ -22,7 +22,7 @@ from shared.kafka import ensure_topics, make_producer
 from shared.leadership import leadership_for, run_as_leader
 from shared.outbox import OutboxRelay, TableSource, enqueue, outbox_table
 from shared.readmodel import make_engine
-from tests.conftest import settings_for
+from tests.support.apps import settings_for
 
 TENANTS = [uuid.uuid4() for _ in range(3)]
 

@@ -20,8 +20,8 @@ from services.conversation.api import create_app
 from services.conversation.bootstrap import ConversationService
 from services.conversation.settings import ConversationSettings
 from shared.local_broker import free_port
-from tests.integration.conftest import OPERATOR_TOKEN, PASSWORD, new_tenant
 from tests.support.apps import SERVICES, service_apps
+from tests.support.tenants import OPERATOR_TOKEN, PASSWORD, new_tenant
 
 
 def _databases(request, names: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ from services.sla.domain.clock import BRUSSELS
 from shared import events as ev
 from shared import topics
 from shared.local_broker import free_port
-from tests.integration.conftest import new_tenant
+from tests.support.tenants import new_tenant
 
 OPERATOR_TOKEN = "test-operator-token"  # the portal fixture's, so one token serves both
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}

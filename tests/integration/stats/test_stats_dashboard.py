@@ -27,8 +27,8 @@ from shared import events as ev
 from shared.consumer_service import ConsumerService
 from shared.kafka import Delivery
 from shared.local_broker import free_port
-from tests.integration import conftest
-from tests.integration.conftest import login, new_tenant
+from tests.support import tenants
+from tests.support.tenants import login, new_tenant
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def story(eric: str, nora: str) -> list[ev.Payload]:
 
 
 @pytest.fixture(scope="module")
-def shop(portal, stats) -> conftest.TestTenant:  # type: ignore[no-untyped-def]
+def shop(portal, stats) -> tenants.TestTenant:  # type: ignore[no-untyped-def]
     tenant = new_tenant(portal)
     eric, nora = tenant.users["agent"], tenant.users["manager"]
     feed(stats, tenant.tenant_id, [tenant_created()])

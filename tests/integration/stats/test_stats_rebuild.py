@@ -25,7 +25,7 @@ from shared import events as ev
 from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.kafka import Delivery
-from tests.integration.conftest import OPERATOR_TOKEN, new_tenant
+from tests.support.tenants import OPERATOR_TOKEN, new_tenant
 
 CHANNELS = ("messenger", "page_comments", "whatsapp", "webchat")
 TOPICS = ("Billing", "Returns", "Delivery", "Complaints")

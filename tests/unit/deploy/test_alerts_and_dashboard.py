@@ -16,35 +16,24 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[3]
-RULES = ROOT / "deploy" / "k8s" / "prometheus-rules.yaml"
-DASHBOARD = ROOT / "deploy" / "grafana" / "interact.json"
+from tests.support.alerts import (
+    DASHBOARD,
+    EXTERNAL,
+    ROOT,
+    SERIES_SUFFIXES,
+    alert_rules,
+    dashboard_exprs,
+    metric_names,
+)
+
 OPERATIONS = ROOT / "docs" / "operations.md"
 
 SERVICES = ("conversation", "ingest", "routing", "stats", "billing", "sla")
-#: Series that come from elsewhere than the services, and from where.
-EXTERNAL = {
-    "up": "Prometheus itself, per scrape target",
-    "kafka_consumergroup_lag": "Strimzi's Kafka Exporter (deploy/k8s/kafka.yaml)",
-    "kafka_consumergroup_current_offset": "Strimzi's Kafka Exporter (deploy/k8s/kafka.yaml)",
-}
-SERIES_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "histogram": ("_bucket", "_count", "_sum", "_created"),
-    "summary": ("", "_count", "_sum", "_created"),
-    "gauge": ("",),
-    "info": ("_info",),
-    "stateset": ("",),
-    "unknown": ("",),
-}
 # Builds the service's app as its main() does (scripts/api_docs.py) and prints GET /metrics.
 SCRAPE = textwrap.dedent(
     """
@@ -65,47 +54,6 @@ SCRAPE = textwrap.dedent(
         sys.stdout.write(asyncio.run(scrape(app)))
     """
 )
-
-
-def _walk(node: Any) -> set[str]:
-    """The metric names an expression selects."""
-    if isinstance(node, promql_parser.VectorSelector):
-        names = {m.value for m in node.matchers.matchers if m.name == "__name__"}
-        return names | ({node.name} if node.name else set())
-    if isinstance(node, promql_parser.MatrixSelector):
-        return _walk(node.vector_selector)
-    if isinstance(node, promql_parser.Call):
-        return set().union(*(_walk(arg) for arg in node.args))
-    if isinstance(node, promql_parser.AggregateExpr):
-        return _walk(node.expr) | (_walk(node.param) if node.param is not None else set())
-    if isinstance(node, promql_parser.BinaryExpr):
-        return _walk(node.lhs) | _walk(node.rhs)
-    if isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr):
-        return _walk(node.expr)
-    if isinstance(node, promql_parser.SubqueryExpr):
-        return _walk(node.expr)
-    if isinstance(node, promql_parser.NumberLiteral | promql_parser.StringLiteral):
-        return set()
-    raise AssertionError(f"unexpected PromQL node {type(node).__name__}")
-
-
-def metric_names(expr: str) -> set[str]:
-    # Grafana's template variables are not PromQL: put in the values they stand for.
-    return _walk(promql_parser.parse(expr.replace("$namespace", "interact")))
-
-
-def _rules() -> list[dict[str, Any]]:
-    rule = yaml.safe_load(RULES.read_text())
-    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
-
-
-def _dashboard_exprs() -> list[tuple[str, str]]:
-    dashboard = json.loads(DASHBOARD.read_text())
-    return [
-        (panel["title"], target["expr"])
-        for panel in dashboard["panels"]
-        for target in panel.get("targets", [])
-    ]
 
 
 @functools.cache
@@ -159,7 +107,7 @@ def test_every_service_exports_its_own_metrics() -> None:
     assert "interact_outbox_lag" not in exported("stats")
 
 
-@pytest.mark.parametrize("rule", _rules(), ids=lambda r: r["alert"])
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
 def test_alert_rule_names_exported_metrics(rule: dict[str, Any]) -> None:
     names = metric_names(rule["expr"])
     assert names, "an alert that selects no metric cannot fire"
@@ -170,14 +118,14 @@ def test_alert_rule_names_exported_metrics(rule: dict[str, Any]) -> None:
 
 
 def test_alert_names_are_unique_and_explained_in_the_operator_guide() -> None:
-    names = [rule["alert"] for rule in _rules()]
+    names = [rule["alert"] for rule in alert_rules()]
     assert len(names) == len(set(names))
     guide = OPERATIONS.read_text()
     for name in names:
         assert f"`{name}`" in guide, f"docs/operations.md does not say what to do on {name}"
 
 
-@pytest.mark.parametrize(("title", "expr"), _dashboard_exprs(), ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize(("title", "expr"), dashboard_exprs(), ids=lambda v: str(v)[:40])
 def test_dashboard_panel_names_exported_metrics(title: str, expr: str) -> None:
     names = metric_names(expr)
     assert names, f"{title}: a panel that selects no metric stays empty"

@@ -961,7 +961,7 @@ def _setting_names(service: str) -> set[str]:
     settings = getattr(importlib.import_module(module), cls)
     names = {name.upper() for name in settings.model_fields}
     if service == "ingest":
-        from services.ingest.webchat import WebchatSettings
+        from services.ingest.settings import WebchatSettings
 
         prefix = WebchatSettings.model_config.get("env_prefix", "")
         names |= {f"{prefix}{name}".upper() for name in WebchatSettings.model_fields}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ingest.bot.protocol import BadAnswer, BotAnswer, bot_request, read_answer
+from services.ingest.domain.bot import BadAnswer, BotAnswer, bot_request, read_answer
 from shared.events import BotTurnRequested
 
 TURN = BotTurnRequested(

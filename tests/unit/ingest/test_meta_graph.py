@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from services.ingest.outbound.consumer import is_meta_request
-from services.ingest.outbound.graph import (
+from services.ingest.consumers.meta_delivery import is_meta_request
+from services.ingest.consumers.meta_graph import (
     GraphCall,
     RetryPolicy,
     Undeliverable,
@@ -17,7 +17,7 @@ from services.ingest.outbound.graph import (
     graph_error,
     sent_id,
 )
-from services.ingest.store import MetaChannel
+from services.ingest.store.channels import MetaChannel
 from shared.events import Envelope, MessageContent, OutboundMessageRequested
 
 

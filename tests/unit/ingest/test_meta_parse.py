@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ingest.meta.parse import (
+from services.ingest.domain.meta import (
     ChannelRef,
     MalformedWebhook,
     MediaRef,
@@ -15,7 +15,7 @@ from services.ingest.meta.parse import (
     channels_named,
     parse_webhook,
 )
-from services.ingest.meta.signature import sign, signature_valid
+from services.ingest.domain.meta_signature import sign, signature_valid
 from shared.events import MessageContent
 
 PAGE = "102938475610"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from services.ingest import store
+from services.ingest.consumers.directory import make_apply
+from services.ingest.store import channels as store
 from shared.events import (
     ChannelConnected,
     ChannelDisconnected,
@@ -28,7 +29,7 @@ def delivery(payload: Payload, tenant: uuid.UUID) -> Delivery:
 def test_channels_and_bots_follow_the_directory_within_their_tenant(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'ingest.sqlite'}")
     store.metadata.create_all(engine)
-    apply = store.make_apply(KEY)
+    apply = make_apply(KEY)
     mine, other = uuid.uuid4(), uuid.uuid4()
     page_channel, bot_channel = uuid.uuid4(), uuid.uuid4()
     connected = ChannelConnected(

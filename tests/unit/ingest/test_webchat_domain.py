@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from services.ingest.webchat.application import wanted
-from services.ingest.webchat.domain import (
+from services.ingest.consumers.webchat import wanted
+from services.ingest.domain.webchat import (
     CLOSE_BAD_FRAME,
     CLOSE_TOO_BIG,
     MAX_FRAME_CHARS,

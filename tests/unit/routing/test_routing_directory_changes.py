@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared import events as ev
-from tests.unit.routing.test_routing_state import (
+from tests.support.routing import (
     ANN,
     BOB,
     at,

@@ -19,7 +19,7 @@ from services.routing.domain.choice import Candidate, choose_assignee, exclusion
 from services.routing.domain.state import TenantRouting, Tracked
 from shared import events as ev
 from shared.events import Envelope, Payload
-from tests.unit.routing.test_routing_state import (
+from tests.support.routing import (
     CHANNEL,
     OTHER_CHANNEL,
     TENANT,
@@ -135,7 +135,7 @@ def check_invariants(state: TenantRouting) -> None:
         else:
             assert tracked.assignee_id in agents
         # The indexes choose exactly as a scan of every agent would.
-        indexed = state._choose(tracked.need, explain=False)
+        indexed = state.choose(tracked.need, explain=False)
         scanned = choose_assignee(tracked.need, list(agents.values()), explain=False)
         assert (indexed.assignee_id, indexed.tie_break) == (scanned.assignee_id, scanned.tie_break)
     fresh = TenantRouting(

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, insert
 
-from services.routing.metrics import CONVERSATIONS, OLDEST_WAITING, QueueCollector
-from services.routing.store import conversations, metadata
+from services.routing.api.metrics import CONVERSATIONS, OLDEST_WAITING, QueueCollector
+from services.routing.store.snapshots import conversations, metadata
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 BAKERY, GARAGE = str(uuid.uuid4()), str(uuid.uuid4())

@@ -2,73 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from services.routing.domain.state import TenantRouting
 from shared import events as ev
 from shared.events import Envelope
-from tests.unit.routing.test_routing_state import (
+from tests.support.routing import (
     ANN,
     BOB,
+    MORNING,
     TENANT,
-    assigned,
+    TIMEOUT,
     at,
-    closed,
-    competence,
     conv,
-    opened,
-    presence,
-    tenant_created,
-    user_created,
 )
-
-TIMEOUT = timedelta(minutes=2)
-
-#: A morning: envelopes with fixed ids and times, and sweeps at given moments (datetimes).
-MORNING: list[Envelope | datetime] = [
-    Envelope.wrap(p, tenant_id=TENANT, occurred_at=at(i))
-    for i, p in enumerate(
-        [
-            tenant_created(default_capacity=2),
-            user_created(ANN, languages=("nl", "fr")),
-            user_created(BOB, competences=("legal",)),
-            opened(1, 2),
-            presence(ANN, "online", 3),
-            opened(2, 4, competences=("legal",)),
-            opened(3, 5, language="fr").model_copy(update={"bot_active": True}),
-            presence(BOB, "online", 6),
-            ev.HandoverChanged(
-                conversation_id=conv(3), state="waiting_for_human", reason="r", at=at(7)
-            ),
-            ev.ConversationTaken(conversation_id=conv(1), user_id=ANN, at=at(8)),
-            opened(4, 9),
-        ]
-    )
-] + [
-    at(20),
-    *[
-        Envelope.wrap(p, tenant_id=TENANT, occurred_at=at(21 + i))
-        for i, p in enumerate(
-            [
-                ev.ConversationRequirementsChanged(
-                    conversation_id=conv(1),
-                    language="nl",
-                    required_competences=[competence("legal")],
-                    at=at(21),
-                ),
-                assigned(4, ANN, 22, by="dispatch"),
-                presence(ANN, "offline", 23),
-                ev.TenantSettingsChanged(
-                    routing_enabled=True, languages=["nl"], default_capacity=4
-                ),
-                closed(2, 25),
-                ev.EndUserDeactivated(user_id=BOB, at=at(26)),
-                presence(ANN, "online", 27),
-            ]
-        )
-    ],
-    at(40),
-]
 
 
 def replay(script: list[Envelope | datetime]) -> list[Envelope]:

@@ -10,7 +10,7 @@ import pytest
 from services.routing.domain.state import TenantRouting
 from shared import events as ev
 from shared.events import Payload
-from tests.unit.routing.test_routing_state import (
+from tests.support.routing import (
     ANN,
     BOB,
     CHANNEL,

@@ -9,7 +9,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
 
-from services.routing.sweeper import owned_tenants, partition_of
+from services.routing.consumers.sweeper import owned_tenants, partition_of
 
 TOPIC = "interact.conversation-events.v1"
 TENANTS = [uuid.UUID(int=n * 7919) for n in range(1, 60)]

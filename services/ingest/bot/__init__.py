@@ -1,1 +1,0 @@
-"""The chatbot connector (SPEC §3.2): the channel's bot answers visitor messages first."""

@@ -1,1 +1,0 @@
-"""Meta channels in: the webhook of Messenger, Page comments and WhatsApp (see docs/ingest-meta.md)."""
