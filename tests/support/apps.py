@@ -32,8 +32,8 @@ def service_apps(
     from services.ingest.__main__ import build as build_ingest
     from services.routing.__main__ import RoutingSettings
     from services.routing.__main__ import build as build_routing
-    from services.sla.__main__ import SlaSettings
     from services.sla.__main__ import build as build_sla
+    from services.sla.settings import SlaSettings
     from services.stats import api as stats_api
     from services.stats.settings import StatsSettings
     from services.stats.store import metadata as stats_metadata

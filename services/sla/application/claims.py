@@ -71,7 +71,7 @@ class Claims:
         now = self.clock()
         claimed_at = claimed_at or now
         if claimed_at > now:
-            raise Refused("invalid", "in_the_future", "The claim cannot arrive in the future.")
+            raise Refused("in_the_future", "The claim cannot arrive in the future.", kind="invalid")
         with self.engine.begin() as conn:
             # A no-op write first: claims of one tenant queue here (row lock on PostgreSQL,
             # the write lock on SQLite), so two claims never both use the same cap room.
@@ -84,16 +84,20 @@ class Claims:
                 select(tenants).where(tenants.c.tenant_id == str(tenant_id))
             ).first()
             if tenant is None:
-                raise Refused("invalid", "unknown_tenant", f"There is no tenant {tenant_id}.")
+                raise Refused("unknown_tenant", f"There is no tenant {tenant_id}.", kind="invalid")
             if not plan_includes(tenant.plan, "service_levels"):
                 raise Refused(
-                    "conflict", "no_service_levels", "Hub tenants have no service levels (§6)."
+                    "no_service_levels",
+                    "Hub tenants have no service levels (§6).",
+                    kind="conflict",
                 )
             state = load(conn, str(incident_id))
             if state is None or state.tenant_id != str(tenant_id):
-                raise Refused("not_found", "not_found", f"There is no incident {incident_id}.")
+                raise Refused("not_found", f"There is no incident {incident_id}.", kind="not_found")
             if claimed_at < state.created_at:
-                raise Refused("invalid", "claimed_before_created", "Claimed before the incident.")
+                raise Refused(
+                    "claimed_before_created", "Claimed before the incident.", kind="invalid"
+                )
             found = [
                 b
                 for b in breaches_of(measure(state.as_incident(), claimed_at))
@@ -101,17 +105,17 @@ class Claims:
             ]
             if not found:
                 raise Refused(
-                    "conflict",
                     "no_sla_breach",
                     f"Incident {incident_id} ({state.priority}) has no SLA breach to credit.",
+                    kind="conflict",
                 )
             outcomes = [self._decide(conn, tenant, b, claimed_at, now) for b in found]
         if not any(o.decision in ("granted", "already_granted") for o in outcomes):
             raise Refused(
-                "conflict",
                 "claim_refused",
                 "No service credit is due: " + ", ".join(o.decision for o in outcomes) + ".",
                 [_jsonable(o) for o in outcomes],
+                kind="conflict",
             )
         return outcomes
 

@@ -32,7 +32,9 @@ def _one_writer() -> Iterator[None]:
         yield
     except IntegrityError:
         raise Refused(
-            "conflict", "concurrent_change", "The incident changed meanwhile; try again."
+            "concurrent_change",
+            "The incident changed meanwhile; try again.",
+            kind="conflict",
         ) from None
 
 
@@ -57,9 +59,11 @@ class Incidents:
                 conn.scalar(select(tenants.c.plan).where(tenants.c.tenant_id == str(tenant_id)))
                 is None
             ):
-                raise Refused("invalid", "unknown_tenant", f"There is no tenant {tenant_id}.")
+                raise Refused("unknown_tenant", f"There is no tenant {tenant_id}.", kind="invalid")
             if load(conn, new_id) is not None:
-                raise Refused("conflict", "incident_exists", f"Incident {new_id} exists already.")
+                raise Refused(
+                    "incident_exists", f"Incident {new_id} exists already.", kind="conflict"
+                )
             event = self._decide(
                 lambda: agg.report(
                     str(tenant_id), priority, reported_via, created_at, self.clock(), summary
@@ -116,7 +120,7 @@ class Incidents:
             )
             state = load(conn, str(incident_id))
             if state is None:
-                raise Refused("not_found", "not_found", f"There is no incident {incident_id}.")
+                raise Refused("not_found", f"There is no incident {incident_id}.", kind="not_found")
             now = self.clock()
             event = self._decide(lambda: decide(state, now))
             return self._append(conn, str(incident_id), state, event)
@@ -126,7 +130,7 @@ class Incidents:
         try:
             return command()
         except agg.Rejected as exc:
-            raise Refused(exc.kind, exc.code, exc.message) from None
+            raise Refused(exc.code, exc.message, kind=exc.kind) from None
 
     def _append(
         self,

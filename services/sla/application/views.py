@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from services.sla.application.errors import Refused
 from services.sla.application.ledger import granted_cents, licence_fee, month_key, previous_month
 from services.sla.domain.aggregate import IncidentState, StopClock
 from services.sla.domain.clock import BRUSSELS, deadline
@@ -33,6 +34,28 @@ def plan_of(conn: Connection, tenant_id: str) -> str | None:
 
 def has_service_levels(plan: str | None) -> bool:
     return plan_includes(plan, "service_levels")
+
+
+def _month(text: str) -> date:
+    """The first day of a report month ``YYYY-MM`` (its shape is checked by the API)."""
+    year = int(text[:4])
+    if not 1970 <= year <= 9998:  # the report reads the months around it: stay in the calendar
+        raise Refused(
+            "invalid_month", "A report month is between 1970-01 and 9998-12.", kind="invalid"
+        )
+    return date(year, int(text[5:7]), 1)
+
+
+def tenant_report(conn: Connection, tenant_id: str, month: str, now: datetime) -> dict[str, Any]:
+    """A tenant's monthly report; refused for an unknown tenant or one without levels."""
+    plan = plan_of(conn, tenant_id)
+    if plan is None:
+        raise Refused("not_found", f"There is no tenant {tenant_id}.", kind="not_found")
+    if not has_service_levels(plan):
+        raise Refused(
+            "no_service_levels", "Hub tenants have no service levels (§6).", kind="conflict"
+        )
+    return monthly_report(conn, tenant_id, _month(month), plan, now)
 
 
 def service_levels(conn: Connection, tenant_id: str) -> dict[str, Any]:

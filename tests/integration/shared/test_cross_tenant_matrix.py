@@ -46,8 +46,8 @@ from services.conversation.consumers import register
 from services.conversation.settings import ConversationSettings
 from services.ingest.__main__ import IngestSettings
 from services.ingest.__main__ import build as build_ingest
-from services.sla.__main__ import SlaSettings
 from services.sla.__main__ import build as build_sla
+from services.sla.settings import SlaSettings
 from shared.access import ROLES
 from shared.local_broker import free_port
 from tests.integration.conftest import OPERATOR_TOKEN, PUBLIC_BASE_URL, new_tenant
