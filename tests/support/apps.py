@@ -23,7 +23,7 @@ def service_apps(
 ) -> dict[str, FastAPI]:
     """One app per service on the given broker, each on its database of ``database_urls``
     (PostgreSQL) or on ``data_dir``'s SQLite files."""
-    from services.billing.bootstrap import BillingService
+    from services.billing.__main__ import build as build_billing
     from services.billing.settings import BillingSettings
     from services.conversation.api import create_app
     from services.conversation.bootstrap import ConversationService
@@ -60,6 +60,6 @@ def service_apps(
         "ingest": build_ingest(IngestSettings(**of("ingest"))),
         "routing": routing.create_app("Interact routing", []),
         "stats": stats.create_app("Interact statistics", [stats_api.router]),
-        "billing": BillingService(BillingSettings(**of("billing"))).create_app(),
+        "billing": build_billing(BillingSettings(**of("billing"))),
         "sla": build_sla(SlaSettings(**of("sla"))),
     }

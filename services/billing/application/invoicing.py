@@ -32,7 +32,7 @@ from services.billing.domain.invoice import (
     setup_lines,
 )
 from services.billing.domain.licence import ActivationPeriod
-from services.billing.store import (
+from services.billing.store.tables import (
     activations,
     invoice_lines,
     invoices,
@@ -42,6 +42,7 @@ from services.billing.store import (
     tenants,
 )
 from shared import topics
+from shared.errors import Refusal
 from shared.events import Envelope, InvoiceIssued, InvoicePaymentRecorded
 from shared.outbox import enqueue
 
@@ -50,16 +51,13 @@ NAMESPACE = uuid.UUID("0f5e9d1c-2b7a-4c3e-8d6f-b1a2c3d4e5f6")
 MAX_CONTRACT = timedelta(days=100 * 366)  # a termination further away is a typing error
 
 
-class Refused(Exception):
-    """A use case said no, with a stable code (the API turns it into a 4xx)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class Refused(Refusal):
+    """A billing use case said no: a stable ``code`` and a ``kind`` (``shared.errors``),
+    which ``shared.http`` maps onto the HTTP status; the application names none."""
 
 
 def not_found(what: str) -> Refused:
-    return Refused(404, "not_found", f"No such {what}.")
+    return Refused("not_found", f"No such {what}.", kind="not_found")
 
 
 # --- reading the view -------------------------------------------------------------------
@@ -89,7 +87,9 @@ def tenant_row(conn: Connection, tenant_id: str, lock: bool = False) -> Row:
     query = select(tenants).where(tenants.c.tenant_id == tenant_id)
     row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
-        raise Refused(404, "not_found", "Billing knows no contract for this tenant (yet).")
+        raise Refused(
+            "not_found", "Billing knows no contract for this tenant (yet).", kind="not_found"
+        )
     return row
 
 
@@ -380,7 +380,9 @@ class Invoicing:
         if invoice is None:
             raise not_found("invoice")
         if invoice.kind != "invoice":
-            raise Refused(409, "not_an_invoice", "A credit note corrects an invoice only.")
+            raise Refused(
+                "not_an_invoice", "A credit note corrects an invoice only.", kind="conflict"
+            )
         credited = conn.execute(
             select(
                 func.coalesce(func.sum(invoices.c.licence_cents), 0),
@@ -391,9 +393,9 @@ class Invoicing:
         total_left = invoice.total_cents + credited[1]
         if licence_cents > licence_left or licence_cents + other_cents > total_left:
             raise Refused(
-                409,
                 "exceeds_invoice",
                 f"Only {total_left} cents ({licence_left} of licence) are left to credit.",
+                kind="conflict",
             )
         period = Period.parse(invoice.period)
         notes = conn.scalar(
@@ -436,7 +438,7 @@ class Invoicing:
         if invoice is None:
             raise not_found("invoice")
         if invoice.kind != "invoice":
-            raise Refused(409, "not_payable", "A credit note is not paid.")
+            raise Refused("not_payable", "A credit note is not paid.", kind="conflict")
         conn.execute(delete(payments).where(payments.c.invoice_id == invoice_id))
         conn.execute(insert(payments).values(invoice_id=invoice_id, paid=paid, recorded_at=now))
         enqueue(
@@ -461,16 +463,20 @@ class Invoicing:
         termination = termination or contract.end_day
         if termination is None:
             raise Refused(
-                400, "termination_required", "The contract has not ended: name the termination day."
+                "termination_required",
+                "The contract has not ended: name the termination day.",
+                kind="bad_request",
             )
         if termination < contract.start_day:
             raise Refused(
-                400,
                 "before_contract_start",
                 f"The contract starts on {contract.start_day}; termination cannot precede it.",
+                kind="bad_request",
             )
         if termination > contract.start_day + MAX_CONTRACT:
             raise Refused(
-                400, "too_far", "The termination day is beyond any term of this contract."
+                "too_far",
+                "The termination day is beyond any term of this contract.",
+                kind="bad_request",
             )
         return contract, termination, early_termination(contract, termination, self.prices)
