@@ -1,8 +1,7 @@
 """``python -m services.sla``: incidents, the SLA clock live, service credits (SPEC §6).
 
-Wiring only, in the one shape of every service (``shared.service``): ``build(settings)``
-gives the app (database and broker through ``ConsumerService``, the consumer of the
-directory and billing topics, the outbox relay, the HTTP API); ``main`` serves it.
+Wiring only: settings -> database and broker (``ConsumerService``) -> the consumer of
+the directory and billing topics -> the outbox relay -> the HTTP API.
 """
 
 from __future__ import annotations
@@ -25,8 +24,9 @@ from shared.service import serve
 
 
 def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
-    """The whole service as an app (the tests run it in-process with their own clock);
-    ``app.state``: ``service``, ``sla`` (what the routes use), ``relay``."""
+    """The whole service as an app, in the one shape of every service (``shared.service``;
+    the tests run it in-process with their own clock); ``app.state``: ``service``, ``sla``
+    (what the routes use), ``relay``."""
     service = ConsumerService(settings, metadata)
     service.consume(
         topics.DIRECTORY_EVENTS,

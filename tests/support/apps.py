@@ -34,7 +34,7 @@ def service_apps(
     from services.routing.__main__ import build as build_routing
     from services.sla.__main__ import build as build_sla
     from services.sla.settings import SlaSettings
-    from services.stats import api as stats_api
+    from services.stats.api import routes as stats_routes
     from services.stats.settings import StatsSettings
     from services.stats.store import metadata as stats_metadata
     from shared.consumer_service import ConsumerService
@@ -59,7 +59,7 @@ def service_apps(
         "conversation": create_app(conversation),
         "ingest": build_ingest(IngestSettings(**of("ingest"))),
         "routing": routing.create_app("Interact routing", []),
-        "stats": stats.create_app("Interact statistics", [stats_api.router]),
+        "stats": stats.create_app("Interact statistics", [stats_routes.router]),
         "billing": build_billing(BillingSettings(**of("billing"))),
         "sla": build_sla(SlaSettings(**of("sla"))),
     }

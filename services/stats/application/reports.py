@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Connection, Table, and_, cast, func, or_, select
 
-from services.stats.domain.buckets import Period, segments
+from services.stats.domain.buckets import Period, period, segments, today_in, zone
 from services.stats.domain.figures import (
     Row,
     average_seconds,
@@ -29,7 +30,8 @@ from services.stats.store import (
     end_users,
     hourly_conversations,
 )
-from services.stats.store.access import bucket_of
+from services.stats.store.access import bucket_of, tenant_settings
+from shared.errors import Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,3 +288,38 @@ REPORTS: dict[str, Callable[[Connection, Filters], Report]] = {
     "per-end-user": per_end_user,
     "bot": bot,
 }
+
+
+class PlanRequired(Refusal):
+    """The report needs a plan the tenant does not have (the Bot tab: the Bot plan)."""
+
+    kind = "forbidden"
+
+    def __init__(self, plan: str) -> None:
+        super().__init__("plan_required", f"This needs the {plan} plan.", {"plan": plan})
+
+
+class Answer(NamedTuple):
+    report: Report
+    filters: Filters
+    time_zone: str
+
+
+def answer(
+    conn: Connection,
+    name: str,
+    tenant_id: str,
+    first: date | None,
+    last: date | None,
+    bucket: str,
+    channel: str | None = None,
+    need_plan: str | None = None,
+) -> Answer:
+    """The report ``name`` for the tenant's local days ``first`` to ``last`` (defaults
+    filled in from the tenant's today), or a refusal (``PlanRequired``, ``InvalidFilters``)."""
+    time_zone, plan = tenant_settings(conn, tenant_id)
+    if need_plan and plan != need_plan:
+        raise PlanRequired(need_plan)
+    asked = period(first, last, bucket, today_in(zone(time_zone)))
+    filters = Filters(tenant_id, asked, channel)
+    return Answer(REPORTS[name](conn, filters), filters, time_zone)
