@@ -24,12 +24,9 @@ from services.sla.domain.clock import BRUSSELS, deadline
 from services.sla.domain.credits import breaches_of, credits_for_month
 from services.sla.domain.incident import KpiMeasurement, measure
 from services.sla.domain.targets import TARGETS, Level, Priority, level_of
-from services.sla.store.tables import incidents, stop_clocks, tenants
+from services.sla.store.history import plan_of
+from services.sla.store.tables import incidents, stop_clocks
 from shared.access import plan_includes
-
-
-def plan_of(conn: Connection, tenant_id: str) -> str | None:
-    return conn.scalar(select(tenants.c.plan).where(tenants.c.tenant_id == tenant_id))
 
 
 def has_service_levels(plan: str | None) -> bool:
