@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 Kind = Literal[
     "invalid",  # the request breaks a rule of its content (422)
+    "bad_request",  # the request cannot be answered as asked, e.g. it lacks a value (400)
     "conflict",  # the state of what it names does not allow it now (409)
     "not_found",  # what it names does not exist for this tenant (404)
     "forbidden",  # the caller's role or plan does not allow it (403)

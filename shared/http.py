@@ -84,6 +84,7 @@ def new_app(**kwargs: Any) -> FastAPI:
 #: The one mapping of a rule's refusal onto HTTP (shared.errors).
 REFUSAL_STATUS: dict[Kind, int] = {
     "invalid": 422,
+    "bad_request": 400,
     "conflict": 409,
     "not_found": 404,
     "forbidden": 403,

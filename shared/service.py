@@ -1,5 +1,27 @@
 """Running a service: JSON logs, uvicorn, graceful shutdown on SIGTERM/SIGINT.
 
+Every service's ``__main__.py`` has one shape (billing, sla and stats follow it)::
+
+    def build(settings: XSettings, *, clock=..., ...) -> FastAPI:
+        # The whole service as one app: consumers, background tasks, routers.
+        service = ConsumerService(settings, metadata)  # database, broker, health
+        service.consume(...)                           # consumers/: the handler tables
+        service.on_start.append(...)                   # relays and timers
+        app = service.create_app(title, routers)       # api/
+        app.state.<use cases> = ...                    # what the routes and tests reach
+        return app
+
+    def main() -> None:
+        settings = XSettings()                         # settings.py
+        app = build(settings)
+        ...                                            # once per process: gauges
+        serve(app, settings)
+
+``build`` wires and starts nothing (consumers and tasks start with the app's lifespan), so
+tests run the same app in-process, with their own clock or consumer group as keyword
+arguments; what it wired is reachable on ``app.state`` (``app.state.service`` is the
+``ConsumerService``: engine, broker, ``apply_batch_now``).
+
 Uvicorn turns SIGTERM into the app's lifespan shutdown, where each service stops its
 consumers (FastStream finishes the batch in hand and commits), its background tasks
 and its database pools, in that order.

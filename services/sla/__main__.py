@@ -13,22 +13,20 @@ from fastapi import FastAPI
 from services.sla import consumers
 from services.sla.api.routes import Sla, levels_router, operator_router, tenant_router
 from services.sla.application.incidents import Clock, utc_now
+from services.sla.settings import SlaSettings
 from services.sla.store.tables import metadata, outbox
 from shared import topics
-from shared.consumer_service import ConsumerService, ConsumerServiceSettings
+from shared.consumer_service import ConsumerService
 from shared.kafka import make_producer
 from shared.observability import watch_outbox
 from shared.outbox import table_relay
 from shared.service import serve
 
 
-class SlaSettings(ConsumerServiceSettings):
-    service_name: str = "sla"
-    http_port: int = 8005
-
-
 def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
-    """The whole service as an app (the tests run it in-process with their own clock)."""
+    """The whole service as an app, in the one shape of every service (``shared.service``;
+    the tests run it in-process with their own clock); ``app.state``: ``service``, ``sla``
+    (what the routes use), ``relay``."""
     service = ConsumerService(settings, metadata)
     service.consume(
         topics.DIRECTORY_EVENTS,

@@ -67,7 +67,7 @@ def replay_feed(
                         extra={"position": item.get("position"), "reason": str(exc)[:500]},
                     )
                     continue
-                if envelope.type in consumers.WANTED:
+                if envelope.type in consumers.handlers.types:
                     batch.append(Delivery(envelope, payload, f"feed:{name}:{item['position']}"))
             if batch:
                 apply_batch(batch)

@@ -25,7 +25,7 @@ def service_apps(
 ) -> dict[str, FastAPI]:
     """One app per service on the given broker, each on its database of ``database_urls``
     (PostgreSQL) or on ``data_dir``'s SQLite files."""
-    from services.billing.bootstrap import BillingService
+    from services.billing.__main__ import build as build_billing
     from services.billing.settings import BillingSettings
     from services.conversation.api import create_app
     from services.conversation.bootstrap import ConversationService
@@ -34,9 +34,9 @@ def service_apps(
     from services.ingest.__main__ import build as build_ingest
     from services.routing.__main__ import build as build_routing
     from services.routing.settings import RoutingSettings
-    from services.sla.__main__ import SlaSettings
     from services.sla.__main__ import build as build_sla
-    from services.stats import api as stats_api
+    from services.sla.settings import SlaSettings
+    from services.stats.api import routes as stats_routes
     from services.stats.settings import StatsSettings
     from services.stats.store import metadata as stats_metadata
     from shared.consumer_service import ConsumerService
@@ -61,8 +61,8 @@ def service_apps(
         "conversation": create_app(conversation),
         "ingest": build_ingest(IngestSettings(**of("ingest"))),
         "routing": routing,
-        "stats": stats.create_app("Interact statistics", [stats_api.router]),
-        "billing": BillingService(BillingSettings(**of("billing"))).create_app(),
+        "stats": stats.create_app("Interact statistics", [stats_routes.router]),
+        "billing": build_billing(BillingSettings(**of("billing"))),
         "sla": build_sla(SlaSettings(**of("sla"))),
     }
 

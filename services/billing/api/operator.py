@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from services.billing.api import csv_response, invoicing, read, refusals
+from services.billing.api import csv_response, invoicing, read
 from services.billing.api.schemas import (
     CreditNoteIn,
     EarlyTerminationIn,
@@ -20,7 +20,7 @@ from services.billing.api.schemas import (
     PaymentOut,
 )
 from services.billing.domain.invoice import Period
-from services.billing.views import find_invoices
+from services.billing.store.views import find_invoices
 from shared.auth import operator
 from shared.http import ApiError
 
@@ -79,8 +79,7 @@ def list_invoices(
     summary="Record that an invoice is paid (or unpaid after all); unpaid ones block credits",
 )
 def record_payment(request: Request, invoice_id: uuid.UUID, body: PaymentIn) -> PaymentOut:
-    with refusals():
-        at = invoicing(request).record_payment(str(invoice_id), body.paid)
+    at = invoicing(request).record_payment(str(invoice_id), body.paid)
     return PaymentOut(invoice_id=invoice_id, paid=body.paid, recorded_at=at)
 
 
@@ -91,10 +90,9 @@ def record_payment(request: Request, invoice_id: uuid.UUID, body: PaymentIn) -> 
     summary="Correct an issued invoice with a credit note (invoices never change)",
 )
 def credit_note(request: Request, invoice_id: uuid.UUID, body: CreditNoteIn) -> InvoiceOut:
-    with refusals():
-        note_id = invoicing(request).credit_note(
-            str(invoice_id), body.licence_cents, body.other_cents, body.reason
-        )
+    note_id = invoicing(request).credit_note(
+        str(invoice_id), body.licence_cents, body.other_cents, body.reason
+    )
     with read(request) as conn:
         return InvoiceOut.model_validate(find_invoices(conn, None, invoice_id=note_id)[0])
 
@@ -108,8 +106,7 @@ def early_termination_fee(
     request: Request, tenant_id: uuid.UUID, body: EarlyTerminationIn
 ) -> EarlyTerminationOut:
     billing = invoicing(request)
-    with refusals():
-        contract, termination, fee = billing.early_termination(str(tenant_id), body.termination)
+    contract, termination, fee = billing.early_termination(str(tenant_id), body.termination)
     return EarlyTerminationOut(
         tenant_id=tenant_id,
         contract_start=contract.start_day,

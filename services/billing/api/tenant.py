@@ -5,12 +5,10 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import select
 
-from services.billing.api import csv_response, invoicing, read, refusals
+from services.billing.api import csv_response, draft_as_dict, invoicing, read
 from services.billing.api.schemas import ActivationPeriodOut, Format, InvoiceOut, PreviewOut
-from services.billing.store import activations
-from services.billing.views import draft_as_dict, find_invoices
+from services.billing.store.views import find_activations, find_invoices
 from shared.auth import Caller, role_in
 from shared.http import ApiError
 
@@ -66,8 +64,7 @@ def preview(
     request: Request, format: Format = "json", who: Caller = Depends(administrator)
 ) -> PreviewOut | Response:
     billing = invoicing(request)
-    with refusals():
-        draft = billing.preview(str(who.tenant_id))
+    draft = billing.preview(str(who.tenant_id))
     body = draft_as_dict(draft, billing.clock())
     if format == "csv":
         return csv_response([body], f"preview-{draft.period}.csv")
@@ -83,9 +80,5 @@ def list_activations(
     request: Request, who: Caller = Depends(administrator)
 ) -> list[ActivationPeriodOut]:
     with read(request) as conn:
-        rows = conn.execute(
-            select(activations.c.user_id, activations.c.activated_at, activations.c.deactivated_at)
-            .where(activations.c.tenant_id == str(who.tenant_id))
-            .order_by(activations.c.activated_at, activations.c.user_id)
-        ).all()
+        rows = find_activations(conn, str(who.tenant_id))
     return [ActivationPeriodOut.model_validate(r, from_attributes=True) for r in rows]

@@ -5,6 +5,7 @@ outbox together. Invoices are never changed afterwards. Identities are derived, 
 drawn: an invoice's id and number follow from tenant, period and purpose, and its
 event's id from the invoice, so issuing twice (a retried POST, the timer and an operator
 at once, a rebuilt view) finds the invoice already there instead of issuing another.
+The SQL is ``store.ledger``'s; here the use cases decide what to read and write.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from decimal import Decimal
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select
+from sqlalchemy import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from services.billing.domain.invoice import (
-    AvailableCredit,
     Contract,
     EarlyTermination,
     Line,
@@ -31,17 +31,10 @@ from services.billing.domain.invoice import (
     monthly_lines,
     setup_lines,
 )
-from services.billing.domain.licence import ActivationPeriod
-from services.billing.store import (
-    activations,
-    invoice_lines,
-    invoices,
-    outbox,
-    payments,
-    service_credits,
-    tenants,
-)
+from services.billing.store import ledger
+from services.billing.store.tables import outbox
 from shared import topics
+from shared.errors import Refusal
 from shared.events import Envelope, InvoiceIssued, InvoicePaymentRecorded
 from shared.outbox import enqueue
 
@@ -50,19 +43,16 @@ NAMESPACE = uuid.UUID("0f5e9d1c-2b7a-4c3e-8d6f-b1a2c3d4e5f6")
 MAX_CONTRACT = timedelta(days=100 * 366)  # a termination further away is a typing error
 
 
-class Refused(Exception):
-    """A use case said no, with a stable code (the API turns it into a 4xx)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class Refused(Refusal):
+    """A billing use case said no: a stable ``code`` and a ``kind`` (``shared.errors``),
+    which ``shared.http`` maps onto the HTTP status; the application names none."""
 
 
 def not_found(what: str) -> Refused:
-    return Refused(404, "not_found", f"No such {what}.")
+    return Refused("not_found", f"No such {what}.", kind="not_found")
 
 
-# --- reading the view -------------------------------------------------------------------
+# --- the contract --------------------------------------------------------------------
 
 
 def zone(name: str) -> ZoneInfo:
@@ -86,46 +76,12 @@ def contract_of(row: Row) -> Contract:
 def tenant_row(conn: Connection, tenant_id: str, lock: bool = False) -> Row:
     """The tenant's contract; ``lock``: one issuer per tenant at a time (PostgreSQL), so a
     service credit is never deducted by two invoices issued at once."""
-    query = select(tenants).where(tenants.c.tenant_id == tenant_id)
-    row = conn.execute(query.with_for_update() if lock else query).first()
+    row = ledger.tenant_row(conn, tenant_id, lock)
     if row is None:
-        raise Refused(404, "not_found", "Billing knows no contract for this tenant (yet).")
-    return row
-
-
-def activation_periods(
-    conn: Connection, tenant_id: str, begin: datetime, end: datetime
-) -> list[ActivationPeriod]:
-    """The periods touching ``[begin, end)``: all a month's licence depends on."""
-    rows = conn.execute(
-        select(activations).where(
-            activations.c.tenant_id == tenant_id,
-            activations.c.activated_at < end,
-            or_(activations.c.deactivated_at.is_(None), activations.c.deactivated_at >= begin),
+        raise Refused(
+            "not_found", "Billing knows no contract for this tenant (yet).", kind="not_found"
         )
-    ).all()
-    return [ActivationPeriod(r.user_id, r.activated_at, r.deactivated_at) for r in rows]
-
-
-def available_credits(conn: Connection, tenant_id: str, as_of: datetime) -> list[AvailableCredit]:
-    """Granted credits not yet deducted in full, oldest first."""
-    deducted = (
-        select(invoice_lines.c.credit_id, func.sum(-invoice_lines.c.amount_cents).label("cents"))
-        .where(invoice_lines.c.credit_id.is_not(None))
-        .group_by(invoice_lines.c.credit_id)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(service_credits, func.coalesce(deducted.c.cents, 0).label("deducted"))
-        .outerjoin(deducted, deducted.c.credit_id == service_credits.c.credit_id)
-        .where(service_credits.c.tenant_id == tenant_id, service_credits.c.granted_at <= as_of)
-        .order_by(service_credits.c.granted_at, service_credits.c.credit_id)
-    ).all()
-    return [
-        AvailableCredit(r.credit_id, r.incident_id, r.breach_month, r.amount_cents - r.deducted)
-        for r in rows
-        if r.amount_cents > r.deducted
-    ]
+    return row
 
 
 # --- writing invoices -------------------------------------------------------------------
@@ -133,14 +89,6 @@ def available_credits(conn: Connection, tenant_id: str, as_of: datetime) -> list
 
 def invoice_number(tenant_id: str, period: Period, suffix: str) -> str:
     return f"{period.year:04d}{period.month:02d}-{tenant_id[:8].upper()}-{suffix}"
-
-
-def _existing(conn: Connection, tenant_id: str, number: str) -> str | None:
-    return conn.scalar(
-        select(invoices.c.invoice_id).where(
-            invoices.c.tenant_id == tenant_id, invoices.c.number == number
-        )
-    )
 
 
 def write_invoice(
@@ -160,37 +108,20 @@ def write_invoice(
     invoice_id = str(uuid.uuid5(NAMESPACE, f"{tenant_id}/{number}"))
     licence = sum(line.amount_cents for line in lines if line.kind == "licence")
     total = sum(line.amount_cents for line in lines)
-    conn.execute(
-        insert(invoices).values(
-            invoice_id=invoice_id,
-            tenant_id=tenant_id,
-            number=number,
-            kind=kind,
-            purpose=purpose,
-            period=str(period),
-            licence_cents=licence,
-            total_cents=total,
-            issued_at=issued_at,
-            corrects_invoice_id=corrects,
-            reason=reason,
-        )
-    )
-    conn.execute(
-        insert(invoice_lines),
-        [
-            {
-                "invoice_id": invoice_id,
-                "line_no": no,
-                "kind": line.kind,
-                "description": line.description,
-                "quantity": line.quantity,
-                "per": line.per,
-                "unit_price_cents": str(line.unit_price_cents),
-                "amount_cents": line.amount_cents,
-                "credit_id": line.credit_id,
-            }
-            for no, line in enumerate(lines, start=1)
-        ],
+    ledger.insert_invoice(
+        conn,
+        lines,
+        invoice_id=invoice_id,
+        tenant_id=tenant_id,
+        number=number,
+        kind=kind,
+        purpose=purpose,
+        period=str(period),
+        licence_cents=licence,
+        total_cents=total,
+        issued_at=issued_at,
+        corrects_invoice_id=corrects,
+        reason=reason,
     )
     tenant = uuid.UUID(tenant_id)
     events = [
@@ -210,9 +141,7 @@ def write_invoice(
         )
     ]
     if kind == "invoice" and total == 0:  # nothing to pay: it must not count as unpaid
-        conn.execute(
-            insert(payments).values(invoice_id=invoice_id, paid=True, recorded_at=issued_at)
-        )
+        ledger.record_payment(conn, invoice_id, True, issued_at)
         events.append(
             Envelope.wrap(
                 InvoicePaymentRecorded(invoice_id=uuid.UUID(invoice_id), paid=True, at=issued_at),
@@ -232,7 +161,7 @@ def issue_setup_invoice(
     period = Period.of(contract.start_day)
     number = invoice_number(tenant_id, period, "S")
     lines = setup_lines(prices, contract)
-    if not lines or _existing(conn, tenant_id, number) is not None:
+    if not lines or ledger.invoice_numbered(conn, tenant_id, number) is not None:
         return None
     return write_invoice(
         conn,
@@ -268,8 +197,8 @@ def draft_month(
 ) -> Draft:
     contract = contract_of(row)
     begin, end = period.bounds(contract.tz)
-    periods = activation_periods(conn, row.tenant_id, begin, end)
-    credits = available_credits(conn, row.tenant_id, as_of)
+    periods = ledger.activation_periods(conn, row.tenant_id, begin, end)
+    credits = ledger.available_credits(conn, row.tenant_id, as_of)
     return Draft(row.tenant_id, period, monthly_lines(periods, period, contract, prices, credits))
 
 
@@ -303,7 +232,7 @@ class Invoicing:
     def issue_month(self, period: Period, grace: float = 0.0) -> list[Outcome]:
         """Every tenant's invoice for a month that has ended (``grace`` hours ago)."""
         with self.engine.connect() as conn:
-            ids = list(conn.scalars(select(tenants.c.tenant_id).order_by(tenants.c.tenant_id)))
+            ids = ledger.tenant_ids(conn)
         outcomes = [self.issue_for(tenant_id, period, grace) for tenant_id in ids]
         if any(o.status == "issued" for o in outcomes):
             self.after_commit()
@@ -315,7 +244,9 @@ class Invoicing:
         try:
             with self.engine.begin() as conn:
                 row = tenant_row(conn, tenant_id, lock=True)
-                existing = _existing(conn, tenant_id, number)  # issued while we waited
+                existing = ledger.invoice_numbered(
+                    conn, tenant_id, number
+                )  # issued while we waited
                 if existing is not None:
                     return Outcome(tenant_id, "already_issued", existing)
                 contract = contract_of(row)
@@ -337,7 +268,7 @@ class Invoicing:
                 return Outcome(tenant_id, "issued", invoice_id)
         except IntegrityError:  # issued at the same moment elsewhere: that one stands
             with self.engine.connect() as conn:
-                existing = _existing(conn, tenant_id, number)
+                existing = ledger.invoice_numbered(conn, tenant_id, number)
             if existing is None:
                 raise
             return Outcome(tenant_id, "already_issued", existing)
@@ -376,33 +307,24 @@ class Invoicing:
     def _credit_note(
         self, conn: Connection, invoice_id: str, licence_cents: int, other_cents: int, reason: str
     ) -> str:
-        invoice = conn.execute(select(invoices).where(invoices.c.invoice_id == invoice_id)).first()
+        invoice = ledger.invoice_row(conn, invoice_id)
         if invoice is None:
             raise not_found("invoice")
         if invoice.kind != "invoice":
-            raise Refused(409, "not_an_invoice", "A credit note corrects an invoice only.")
-        credited = conn.execute(
-            select(
-                func.coalesce(func.sum(invoices.c.licence_cents), 0),
-                func.coalesce(func.sum(invoices.c.total_cents), 0),
-            ).where(invoices.c.corrects_invoice_id == invoice_id)
-        ).one()
+            raise Refused(
+                "not_an_invoice", "A credit note corrects an invoice only.", kind="conflict"
+            )
+        credited = ledger.credited(conn, invoice_id)
         licence_left = invoice.licence_cents + credited[0]
         total_left = invoice.total_cents + credited[1]
         if licence_cents > licence_left or licence_cents + other_cents > total_left:
             raise Refused(
-                409,
                 "exceeds_invoice",
                 f"Only {total_left} cents ({licence_left} of licence) are left to credit.",
+                kind="conflict",
             )
         period = Period.parse(invoice.period)
-        notes = conn.scalar(
-            select(func.count()).where(
-                invoices.c.tenant_id == invoice.tenant_id,
-                invoices.c.period == invoice.period,
-                invoices.c.kind == "credit_note",
-            )
-        )
+        notes = ledger.credit_notes_in(conn, invoice.tenant_id, invoice.period)
         lines = [
             Line(kind, f"{text}, invoice {invoice.number}", 1, 1, Decimal(-cents), -cents)
             for kind, text, cents in (
@@ -430,15 +352,12 @@ class Invoicing:
 
     def _record_payment(self, conn: Connection, invoice_id: str, paid: bool) -> datetime:
         now = self.clock()
-        invoice = conn.execute(
-            select(invoices.c.tenant_id, invoices.c.kind).where(invoices.c.invoice_id == invoice_id)
-        ).first()
+        invoice = ledger.invoice_row(conn, invoice_id)
         if invoice is None:
             raise not_found("invoice")
         if invoice.kind != "invoice":
-            raise Refused(409, "not_payable", "A credit note is not paid.")
-        conn.execute(delete(payments).where(payments.c.invoice_id == invoice_id))
-        conn.execute(insert(payments).values(invoice_id=invoice_id, paid=paid, recorded_at=now))
+            raise Refused("not_payable", "A credit note is not paid.", kind="conflict")
+        ledger.record_payment(conn, invoice_id, paid, now)
         enqueue(
             conn,
             outbox,
@@ -461,16 +380,20 @@ class Invoicing:
         termination = termination or contract.end_day
         if termination is None:
             raise Refused(
-                400, "termination_required", "The contract has not ended: name the termination day."
+                "termination_required",
+                "The contract has not ended: name the termination day.",
+                kind="bad_request",
             )
         if termination < contract.start_day:
             raise Refused(
-                400,
                 "before_contract_start",
                 f"The contract starts on {contract.start_day}; termination cannot precede it.",
+                kind="bad_request",
             )
         if termination > contract.start_day + MAX_CONTRACT:
             raise Refused(
-                400, "too_far", "The termination day is beyond any term of this contract."
+                "too_far",
+                "The termination day is beyond any term of this contract.",
+                kind="bad_request",
             )
         return contract, termination, early_termination(contract, termination, self.prices)

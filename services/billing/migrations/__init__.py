@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-from services.billing.store import metadata
+from services.billing.store.tables import metadata
 from shared.migrations import Schema
 from shared.purge import purged_tenants_table
 from shared.readmodel import applied_events_table

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -15,14 +14,12 @@ from sqlalchemy import Engine
 from services.sla.api import schemas as s
 from services.sla.application import views
 from services.sla.application.claims import Claims
-from services.sla.application.errors import Refused
 from services.sla.application.incidents import Clock, Incidents
 from services.sla.domain.aggregate import IncidentState
 from services.sla.store.projection import rebuild
 from shared.auth import Caller, caller, operator, role_in
 from shared.http import ApiError
 
-STATUS = {"invalid": 422, "conflict": 409, "not_found": 404}
 Month = Path(pattern=s.MONTH, description="Calendar month, YYYY-MM (Brussels time).")
 
 
@@ -41,10 +38,6 @@ def sla(request: Request) -> Sla:
     return request.app.state.sla
 
 
-def refused(exc: Refused) -> ApiError:
-    return ApiError(STATUS[exc.kind], exc.code, exc.message, exc.details)
-
-
 def _view(app: Sla, state: IncidentState) -> dict[str, Any]:
     with app.engine.connect() as conn:
         found = views.incident(conn, None, state.incident_id, app.clock())
@@ -52,21 +45,9 @@ def _view(app: Sla, state: IncidentState) -> dict[str, Any]:
     return found
 
 
-def _month(text: str) -> date:
-    year = int(text[:4])
-    if not 1970 <= year <= 9998:  # the report reads the months around it: stay in the calendar
-        raise ApiError(422, "invalid_month", "A report month is between 1970-01 and 9998-12.")
-    return date(year, int(text[5:7]), 1)
-
-
 def _report(app: Sla, tenant_id: str, month: str) -> dict[str, Any]:
     with app.engine.connect() as conn:
-        plan = views.plan_of(conn, tenant_id)
-        if plan is None:
-            raise ApiError(404, "not_found", f"There is no tenant {tenant_id}.")
-        if not views.has_service_levels(plan):
-            raise ApiError(409, "no_service_levels", "Hub tenants have no service levels (§6).")
-        return views.monthly_report(conn, tenant_id, _month(month), plan, app.clock())
+        return views.tenant_report(conn, tenant_id, month, app.clock())
 
 
 levels_router = APIRouter(prefix="/v1/sla", tags=["service levels"])
@@ -87,17 +68,14 @@ operator_router = APIRouter(
 @operator_router.post("/incidents", status_code=201, response_model=s.IncidentView)
 def report_incident(body: s.ReportIncident, app: Sla = Depends(sla)) -> dict[str, Any]:
     """Record a ticket: tenant, priority, phone or portal, creation time."""
-    try:
-        state = app.incidents.report(
-            body.tenant_id,
-            body.priority,
-            body.reported_via,
-            body.created_at,
-            body.summary,
-            body.incident_id,
-        )
-    except Refused as exc:
-        raise refused(exc) from None
+    state = app.incidents.report(
+        body.tenant_id,
+        body.priority,
+        body.reported_via,
+        body.created_at,
+        body.summary,
+        body.incident_id,
+    )
     return _view(app, state)
 
 
@@ -120,10 +98,7 @@ def operator_incident(incident_id: uuid.UUID, app: Sla = Depends(sla)) -> dict[s
 
 
 def _command(app: Sla, run: Callable[[], IncidentState]) -> dict[str, Any]:
-    try:
-        return _view(app, run())
-    except Refused as exc:
-        raise refused(exc) from None
+    return _view(app, run())
 
 
 @operator_router.post("/incidents/{incident_id}/priority", response_model=s.IncidentView)
@@ -174,10 +149,7 @@ def end_stop_clock(
 @operator_router.post("/claims", status_code=201, response_model=s.ClaimResult)
 def claim(body: s.Claim, app: Sla = Depends(sla)) -> dict[str, Any]:
     """A tenant's written claim for the service credits of an incident's SLA breaches."""
-    try:
-        outcomes = app.claims.claim(body.tenant_id, body.incident_id, body.claimed_at)
-    except Refused as exc:
-        raise refused(exc) from None
+    outcomes = app.claims.claim(body.tenant_id, body.incident_id, body.claimed_at)
     app.on_credit_granted()
     return {"outcomes": [asdict(o) for o in outcomes]}
 

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from services.sla.application.errors import Refused
 from services.sla.application.incidents import Clock, utc_now
@@ -35,8 +35,9 @@ from services.sla.domain.clock import BRUSSELS
 from services.sla.domain.credits import Breach, breaches_of, claim_decision, credits_for_month
 from services.sla.domain.incident import measure
 from services.sla.domain.targets import Level, level_of
+from services.sla.store.credits import granted_amount, insert_credit, queue_claims_of
 from services.sla.store.projection import load
-from services.sla.store.tables import credits, outbox, tenants
+from services.sla.store.tables import outbox
 from shared import events as ev
 from shared import topics
 from shared.access import plan_includes
@@ -71,29 +72,25 @@ class Claims:
         now = self.clock()
         claimed_at = claimed_at or now
         if claimed_at > now:
-            raise Refused("invalid", "in_the_future", "The claim cannot arrive in the future.")
+            raise Refused("in_the_future", "The claim cannot arrive in the future.", kind="invalid")
         with self.engine.begin() as conn:
-            # A no-op write first: claims of one tenant queue here (row lock on PostgreSQL,
-            # the write lock on SQLite), so two claims never both use the same cap room.
-            conn.execute(
-                update(tenants)
-                .where(tenants.c.tenant_id == str(tenant_id))
-                .values(plan=tenants.c.plan)
-            )
-            tenant = conn.execute(
-                select(tenants).where(tenants.c.tenant_id == str(tenant_id))
-            ).first()
+            # Claims of one tenant queue here, so two never both use the same cap room.
+            tenant = queue_claims_of(conn, str(tenant_id))
             if tenant is None:
-                raise Refused("invalid", "unknown_tenant", f"There is no tenant {tenant_id}.")
+                raise Refused("unknown_tenant", f"There is no tenant {tenant_id}.", kind="invalid")
             if not plan_includes(tenant.plan, "service_levels"):
                 raise Refused(
-                    "conflict", "no_service_levels", "Hub tenants have no service levels (§6)."
+                    "no_service_levels",
+                    "Hub tenants have no service levels (§6).",
+                    kind="conflict",
                 )
             state = load(conn, str(incident_id))
             if state is None or state.tenant_id != str(tenant_id):
-                raise Refused("not_found", "not_found", f"There is no incident {incident_id}.")
+                raise Refused("not_found", f"There is no incident {incident_id}.", kind="not_found")
             if claimed_at < state.created_at:
-                raise Refused("invalid", "claimed_before_created", "Claimed before the incident.")
+                raise Refused(
+                    "claimed_before_created", "Claimed before the incident.", kind="invalid"
+                )
             found = [
                 b
                 for b in breaches_of(measure(state.as_incident(), claimed_at))
@@ -101,17 +98,17 @@ class Claims:
             ]
             if not found:
                 raise Refused(
-                    "conflict",
                     "no_sla_breach",
                     f"Incident {incident_id} ({state.priority}) has no SLA breach to credit.",
+                    kind="conflict",
                 )
             outcomes = [self._decide(conn, tenant, b, claimed_at, now) for b in found]
         if not any(o.decision in ("granted", "already_granted") for o in outcomes):
             raise Refused(
-                "conflict",
                 "claim_refused",
                 "No service credit is due: " + ", ".join(o.decision for o in outcomes) + ".",
                 [_jsonable(o) for o in outcomes],
+                kind="conflict",
             )
         return outcomes
 
@@ -122,9 +119,7 @@ class Claims:
         month = month_key(local)
         credit_id = credit_id_of(breach.incident_id, breach.kind.value)
         base = Outcome(breach.kind.value, breach.priority.value, breach.breached_at, month, "")
-        existing = conn.scalar(
-            select(credits.c.amount_cents).where(credits.c.credit_id == str(credit_id))
-        )
+        existing = granted_amount(conn, str(credit_id))
         if existing is not None:
             return _with(base, "already_granted", existing, credit_id)
         today = now.astimezone(BRUSSELS).date()
@@ -149,19 +144,18 @@ class Claims:
             for found in (earlier, [*earlier, breach])
         ]
         amount_cents = int((totals[1] - totals[0]) * 100)
-        conn.execute(
-            insert(credits).values(
-                credit_id=str(credit_id),
-                tenant_id=tenant.tenant_id,
-                incident_id=breach.incident_id,
-                kind=breach.kind.value,
-                priority=breach.priority.value,
-                breach_month=month,
-                breached_at=breach.breached_at,
-                claimed_at=claimed_at,
-                granted_at=now,
-                amount_cents=amount_cents,
-            )
+        insert_credit(
+            conn,
+            credit_id=str(credit_id),
+            tenant_id=tenant.tenant_id,
+            incident_id=breach.incident_id,
+            kind=breach.kind.value,
+            priority=breach.priority.value,
+            breach_month=month,
+            breached_at=breach.breached_at,
+            claimed_at=claimed_at,
+            granted_at=now,
+            amount_cents=amount_cents,
         )
         envelope = ev.Envelope.wrap(
             ev.ServiceCreditGranted(

@@ -1,18 +1,13 @@
-"""Refusals of the SLA use cases, mapped onto HTTP by the API (422 invalid, 409 conflict,
-404 not found)."""
+"""Refusals of the SLA use cases: ``shared.errors.Refusal`` with the SLA's codes.
+
+Their kinds are the shared ones (``invalid``, ``conflict``, ``not_found``), mapped onto
+HTTP once, by ``shared.http`` (422, 409, 404); the routes let them through untranslated.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from shared.errors import Refusal
 
 
-class Refused(Exception):
-    def __init__(
-        self,
-        kind: Literal["invalid", "conflict", "not_found"],
-        code: str,
-        message: str,
-        details: Any = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind, self.code, self.message, self.details = kind, code, message, details
+class Refused(Refusal):
+    """An SLA command or claim said no (``code`` names the rule, ``kind`` the sort)."""

@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from services.sla.application.errors import Refused
 from services.sla.domain import aggregate as agg
 from services.sla.domain.targets import Priority
+from services.sla.store.history import append, plan_of, queue_behind
 from services.sla.store.projection import load, project
-from services.sla.store.tables import incident_history, incidents, tenants
 
 Clock = Callable[[], datetime]
 
@@ -32,7 +32,9 @@ def _one_writer() -> Iterator[None]:
         yield
     except IntegrityError:
         raise Refused(
-            "conflict", "concurrent_change", "The incident changed meanwhile; try again."
+            "concurrent_change",
+            "The incident changed meanwhile; try again.",
+            kind="conflict",
         ) from None
 
 
@@ -53,13 +55,12 @@ class Incidents:
         §5.1.1: the service desk for incidents only), but no service level applies."""
         new_id = str(incident_id or uuid.uuid4())
         with _one_writer(), self.engine.begin() as conn:
-            if (
-                conn.scalar(select(tenants.c.plan).where(tenants.c.tenant_id == str(tenant_id)))
-                is None
-            ):
-                raise Refused("invalid", "unknown_tenant", f"There is no tenant {tenant_id}.")
+            if plan_of(conn, str(tenant_id)) is None:
+                raise Refused("unknown_tenant", f"There is no tenant {tenant_id}.", kind="invalid")
             if load(conn, new_id) is not None:
-                raise Refused("conflict", "incident_exists", f"Incident {new_id} exists already.")
+                raise Refused(
+                    "incident_exists", f"Incident {new_id} exists already.", kind="conflict"
+                )
             event = self._decide(
                 lambda: agg.report(
                     str(tenant_id), priority, reported_via, created_at, self.clock(), summary
@@ -108,15 +109,10 @@ class Incidents:
         decide: Callable[[agg.IncidentState, datetime], agg.IncidentEvent],
     ) -> agg.IncidentState:
         with _one_writer(), self.engine.begin() as conn:
-            # A no-op write first: commands on one incident queue here (see claims).
-            conn.execute(
-                update(incidents)
-                .where(incidents.c.incident_id == str(incident_id))
-                .values(version=incidents.c.version)
-            )
+            queue_behind(conn, str(incident_id))  # commands on one incident queue here
             state = load(conn, str(incident_id))
             if state is None:
-                raise Refused("not_found", "not_found", f"There is no incident {incident_id}.")
+                raise Refused("not_found", f"There is no incident {incident_id}.", kind="not_found")
             now = self.clock()
             event = self._decide(lambda: decide(state, now))
             return self._append(conn, str(incident_id), state, event)
@@ -126,7 +122,7 @@ class Incidents:
         try:
             return command()
         except agg.Rejected as exc:
-            raise Refused(exc.kind, exc.code, exc.message) from None
+            raise Refused(exc.code, exc.message, kind=exc.kind) from None
 
     def _append(
         self,
@@ -136,15 +132,6 @@ class Incidents:
         event: agg.IncidentEvent,
     ) -> agg.IncidentState:
         after = agg.evolve(state, incident_id, event)
-        conn.execute(
-            insert(incident_history).values(
-                incident_id=incident_id,
-                version=after.version,
-                tenant_id=after.tenant_id,
-                type=type(event).__name__,
-                data=event.model_dump(mode="json"),
-                recorded_at=self.clock(),
-            )
-        )
+        append(conn, after, event, self.clock())
         project(conn, after)
         return after

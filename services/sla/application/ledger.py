@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from services.sla.domain.credits import Breach
 from services.sla.domain.targets import Kind, Priority
-from services.sla.store.tables import credits, invoices
+from services.sla.store import ledger as store
 
 
 def month_key(day: date) -> str:
@@ -30,12 +30,7 @@ def previous_month(day: date) -> date:
 
 def licence_fee(conn: Connection, tenant_id: str, period: str) -> Decimal | None:
     """Euros invoiced as licence fee for ``period`` (YYYY-MM); None when nothing was invoiced."""
-    rows = conn.execute(
-        select(invoices.c.kind, invoices.c.licence_cents).where(
-            invoices.c.tenant_id == tenant_id,
-            invoices.c.period == period,
-        )
-    ).all()
+    rows = store.licence_lines(conn, tenant_id, period)
     if not any(r.kind == "invoice" for r in rows):
         return None
     cents = sum(r.licence_cents if r.kind == "invoice" else -abs(r.licence_cents) for r in rows)
@@ -43,35 +38,19 @@ def licence_fee(conn: Connection, tenant_id: str, period: str) -> Decimal | None
 
 
 def has_unpaid_invoices(conn: Connection, tenant_id: str) -> bool:
-    return (
-        conn.scalar(
-            select(invoices.c.invoice_id)
-            .where(
-                invoices.c.tenant_id == tenant_id,
-                invoices.c.kind == "invoice",
-                invoices.c.total_cents > 0,
-                invoices.c.paid.is_(False),
-            )
-            .limit(1)
-        )
-        is not None
+    return any(
+        r.kind == "invoice" and r.total_cents > 0 and not r.paid
+        for r in store.payment_states(conn, tenant_id)
     )
 
 
 def granted_breaches(conn: Connection, tenant_id: str, breach_month: str) -> list[Breach]:
     """The breaches already credited in ``breach_month`` (what the caps have used up)."""
-    rows = conn.execute(
-        select(
-            credits.c.kind, credits.c.priority, credits.c.breached_at, credits.c.incident_id
-        ).where(credits.c.tenant_id == tenant_id, credits.c.breach_month == breach_month)
-    ).all()
-    return [Breach(Kind(r.kind), Priority(r.priority), r.breached_at, r.incident_id) for r in rows]
+    return [
+        Breach(Kind(r.kind), Priority(r.priority), r.breached_at, r.incident_id)
+        for r in store.granted_in(conn, tenant_id, breach_month)
+    ]
 
 
 def granted_cents(conn: Connection, tenant_id: str, breach_month: str) -> int:
-    rows = conn.scalars(
-        select(credits.c.amount_cents).where(
-            credits.c.tenant_id == tenant_id, credits.c.breach_month == breach_month
-        )
-    )
-    return int(sum(rows))
+    return int(sum(r.amount_cents for r in store.granted_in(conn, tenant_id, breach_month)))

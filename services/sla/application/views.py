@@ -15,24 +15,44 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from services.sla.application.errors import Refused
 from services.sla.application.ledger import granted_cents, licence_fee, month_key, previous_month
-from services.sla.domain.aggregate import IncidentState, StopClock
+from services.sla.domain.aggregate import IncidentState
 from services.sla.domain.clock import BRUSSELS, deadline
 from services.sla.domain.credits import breaches_of, credits_for_month
 from services.sla.domain.incident import KpiMeasurement, measure
 from services.sla.domain.targets import TARGETS, Level, Priority, level_of
-from services.sla.store.tables import incidents, stop_clocks, tenants
+from services.sla.store import projection
+from services.sla.store.history import plan_of
 from shared.access import plan_includes
-
-
-def plan_of(conn: Connection, tenant_id: str) -> str | None:
-    return conn.scalar(select(tenants.c.plan).where(tenants.c.tenant_id == tenant_id))
 
 
 def has_service_levels(plan: str | None) -> bool:
     return plan_includes(plan, "service_levels")
+
+
+def _month(text: str) -> date:
+    """The first day of a report month ``YYYY-MM`` (its shape is checked by the API)."""
+    year = int(text[:4])
+    if not 1970 <= year <= 9998:  # the report reads the months around it: stay in the calendar
+        raise Refused(
+            "invalid_month", "A report month is between 1970-01 and 9998-12.", kind="invalid"
+        )
+    return date(year, int(text[5:7]), 1)
+
+
+def tenant_report(conn: Connection, tenant_id: str, month: str, now: datetime) -> dict[str, Any]:
+    """A tenant's monthly report; refused for an unknown tenant or one without levels."""
+    plan = plan_of(conn, tenant_id)
+    if plan is None:
+        raise Refused("not_found", f"There is no tenant {tenant_id}.", kind="not_found")
+    if not has_service_levels(plan):
+        raise Refused(
+            "no_service_levels", "Hub tenants have no service levels (§6).", kind="conflict"
+        )
+    return monthly_report(conn, tenant_id, _month(month), plan, now)
 
 
 def service_levels(conn: Connection, tenant_id: str) -> dict[str, Any]:
@@ -52,35 +72,6 @@ def service_levels(conn: Connection, tenant_id: str) -> dict[str, Any]:
 
 def _seconds(span: timedelta) -> int:
     return int(span.total_seconds() // 1)
-
-
-def _states(conn: Connection, *where: Any) -> list[IncidentState]:
-    rows = conn.execute(select(incidents).where(*where).order_by(incidents.c.created_at)).all()
-    ids = [r.incident_id for r in rows]
-    stops: dict[str, list[StopClock]] = {i: [] for i in ids}
-    if ids:
-        for s in conn.execute(
-            select(stop_clocks)
-            .where(stop_clocks.c.incident_id.in_(ids))
-            .order_by(stop_clocks.c.incident_id, stop_clocks.c.number)
-        ):
-            stops[s.incident_id].append(StopClock(s.number, s.reason, s.started_at, s.ended_at))
-    return [
-        IncidentState(
-            incident_id=r.incident_id,
-            tenant_id=r.tenant_id,
-            reported_priority=Priority(r.reported_priority),
-            reported_via=r.reported_via,
-            created_at=r.created_at,
-            summary=r.summary,
-            corrected_priority=None if r.priority == r.reported_priority else Priority(r.priority),
-            troubleshooting_started_at=r.troubleshooting_started_at,
-            resolved_at=r.resolved_at,
-            stops=tuple(stops[r.incident_id]),
-            version=r.version,
-        )
-        for r in rows
-    ]
 
 
 def _kpi(kpi: KpiMeasurement, state: IncidentState) -> dict[str, Any]:
@@ -126,10 +117,7 @@ def incident_view(state: IncidentState, now: datetime, covered: bool) -> dict[st
 
 
 def incident(conn: Connection, tenant_id: str | None, incident_id: str, now: datetime):
-    where = [incidents.c.incident_id == incident_id]
-    if tenant_id is not None:
-        where.append(incidents.c.tenant_id == tenant_id)
-    found = _states(conn, *where)
+    found = projection.incident_states(conn, incident_id, tenant_id)
     if not found:
         return None
     return incident_view(found[0], now, has_service_levels(plan_of(conn, found[0].tenant_id)))
@@ -138,7 +126,7 @@ def incident(conn: Connection, tenant_id: str | None, incident_id: str, now: dat
 def open_incidents(conn: Connection, tenant_id: str, now: datetime) -> list[dict[str, Any]]:
     """The tenant's unresolved incidents with time used and left against each target."""
     covered = has_service_levels(plan_of(conn, tenant_id))
-    states = _states(conn, incidents.c.tenant_id == tenant_id, incidents.c.resolved_at.is_(None))
+    states = projection.open_states(conn, tenant_id)
     return [incident_view(s, now, covered) for s in states]
 
 
@@ -155,7 +143,7 @@ def monthly_report(
 ) -> dict[str, Any]:
     """The month's incidents, KPIs met and breached per priority, breaches and credits."""
     begin, end = _month_bounds(first)
-    states = _states(conn, incidents.c.tenant_id == tenant_id, incidents.c.created_at < end)
+    states = projection.states_created_before(conn, tenant_id, end)
     views, breaches, tally = [], [], Counter()
     for state in states:
         measured = measure(state.as_incident(), max(now, state.created_at))

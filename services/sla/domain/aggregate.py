@@ -30,6 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from services.sla.domain.incident import Incident
 from services.sla.domain.targets import Priority
+from shared.errors import Refusal
 
 MAX_AGE = timedelta(days=366)
 
@@ -39,13 +40,13 @@ StopReason = Literal[
 ]
 
 
-class Rejected(ValueError):
-    """A command the incident refuses. ``kind``: ``invalid`` (the input itself cannot be
-    right, 422) or ``conflict`` (it contradicts what was recorded before, 409)."""
+class Rejected(Refusal, ValueError):
+    """A command the incident refuses (a ``shared.errors.Refusal``). ``kind``: ``invalid``
+    (the input itself cannot be right) or ``conflict`` (it contradicts what was recorded
+    before)."""
 
     def __init__(self, kind: Literal["invalid", "conflict"], code: str, message: str) -> None:
-        super().__init__(message)
-        self.kind, self.code, self.message = kind, code, message
+        super().__init__(code, message, kind=kind)
 
 
 # --- events ---------------------------------------------------------------------------

@@ -4,11 +4,13 @@ changed it and rebuildable from ``incident_history`` alone (same fold, same rows
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from services.sla.domain.aggregate import EVENTS, IncidentEvent, IncidentState, evolve
+from services.sla.domain.aggregate import EVENTS, IncidentEvent, IncidentState, StopClock, evolve
+from services.sla.domain.targets import Priority
 from services.sla.store.tables import incident_history, incidents, stop_clocks
 
 
@@ -90,3 +92,54 @@ def rebuild(conn: Connection) -> int:
         if state is not None:
             project(conn, state)
     return len(states)
+
+
+# --- reading the read model back -------------------------------------------------------
+
+
+def incident_states(
+    conn: Connection, incident_id: str, tenant_id: str | None = None
+) -> list[IncidentState]:
+    """The incident (none or one), of ``tenant_id`` only unless it is None (the operator)."""
+    where = [incidents.c.incident_id == incident_id]
+    if tenant_id is not None:
+        where.append(incidents.c.tenant_id == tenant_id)
+    return _states(conn, *where)
+
+
+def open_states(conn: Connection, tenant_id: str) -> list[IncidentState]:
+    """The tenant's unresolved incidents, oldest first."""
+    return _states(conn, incidents.c.tenant_id == tenant_id, incidents.c.resolved_at.is_(None))
+
+
+def states_created_before(conn: Connection, tenant_id: str, end: datetime) -> list[IncidentState]:
+    return _states(conn, incidents.c.tenant_id == tenant_id, incidents.c.created_at < end)
+
+
+def _states(conn: Connection, *where: Any) -> list[IncidentState]:
+    rows = conn.execute(select(incidents).where(*where).order_by(incidents.c.created_at)).all()
+    ids = [r.incident_id for r in rows]
+    stops: dict[str, list[StopClock]] = {i: [] for i in ids}
+    if ids:
+        for s in conn.execute(
+            select(stop_clocks)
+            .where(stop_clocks.c.incident_id.in_(ids))
+            .order_by(stop_clocks.c.incident_id, stop_clocks.c.number)
+        ):
+            stops[s.incident_id].append(StopClock(s.number, s.reason, s.started_at, s.ended_at))
+    return [
+        IncidentState(
+            incident_id=r.incident_id,
+            tenant_id=r.tenant_id,
+            reported_priority=Priority(r.reported_priority),
+            reported_via=r.reported_via,
+            created_at=r.created_at,
+            summary=r.summary,
+            corrected_priority=None if r.priority == r.reported_priority else Priority(r.priority),
+            troubleshooting_started_at=r.troubleshooting_started_at,
+            resolved_at=r.resolved_at,
+            stops=tuple(stops[r.incident_id]),
+            version=r.version,
+        )
+        for r in rows
+    ]

@@ -1,6 +1,8 @@
-"""Keeps the statistics view: one batch of events in, facts and rollups changed, one transaction.
+"""Keeps the statistics view: what each event changes in facts and rollups.
 
-Per batch: directory events first (tenants' time zones and plans, end users' names), then
+The consumer (``consumers/``) dispatches each delivery of a batch, inside one
+transaction: directory events at once (tenants' time zones and plans, end users' names),
+conversation events collected and folded together at the end (``fold_conversations``):
 the touched conversations are loaded, their events folded in, saved, and the rollups get
 ``after - before`` of each. When a tenant's time zone arrives after its conversations
 (topics are read in parallel), that tenant's rollups are recomputed from its facts.
@@ -10,70 +12,57 @@ transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from services.stats.domain import contributions as contrib
 from services.stats.domain.buckets import zone
-from services.stats.domain.facts import CONVERSATION_EVENTS, ConversationFact, apply_event, opened
-from services.stats.store import access, end_users, tenants
+from services.stats.domain.facts import ConversationFact, apply_event, opened
+from services.stats.store import access, end_users, metadata, tenants
 from shared import events as ev
 from shared.kafka import Delivery
-from shared.purge import PURGED, delete_tenant_rows
-
-DIRECTORY_EVENTS = frozenset(
-    {"TenantCreated", "EndUserCreated", "EndUserUpdated", "EndUserDeleted"}
-)
-WANTED = DIRECTORY_EVENTS | CONVERSATION_EVENTS | {PURGED}
+from shared.purge import delete_tenant_rows
 
 
-def apply(conn: Connection, batch: list[Delivery]) -> None:
-    if any(d.envelope.type == PURGED for d in batch):
-        batch = _purge(conn, batch)
-    rezoned = _apply_directory(conn, [d for d in batch if d.envelope.type in DIRECTORY_EVENTS])
-    conversation = [d for d in batch if d.envelope.type in CONVERSATION_EVENTS]
-    if conversation:
-        _apply_conversations(conn, conversation, skip_rollups_of=rezoned)
-    for tenant_id in rezoned:
-        recompute_rollups(conn, tenant_id)
+def tenant_created(
+    conn: Connection, tenant_id: str, p: ev.TenantCreated, known: dict[str, str]
+) -> bool:
+    """The tenant's time zone and plan; whether its time zone is new or changed (then its
+    rollups are recomputed). ``known``: the time zones as this batch has them so far."""
+    row = {"tenant_id": tenant_id, "time_zone": p.time_zone, "plan": p.plan}
+    access.upsert(conn, tenants, [row], add=False)
+    if known.get(tenant_id) == p.time_zone:
+        return False
+    known[tenant_id] = p.time_zone
+    return True
 
 
-def _apply_directory(conn: Connection, batch: list[Delivery]) -> set[str]:
-    """Tenants and end users; returns the tenants whose time zone is new or changed."""
-    if not batch:
-        return set()
-    rezoned: set[str] = set()
-    known = access.time_zones(conn, (str(d.envelope.tenant_id) for d in batch))
-    for d in batch:
-        p, tenant_id = d.payload, str(d.envelope.tenant_id)
-        if isinstance(p, ev.TenantCreated):
-            row = {"tenant_id": tenant_id, "time_zone": p.time_zone, "plan": p.plan}
-            access.upsert(conn, tenants, [row], add=False)
-            if known.get(tenant_id) != p.time_zone:
-                rezoned.add(tenant_id)
-                known[tenant_id] = p.time_zone
-        elif isinstance(p, ev.EndUserCreated | ev.EndUserUpdated):
-            row = {
-                "tenant_id": tenant_id,
-                "user_id": str(p.user_id),
-                "first_name": p.first_name,
-                "last_name": p.last_name,
-                "role": p.role,
-                "deleted": False,
-            }
-            access.upsert(conn, end_users, [row], add=False)
-        elif isinstance(p, ev.EndUserDeleted):
-            # The name stays: past figures still name who handled them.
-            conn.execute(
-                end_users.update()
-                .where(end_users.c.tenant_id == tenant_id, end_users.c.user_id == str(p.user_id))
-                .values(deleted=True)
-            )
-    return rezoned
-
-
-def _apply_conversations(
-    conn: Connection, batch: list[Delivery], skip_rollups_of: set[str]
+def end_user_named(
+    conn: Connection, tenant_id: str, p: ev.EndUserCreated | ev.EndUserUpdated
 ) -> None:
+    row = {
+        "tenant_id": tenant_id,
+        "user_id": str(p.user_id),
+        "first_name": p.first_name,
+        "last_name": p.last_name,
+        "role": p.role,
+        "deleted": False,
+    }
+    access.upsert(conn, end_users, [row], add=False)
+
+
+def end_user_deleted(conn: Connection, tenant_id: str, p: ev.EndUserDeleted) -> None:
+    """The name stays: past figures still name who handled them."""
+    access.mark_end_user_deleted(conn, tenant_id, str(p.user_id))
+
+
+def forget_tenant(conn: Connection, tenant_id: str) -> None:
+    """A purged tenant's facts and rollups go (SPEC §3.4)."""
+    delete_tenant_rows(conn, metadata, tenant_id)
+
+
+def fold_conversations(conn: Connection, batch: list[Delivery], skip_rollups_of: set[str]) -> None:
+    """The batch's conversation events folded into their facts, the rollups changed by
+    the difference (not those of ``skip_rollups_of``: they are recomputed whole)."""
     ids = {str(d.payload.conversation_id) for d in batch}  # type: ignore[attr-defined]
     facts = access.load_facts(conn, ids)
     zones = {t: zone(name) for t, name in access.time_zones(conn, _tenants(batch, facts)).items()}
@@ -110,18 +99,7 @@ def _tenants(batch: list[Delivery], facts: dict[str, ConversationFact]) -> set[s
 def recompute_rollups(conn: Connection, tenant_id: str) -> None:
     """The tenant's rollups from its facts alone (time zone arrived late, or a repair)."""
     access.clear_rollups(conn, tenant_id)
-    tz = zone(conn.scalar(select(tenants.c.time_zone).where(tenants.c.tenant_id == tenant_id)))
+    tz = zone(access.time_zones(conn, [tenant_id]).get(tenant_id))
     facts = access.tenant_facts(conn, tenant_id)
     totals = contrib.total(contrib.contributions(f, tz) for f in facts.values())
     access.add_to_rollups(conn, totals)
-
-
-def _purge(conn: Connection, batch: list[Delivery]) -> list[Delivery]:
-    """A purged tenant's facts and rollups go (SPEC §3.4), with what the batch still
-    carried for it; the rest of the batch is applied as usual."""
-    from services.stats.store import metadata
-
-    purged = {d.envelope.tenant_id for d in batch if d.envelope.type == PURGED}
-    for tenant_id in purged:
-        delete_tenant_rows(conn, metadata, tenant_id)
-    return [d for d in batch if d.envelope.tenant_id not in purged]

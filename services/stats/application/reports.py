@@ -2,18 +2,20 @@
 the breakdown and the CSV export are all made from those rows, so they always agree.
 
 Every query reads a rollup table by (tenant, local day range[, channel]) through its
-primary key and groups by bucket (day, week or month start) and the report's dimension.
+primary key and groups by bucket (day, week or month start) and the report's dimension;
+the queries are in ``store.rollups``, the figures made of their rows are here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Connection, Table, and_, cast, func, or_, select
+from sqlalchemy import Connection, Table
 
-from services.stats.domain.buckets import Period, segments
+from services.stats.domain.buckets import Period, period, today_in, zone
 from services.stats.domain.figures import (
     Row,
     average_seconds,
@@ -26,10 +28,11 @@ from services.stats.store import (
     daily_end_users,
     daily_message_counts,
     daily_topics,
-    end_users,
     hourly_conversations,
+    rollups,
 )
-from services.stats.store.access import bucket_of
+from services.stats.store.access import tenant_settings
+from shared.errors import Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,51 +56,13 @@ def _series(
     conn: Connection, table: Table, f: Filters, dimensions: Sequence[str], measures: Sequence[str]
 ) -> list[Row]:
     """The report's one query: measures summed per bucket and dimension, in order."""
-    bucket = bucket_of(conn.dialect.name, table.c.day, f.period.bucket).label("bucket")
-    dims = [table.c[d] for d in dimensions]
-    query = (
-        select(bucket, *dims, *_sums(table, measures))
-        .where(*_scope(table, f))
-        .group_by(bucket, *dims)
-        .order_by(bucket, *dims)
-    )
-    return _rows(conn, query, ["bucket", *dimensions], measures)
+    return rollups.series(conn, table, f.tenant_id, f.period, f.channel, dimensions, measures)
 
 
 def _totals(
     conn: Connection, table: Table, f: Filters, dimensions: Sequence[str], measures: Sequence[str]
 ) -> list[Row]:
-    dims = [table.c[d] for d in dimensions]
-    query = (
-        select(*dims, *_sums(table, measures))
-        .where(*_scope(table, f, grain="month"))
-        .group_by(*dims)
-        .order_by(*dims)
-    )
-    return _rows(conn, query, list(dimensions), measures)
-
-
-def _scope(table: Table, f: Filters, grain: str | None = None) -> list:  # type: ignore[type-arg]
-    """The tenant's rows covering the period: whole weeks or months from their own rows
-    where the bucket allows (``grain``), single days at the edges."""
-    parts = segments(f.period.first_day, f.period.last_day, grain or f.period.bucket)
-    scope = [
-        table.c.tenant_id == f.tenant_id,
-        or_(*(and_(table.c.grain == g, table.c.day.between(lo, hi)) for g, lo, hi in parts)),
-    ]
-    if f.channel:
-        scope.append(table.c.channel_type == f.channel)
-    return scope
-
-
-def _sums(table: Table, measures: Sequence[str]) -> list:  # type: ignore[type-arg]
-    # BIGINT, not PostgreSQL's numeric for sums of bigints: plain ints come back.
-    return [cast(func.sum(table.c[m]), BigInteger).label(m) for m in measures]
-
-
-def _rows(conn: Connection, query, keys: list[str], measures: Sequence[str]) -> list[Row]:  # type: ignore[no-untyped-def]
-    names = [*keys, *measures]
-    return [dict(zip(names, row, strict=True)) for row in conn.execute(query).all()]
+    return rollups.totals(conn, table, f.tenant_id, f.period, f.channel, dimensions, measures)
 
 
 # --- conversations -------------------------------------------------------------------
@@ -225,14 +190,7 @@ def per_end_user(conn: Connection, f: Filters) -> Report:
     """Conversations each end user took or answered in (one handled by two counts for both)."""
     measures = ("conversations", "messages_sent")
     series = _series(conn, daily_end_users, f, ("user_id",), measures)
-    names = {
-        r.user_id: f"{r.first_name} {r.last_name}".strip()
-        for r in conn.execute(
-            select(end_users.c.user_id, end_users.c.first_name, end_users.c.last_name).where(
-                end_users.c.tenant_id == f.tenant_id
-            )
-        )
-    }
+    names = rollups.end_user_names(conn, f.tenant_id)
     named = [r | {"name": names.get(r["user_id"])} for r in series]
     breakdown = [
         r | {"name": names.get(r["user_id"])} for r in fold(series, ("user_id",), measures)
@@ -286,3 +244,38 @@ REPORTS: dict[str, Callable[[Connection, Filters], Report]] = {
     "per-end-user": per_end_user,
     "bot": bot,
 }
+
+
+class PlanRequired(Refusal):
+    """The report needs a plan the tenant does not have (the Bot tab: the Bot plan)."""
+
+    kind = "forbidden"
+
+    def __init__(self, plan: str) -> None:
+        super().__init__("plan_required", f"This needs the {plan} plan.", {"plan": plan})
+
+
+class Answer(NamedTuple):
+    report: Report
+    filters: Filters
+    time_zone: str
+
+
+def answer(
+    conn: Connection,
+    name: str,
+    tenant_id: str,
+    first: date | None,
+    last: date | None,
+    bucket: str,
+    channel: str | None = None,
+    need_plan: str | None = None,
+) -> Answer:
+    """The report ``name`` for the tenant's local days ``first`` to ``last`` (defaults
+    filled in from the tenant's today), or a refusal (``PlanRequired``, ``InvalidFilters``)."""
+    time_zone, plan = tenant_settings(conn, tenant_id)
+    if need_plan and plan != need_plan:
+        raise PlanRequired(need_plan)
+    asked = period(first, last, bucket, today_in(zone(time_zone)))
+    filters = Filters(tenant_id, asked, channel)
+    return Answer(REPORTS[name](conn, filters), filters, time_zone)

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.errors import Refusal
+
 Bucket = Literal["day", "week", "month"]
 BUCKETS: tuple[str, ...] = ("day", "week", "month")
 
@@ -55,9 +57,13 @@ class Period:
     bucket: str
 
 
-class InvalidFilters(ValueError):
+class InvalidFilters(Refusal, ValueError):
+    """The period asked for is refused, with every reason at once (``details``)."""
+
+    kind = "invalid"
+
     def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
+        super().__init__("invalid_filters", "; ".join(reasons), reasons)
         self.reasons = reasons
 
 

@@ -32,6 +32,7 @@ from services.stats.store import (
     conversation_facts,
     conversation_handlers,
     conversation_topics,
+    end_users,
     metadata,
     tenants,
 )
@@ -63,6 +64,22 @@ def time_zones(conn: Connection, tenant_ids: Iterable[str]) -> dict[str, str]:
         )
         found.update({r[0]: r[1] for r in conn.execute(query)})
     return found
+
+
+def tenant_settings(conn: Connection, tenant_id: str) -> tuple[str, str | None]:
+    """The tenant's time zone and plan (UTC and none while its ``TenantCreated`` is unseen)."""
+    row = conn.execute(
+        select(tenants.c.time_zone, tenants.c.plan).where(tenants.c.tenant_id == tenant_id)
+    ).first()
+    return (row[0], row[1]) if row else ("UTC", None)
+
+
+def mark_end_user_deleted(conn: Connection, tenant_id: str, user_id: str) -> None:
+    conn.execute(
+        end_users.update()
+        .where(end_users.c.tenant_id == tenant_id, end_users.c.user_id == user_id)
+        .values(deleted=True)
+    )
 
 
 def load_facts(conn: Connection, ids: Iterable[str]) -> dict[str, ConversationFact]:

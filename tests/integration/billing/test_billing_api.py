@@ -22,6 +22,7 @@ import pytest
 import schemathesis
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -29,11 +30,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy import select
 
-from services.billing.bootstrap import BillingService
+from services.billing.__main__ import build
 from services.billing.consumers import make_apply
 from services.billing.domain.invoice import Period
 from services.billing.settings import BillingSettings
-from services.billing.store import service_credits, tenants
+from services.billing.store.tables import service_credits, tenants
 from shared import events as ev
 from shared import topics
 from shared.kafka import Delivery
@@ -70,9 +71,9 @@ def billing(kafka_bootstrap, conversation_url, tmp_path_factory) -> Iterator[tup
         operator_token=OPERATOR_TOKEN,
         auto_issue_invoices=False,
     )
-    service = BillingService(settings, group_id=f"billing-test-{uuid.uuid4().hex[:6]}")
-    with TestClient(service.create_app()) as client:
-        yield service, client
+    app = build(settings, group_id=f"billing-test-{uuid.uuid4().hex[:6]}")
+    with TestClient(app) as client:
+        yield app, client
 
 
 def wait_for(check, what: str, timeout: float = 45.0):  # type: ignore[no-untyped-def]
@@ -83,8 +84,8 @@ def wait_for(check, what: str, timeout: float = 45.0):  # type: ignore[no-untype
     return found
 
 
-def known(service: BillingService, tenant) -> bool:  # type: ignore[no-untyped-def]
-    with service.engine.connect() as conn:
+def known(service: FastAPI, tenant) -> bool:  # type: ignore[no-untyped-def]
+    with service.state.service.engine.connect() as conn:
         return (
             conn.scalar(select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant.tenant_id))
             is not None
@@ -177,7 +178,7 @@ def test_invoices_over_http_with_credits_payments_and_tenants_apart(
     )
 
     def credited() -> bool:
-        with service.engine.connect() as conn:
+        with service.state.service.engine.connect() as conn:
             return (
                 conn.scalar(
                     select(service_credits.c.tenant_id).where(
@@ -204,7 +205,7 @@ def test_invoices_over_http_with_credits_payments_and_tenants_apart(
         line["amount_cents"] for line in preview.json()["lines"]
     ]
     assert [r["line_kind"] for r in rows] == ["licence", "sdk_option", "service_credit"]
-    service.invoicing.clock = lambda: period.bounds(BRUSSELS)[1] + timedelta(hours=1)
+    service.state.invoicing.clock = lambda: period.bounds(BRUSSELS)[1] + timedelta(hours=1)
 
     issued = client.post(
         "/v1/billing/operator/invoices", headers=OPERATOR, json={"period": str(period)}
@@ -370,13 +371,13 @@ def test_bad_input_gets_a_4xx_never_a_5xx(portal, conversation_url, kafka_bootst
         operator_token=OPERATOR_TOKEN,
         auto_issue_invoices=False,
     )
-    service = BillingService(settings, group_id=f"billing-fuzz-{uuid.uuid4().hex[:6]}")
+    service = build(settings, group_id=f"billing-fuzz-{uuid.uuid4().hex[:6]}")
     created = ev.TenantCreated(name="Fuzzed", plan="bot", sdk_option=True, minimum_end_users=3)
     envelope = ev.Envelope.wrap(created, tenant_id=uuid.UUID(tenant.tenant_id))
-    service.consumer.apply_batch_now(
+    service.state.service.apply_batch_now(
         make_apply(settings.price_list()), [Delivery(envelope, created, "fuzz:0:0")]
     )
-    schema = schemathesis.openapi.from_asgi("/openapi.json", service.create_app()).exclude(
+    schema = schemathesis.openapi.from_asgi("/openapi.json", service).exclude(
         path=["/health", "/ready"]  # the shared probes, not billing's
     )
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -18,14 +18,16 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
+from services.billing.__main__ import build
 from services.billing.application.invoicing import Refused
-from services.billing.bootstrap import BillingService
+from services.billing.application.timer import issue_closed_months
 from services.billing.consumers import make_apply
 from services.billing.domain.invoice import Period
 from services.billing.settings import BillingSettings
-from services.billing.store import (
+from services.billing.store.tables import (
     activations,
     invoice_lines,
     invoices,
@@ -33,7 +35,7 @@ from services.billing.store import (
     service_credits,
     tenants,
 )
-from services.billing.views import find_invoices
+from services.billing.store.views import find_invoices
 from shared import events as ev
 from shared.kafka import Delivery
 
@@ -150,24 +152,24 @@ class Clock:
         return self.now
 
 
-def billing(tmp_path, database_url: str, clock: Clock, name: str = "a") -> BillingService:  # type: ignore[no-untyped-def]
+def billing(tmp_path, database_url: str, clock: Clock, name: str = "a") -> FastAPI:  # type: ignore[no-untyped-def]
     settings = BillingSettings(
         data_dir=tmp_path / name,
         database_url=database_url,
         kafka_bootstrap_servers="127.0.0.1:1",  # never started here
         auto_issue_invoices=False,
     )
-    return BillingService(settings, clock=clock)
+    return build(settings, clock=clock)
 
 
-def feed(service: BillingService, deliveries: list[Delivery], batch: int) -> None:
-    apply = make_apply(service.settings.price_list())
+def feed(service: FastAPI, deliveries: list[Delivery], batch: int) -> None:
+    apply = make_apply(service.state.service.settings.price_list())
     for start in range(0, len(deliveries), batch):
-        service.consumer.apply_batch_now(apply, deliveries[start : start + batch])
+        service.state.service.apply_batch_now(apply, deliveries[start : start + batch])
 
 
-def totals(service: BillingService, tenant: uuid.UUID, period: str) -> list[tuple]:
-    with service.engine.connect() as conn:
+def totals(service: FastAPI, tenant: uuid.UUID, period: str) -> list[tuple]:
+    with service.state.service.engine.connect() as conn:
         found = find_invoices(conn, str(tenant), period=period)
     return sorted(
         (
@@ -184,7 +186,7 @@ def test_invoices_of_autumn(tmp_path, database_url) -> None:  # type: ignore[no-
     clock = Clock(datetime(2026, 10, 5, 8, tzinfo=UTC))
     service = billing(tmp_path, database_url, clock)
     feed(service, the_story().deliveries, batch=7)
-    use = service.invoicing
+    use = service.state.invoicing
 
     # set-up fees at activation, in advance
     assert totals(service, T1, "2026-09") == [("setup", 0, 35000, [25000, 10000])]
@@ -218,7 +220,7 @@ def test_invoices_of_autumn(tmp_path, database_url) -> None:  # type: ignore[no-
     assert (december[str(T1)].status, december[str(T1)].reason) == ("skipped", "outside_contract")
 
     # every invoice's event sits in the outbox, written with it
-    with service.engine.connect() as conn:
+    with service.state.service.engine.connect() as conn:
         sent = [orjson.loads(r) for r in conn.scalars(select(outbox.c.envelope))]
     september = next(
         e["payload"]
@@ -238,20 +240,20 @@ def test_payments_credit_notes_and_early_termination(tmp_path, database_url) -> 
     clock = Clock(datetime(2026, 10, 5, 8, tzinfo=UTC))
     service = billing(tmp_path, database_url, clock)
     feed(service, the_story().deliveries, batch=100)
-    use = service.invoicing
+    use = service.state.invoicing
     use.issue_month(Period(2026, 9))
-    with service.engine.connect() as conn:
+    with service.state.service.engine.connect() as conn:
         unpaid = find_invoices(conn, str(T1), unpaid=True)
     assert sorted(f["total_cents"] for f in unpaid) == [9633, 35000]
     september = next(f for f in unpaid if f["purpose"] == "monthly")
 
     use.record_payment(september["invoice_id"], paid=True)
-    with service.engine.connect() as conn:
+    with service.state.service.engine.connect() as conn:
         assert [f["total_cents"] for f in find_invoices(conn, str(T1), unpaid=True)] == [35000]
 
     # correct 8.33 of licence: a credit note of -833 that points at the invoice
     note_id = use.credit_note(september["invoice_id"], 833, 0, "one user counted twice")
-    with service.engine.connect() as conn:
+    with service.state.service.engine.connect() as conn:
         (note,) = find_invoices(conn, str(T1), invoice_id=note_id)
         (original,) = find_invoices(conn, str(T1), invoice_id=september["invoice_id"])
     assert (note["kind"], note["licence_cents"], note["total_cents"], note["paid"]) == (
@@ -270,7 +272,7 @@ def test_payments_credit_notes_and_early_termination(tmp_path, database_url) -> 
         use.credit_note(september["invoice_id"], 0, 8801, "too much")
     assert licence_too_much.value.code == total_too_much.value.code == "exceeds_invoice"
     second = use.credit_note(september["invoice_id"], 5000, 3800, "all of it")
-    with service.engine.connect() as conn:
+    with service.state.service.engine.connect() as conn:
         (note2,) = find_invoices(conn, str(T1), invoice_id=second)
     assert note2["number"] == "202609-11111111-C2"
     with pytest.raises(Refused) as not_payable:
@@ -290,8 +292,8 @@ def test_payments_credit_notes_and_early_termination(tmp_path, database_url) -> 
     assert no_date.value.code == "termination_required"
 
 
-def rows(service: BillingService) -> dict[str, list[tuple]]:
-    with service.engine.connect() as conn:
+def rows(service: FastAPI) -> dict[str, list[tuple]]:
+    with service.state.service.engine.connect() as conn:
         return {
             table.name: sorted(
                 tuple(r)
@@ -329,14 +331,14 @@ async def test_the_timer_issues_last_month_after_the_grace(tmp_path) -> None:  #
     # September ends at 30 Sep 22:00Z (midnight CEST); the grace is 6 hours.
     clock = Clock(datetime(2026, 10, 1, 3, 59, tzinfo=UTC))
     service = billing(tmp_path, "", clock)
-    service.settings.invoice_check_seconds = 0.05
-    service.settings.invoice_grace_hours = 6
     feed(service, the_story().deliveries, batch=50)
 
     def monthly() -> list[tuple]:
         return [t for t in totals(service, T1, "2026-09") if t[0] == "monthly"]
 
-    timer = asyncio.create_task(service.issue_closed_months())
+    timer = asyncio.create_task(
+        issue_closed_months(service.state.invoicing, grace_hours=6, every_seconds=0.05)
+    )
     try:
         await asyncio.sleep(0.3)  # several rounds inside the grace: nothing yet
         assert monthly() == []
@@ -356,12 +358,14 @@ def test_issuing_at_once_from_many_places_gives_one_invoice_each(tmp_path, datab
     service = billing(tmp_path, database_url, Clock(datetime(2026, 10, 5, 8, tzinfo=UTC)))
     feed(service, the_story().deliveries, batch=50)
     with ThreadPoolExecutor(4) as pool:
-        runs = list(pool.map(lambda _: service.invoicing.issue_month(Period(2026, 9)), range(4)))
+        runs = list(
+            pool.map(lambda _: service.state.invoicing.issue_month(Period(2026, 9)), range(4))
+        )
     ids = {o.invoice_id for run in runs for o in run}
     assert len(ids) == 2  # one per tenant, whoever issued it
     assert sum(o.status == "issued" for run in runs for o in run) == 2
     assert totals(service, T1, "2026-09")[1] == ("setup", 0, 35000, [25000, 10000])
-    with service.engine.connect() as conn:
+    with service.state.service.engine.connect() as conn:
         events = [orjson.loads(r) for r in conn.scalars(select(outbox.c.envelope))]
     assert sorted(
         e["payload"]["invoice_id"]

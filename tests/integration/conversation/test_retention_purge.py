@@ -66,7 +66,7 @@ def stack(request, kafka_bootstrap, mail, tmp_path_factory) -> Iterator[dict]:  
         topics.DIRECTORY_EVENTS,
         group_id="stats",
         apply=stats_consumers.apply,
-        types=stats_consumers.WANTED,
+        types=stats_consumers.handlers.types,
     )
     with ExitStack() as stack:
         clients = {name: stack.enter_context(TestClient(app)) for name, app in apps.items()}

@@ -165,14 +165,14 @@ def test_restore_into_a_clean_environment_equals_the_backup(installations) -> No
 
 
 def billing_tenants():  # type: ignore[no-untyped-def]
-    from services.billing.store import tenants
+    from services.billing.store.tables import tenants
 
     return tenants
 
 
 def outbox_of(service: str):  # type: ignore[no-untyped-def]
     if service == "billing":
-        from services.billing.store import outbox
+        from services.billing.store.tables import outbox
     else:
         from services.sla.store.tables import outbox
     return outbox

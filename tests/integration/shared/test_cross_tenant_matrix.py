@@ -37,15 +37,15 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.billing.bootstrap import BillingService
+from services.billing.__main__ import build as build_billing
 from services.billing.domain.invoice import Period
 from services.billing.settings import BillingSettings
 from services.conversation.__main__ import build as build_conversation
 from services.conversation.settings import ConversationSettings
 from services.ingest.__main__ import IngestSettings
 from services.ingest.__main__ import build as build_ingest
-from services.sla.__main__ import SlaSettings
 from services.sla.__main__ import build as build_sla
+from services.sla.settings import SlaSettings
 from shared.access import ROLES
 from shared.local_broker import free_port
 from tests.support import files
@@ -540,7 +540,7 @@ def services(live, tenants, kafka_bootstrap, tmp_path_factory):  # type: ignore[
     a, _a_ids, b, _b_ids = tenants
     operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     url = str(live.portal.base_url).rstrip("/")
-    billing_service = BillingService(
+    billing_app = build_billing(
         BillingSettings(
             data_dir=tmp_path_factory.mktemp("matrix-billing"),
             kafka_bootstrap_servers=kafka_bootstrap,
@@ -560,12 +560,12 @@ def services(live, tenants, kafka_bootstrap, tmp_path_factory):  # type: ignore[
         )
     )
     with (
-        TestClient(billing_service.create_app()) as billing,
+        TestClient(billing_app) as billing,
         TestClient(sla_app) as sla,
     ):
         brussels = ZoneInfo("Europe/Brussels")
         period = Period.of(datetime.now(UTC).astimezone(brussels).date())
-        billing_service.invoicing.clock = lambda: period.bounds(brussels)[1] + timedelta(hours=1)
+        billing_app.state.invoicing.clock = lambda: period.bounds(brussels)[1] + timedelta(hours=1)
 
         def issued() -> dict[str, str] | None:
             answer = billing.post(

@@ -14,7 +14,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from services.sla import consumers
-from services.sla.__main__ import SlaSettings, build
+from services.sla.__main__ import build
+from services.sla.settings import SlaSettings
 from shared import events as ev
 from shared.kafka import Delivery
 

@@ -22,8 +22,9 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi.testclient import TestClient
 
-from services.sla.__main__ import SlaSettings, build
+from services.sla.__main__ import build
 from services.sla.domain.clock import BRUSSELS
+from services.sla.settings import SlaSettings
 from shared import events as ev
 from shared import topics
 from shared.local_broker import free_port

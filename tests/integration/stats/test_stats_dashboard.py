@@ -20,7 +20,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from services.stats import api, consumers
+from services.stats import consumers
+from services.stats.api import routes
 from services.stats.settings import StatsSettings
 from services.stats.store import metadata
 from shared import events as ev
@@ -58,7 +59,7 @@ def stats(kafka_bootstrap, postgres, conversation_url, tmp_path_factory):  # typ
         data_dir=tmp_path_factory.mktemp("stats"),
     )
     service = ConsumerService(settings, metadata)
-    with TestClient(service.create_app("stats", [api.router])) as client:
+    with TestClient(service.create_app("stats", [routes.router])) as client:
         client.service = service  # type: ignore[attr-defined]
         yield client
 

@@ -169,7 +169,7 @@ async def test_rebuilt_view_equals_the_incremental_one(postgres, kafka_bootstrap
         topics.DIRECTORY_EVENTS,
         group_id=f"stats-rebuild-{uuid.uuid4().hex[:6]}",
         apply=consumers.apply,
-        wanted=lambda e: e.type in consumers.WANTED,
+        wanted=lambda e: e.type in consumers.handlers.types,
     )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
 

@@ -951,7 +951,7 @@ SETTINGS_CLASSES = {
     "routing": ("services.routing.__main__", "RoutingSettings"),
     "stats": ("services.stats.settings", "StatsSettings"),
     "billing": ("services.billing.settings", "BillingSettings"),
-    "sla": ("services.sla.__main__", "SlaSettings"),
+    "sla": ("services.sla.settings", "SlaSettings"),
     "gateway": ("services.gateway.settings", "GatewaySettings"),
 }
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.billing import consumers as billing_consumers
 from services.sla import consumers as sla_consumers
+from services.stats import consumers as stats_consumers
 from shared import events as ev
 from shared.dispatch import Handlers
 from shared.kafka import Delivery
@@ -57,6 +59,37 @@ def test_a_type_gets_one_handler():
                 "InvoiceIssued",
                 "InvoicePaymentRecorded",
                 "TenantPurged",
+            },
+        ),
+        (
+            billing_consumers.handlers,
+            {
+                "TenantCreated",
+                "EndUserActivated",
+                "EndUserDeactivated",
+                "ContractEnded",
+                "ServiceCreditGranted",
+                "TenantPurged",
+            },
+        ),
+        (
+            stats_consumers.handlers,
+            {
+                "TenantCreated",
+                "EndUserCreated",
+                "EndUserUpdated",
+                "EndUserDeleted",
+                "TenantPurged",
+                "ConversationOpened",
+                "MessageReceived",
+                "MessageSent",
+                "ConversationQueued",
+                "ConversationAssigned",
+                "ConversationTaken",
+                "HandoverChanged",
+                "ConversationRequirementsChanged",
+                "ConversationArchived",
+                "ConversationClosed",
             },
         ),
     ],

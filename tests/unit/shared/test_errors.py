@@ -44,6 +44,7 @@ def test_every_kind_has_one_status():
     ("path", "status", "code"),
     [
         ("/refuse/invalid", 422, "rule_x"),
+        ("/refuse/bad_request", 400, "rule_x"),
         ("/refuse/forbidden", 403, "rule_x"),
         ("/refuse/too_large", 413, "rule_x"),
         ("/conflict", 409, "busy"),

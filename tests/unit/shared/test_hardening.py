@@ -18,7 +18,7 @@ from services.billing.settings import BillingSettings
 from services.conversation.settings import ConversationSettings
 from services.ingest.__main__ import IngestSettings
 from services.routing.__main__ import RoutingSettings
-from services.sla.__main__ import SlaSettings
+from services.sla.settings import SlaSettings
 from services.stats.settings import StatsSettings
 from shared.hardening import GUARDED_SECRETS, MIN_SECRET_LENGTH, operator_token_for
 

@@ -1,33 +1,13 @@
-"""Reading invoices back: plain queries, every one scoped by tenant unless the operator asks."""
+"""Reading billing back: plain queries, every one scoped by tenant unless the operator asks."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from services.billing.application.invoicing import Draft
-from services.billing.store import invoice_lines, invoices, payments
-
-CSV_COLUMNS = (
-    "number",
-    "kind",
-    "purpose",
-    "period",
-    "issued_at",
-    "paid",
-    "line_no",
-    "line_kind",
-    "description",
-    "quantity",
-    "per",
-    "unit_price_cents",
-    "amount_cents",
-    "invoice_total_cents",
-)
+from services.billing.store.tables import activations, invoice_lines, invoices, payments
 
 
 def find_invoices(
@@ -81,44 +61,12 @@ def _lines_of(conn: Connection, ids: Sequence[str]) -> dict[str, list[dict[str, 
     return found
 
 
-def draft_as_dict(draft: Draft, as_of: Any) -> dict[str, Any]:
-    return {
-        "tenant_id": draft.tenant_id,
-        "period": str(draft.period),
-        "as_of": as_of,
-        "licence_cents": draft.licence_cents,
-        "total_cents": draft.total_cents,
-        "lines": [{"line_no": no, **vars(line)} for no, line in enumerate(draft.lines, start=1)],
-    }
-
-
-def to_csv(found: Iterable[dict[str, Any]]) -> str:
-    """One row per invoice line, amounts in integer cents (unit prices exact decimals)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for invoice in found:
-        for line in invoice["lines"]:
-            writer.writerow(
-                (
-                    invoice.get("number", "preview"),
-                    invoice.get("kind", "preview"),
-                    invoice.get("purpose", "monthly"),
-                    invoice["period"],
-                    _iso(invoice.get("issued_at")),
-                    "" if invoice.get("paid") is None else str(invoice["paid"]).lower(),
-                    line["line_no"],
-                    line["kind"],
-                    line["description"],
-                    line["quantity"],
-                    line["per"],
-                    line["unit_price_cents"],
-                    line["amount_cents"],
-                    invoice["total_cents"],
-                )
-            )
-    return out.getvalue()
-
-
-def _iso(moment: Any) -> str:
-    return "" if moment is None else moment.isoformat()
+def find_activations(conn: Connection, tenant_id: str) -> list[Any]:
+    """The activation periods billing invoices for the tenant, oldest first."""
+    return list(
+        conn.execute(
+            select(activations.c.user_id, activations.c.activated_at, activations.c.deactivated_at)
+            .where(activations.c.tenant_id == tenant_id)
+            .order_by(activations.c.activated_at, activations.c.user_id)
+        ).all()
+    )

@@ -1,0 +1,1 @@
+"""Billing's persistence: its tables (``tables``) and the queries reading invoices back (``views``)."""
