@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
-from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.deps import Caller, allowed, command, run, service
 from services.conversation.api.schemas import GeneralSettings
 from services.conversation.bootstrap import ConversationService
-from services.conversation.store import tables as t
 from shared.http import ApiError
 from shared.office_hours import OfficeHours
 
@@ -18,18 +14,11 @@ router = APIRouter(prefix="/v1/settings", tags=["settings"])
 administration = allowed("administration")
 
 
-def _tenant_row(svc: ConversationService, who: Caller):  # type: ignore[no-untyped-def]
-    with svc.engine.connect() as conn:
-        return conn.execute(
-            select(t.tenants).where(t.tenants.c.tenant_id == str(who.tenant_id))
-        ).one()
-
-
 @router.get("/general", response_model=GeneralSettings)
 async def get_general(
     who: Caller = Depends(administration), svc: ConversationService = Depends(service)
 ) -> GeneralSettings:
-    row = _tenant_row(svc, who)
+    row = await run(svc.queries.tenant_settings, who.tenant_id)
     return GeneralSettings(
         routing_enabled=row.routing_enabled,
         languages=row.languages,
@@ -56,7 +45,8 @@ async def put_general(
             f"The file size limit can be at most {operator_limit} bytes on this installation.",
             {"max": operator_limit},
         )
-    await asyncio.to_thread(
+    await command(
+        svc,
         svc.directory.change_settings,
         who.tenant_id,
         body.routing_enabled,
@@ -64,7 +54,6 @@ async def put_general(
         body.default_capacity,
         body.attachment_max_bytes,
     )
-    await svc.after_change()
     return body
 
 
@@ -72,7 +61,7 @@ async def put_general(
 async def get_office_hours(
     who: Caller = Depends(administration), svc: ConversationService = Depends(service)
 ) -> OfficeHours:
-    row = _tenant_row(svc, who)
+    row = await run(svc.queries.tenant_settings, who.tenant_id)
     if row.office_hours is None:  # never configured: open around the clock
         return OfficeHours(time_zone=row.time_zone, always_open=True)
     return OfficeHours.model_validate(row.office_hours)
@@ -84,8 +73,5 @@ async def put_office_hours(
     who: Caller = Depends(administration),
     svc: ConversationService = Depends(service),
 ) -> OfficeHours:
-    await asyncio.to_thread(
-        svc.directory.set_office_hours, who.tenant_id, body.model_dump(mode="json")
-    )
-    await svc.after_change()
+    await command(svc, svc.directory.set_office_hours, who.tenant_id, body.model_dump(mode="json"))
     return body
