@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from fastapi import APIRouter, Depends, Response
 
-from services.conversation.api.deps import operator_desk, operator_onboarding, service
+from services.conversation.api.deps import command, operator_desk, operator_onboarding, service
 from services.conversation.api.schemas import (
     FaqIn,
     FaqOut,
@@ -56,8 +55,7 @@ async def create_tenant(
             svc.security.set_password(str(tenant_id), str(admin_id), first.password)
         return TenantCreatedResponse(tenant_id=tenant_id, administrator_id=admin_id)
 
-    created = await asyncio.to_thread(onboard)
-    await svc.after_change()
+    created = await command(svc, onboard)
     if not order.first_end_user.password:
         await svc.send_first_password_link(
             str(order.first_end_user.email), created.administrator_id
@@ -70,15 +68,13 @@ async def end_contract(
     tenant_id: uuid.UUID, body: Termination, svc: ConversationService = Depends(service)
 ) -> Response:
     """From ``contract_end`` on, the tenant's users can no longer log in."""
-    await asyncio.to_thread(svc.directory.end_contract, tenant_id, body.contract_end)
-    await svc.after_change()
+    await command(svc, svc.directory.end_contract, tenant_id, body.contract_end)
     return Response(status_code=204)
 
 
 @router.post("/faq", status_code=201, response_model=FaqOut, tags=["FAQ"], dependencies=DESK)
 async def create_faq(body: FaqIn, svc: ConversationService = Depends(service)) -> FaqOut:
-    entry_id = await asyncio.to_thread(svc.directory.create_faq, body.question, body.answer)
-    await svc.after_change()
+    entry_id = await command(svc, svc.directory.create_faq, body.question, body.answer)
     return FaqOut(id=entry_id, question=body.question, answer=body.answer)
 
 
@@ -86,13 +82,11 @@ async def create_faq(body: FaqIn, svc: ConversationService = Depends(service)) -
 async def update_faq(
     entry_id: uuid.UUID, body: FaqIn, svc: ConversationService = Depends(service)
 ) -> FaqOut:
-    await asyncio.to_thread(svc.directory.update_faq, entry_id, body.question, body.answer)
-    await svc.after_change()
+    await command(svc, svc.directory.update_faq, entry_id, body.question, body.answer)
     return FaqOut(id=entry_id, question=body.question, answer=body.answer)
 
 
 @router.delete("/faq/{entry_id}", status_code=204, tags=["FAQ"], dependencies=DESK)
 async def delete_faq(entry_id: uuid.UUID, svc: ConversationService = Depends(service)) -> Response:
-    await asyncio.to_thread(svc.directory.delete_faq, entry_id)
-    await svc.after_change()
+    await command(svc, svc.directory.delete_faq, entry_id)
     return Response(status_code=204)

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Depends
 from services.conversation.api.deps import Caller, allowed, command, run, service
 from services.conversation.api.schemas import GeneralSettings
 from services.conversation.bootstrap import ConversationService
-from shared.http import ApiError
 from shared.office_hours import OfficeHours
 
 router = APIRouter(prefix="/v1/settings", tags=["settings"])
@@ -35,24 +34,15 @@ async def put_general(
 ) -> GeneralSettings:
     """Routing on or off; the languages offered for user profiles; the default capacity;
     the tenant's file size limit (never above the operator's, docs/attachments.md)."""
-    if len(set(body.languages)) != len(body.languages):
-        raise ApiError(422, "duplicate_language", "A language is listed twice.")
-    operator_limit = svc.settings.attachment_max_bytes
-    if body.attachment_max_bytes is not None and body.attachment_max_bytes > operator_limit:
-        raise ApiError(
-            422,
-            "attachment_limit_too_high",
-            f"The file size limit can be at most {operator_limit} bytes on this installation.",
-            {"max": operator_limit},
-        )
     await command(
         svc,
-        svc.directory.change_settings,
+        svc.administration.change_settings,
         who.tenant_id,
         body.routing_enabled,
         body.languages,
         body.default_capacity,
         body.attachment_max_bytes,
+        operator_limit=svc.settings.attachment_max_bytes,
     )
     return body
 

@@ -42,6 +42,33 @@ class Administration:
         self.security = security
         self.queries = queries
 
+    # --- the tenant's settings -------------------------------------------------------
+
+    def change_settings(
+        self,
+        tenant_id: uuid.UUID,
+        routing_enabled: bool,
+        languages: list[str],
+        default_capacity: int,
+        attachment_max_bytes: int | None,
+        *,
+        operator_limit: int,
+    ) -> None:
+        """General settings: each language once; the tenant's file size limit never above
+        the operator's (docs/attachments.md)."""
+        if len(set(languages)) != len(languages):
+            raise Refusal("duplicate_language", "A language is listed twice.", kind="invalid")
+        if attachment_max_bytes is not None and attachment_max_bytes > operator_limit:
+            raise Refusal(
+                "attachment_limit_too_high",
+                f"The file size limit can be at most {operator_limit} bytes on this installation.",
+                {"max": operator_limit},
+                kind="invalid",
+            )
+        self.directory.change_settings(
+            tenant_id, routing_enabled, languages, default_capacity, attachment_max_bytes
+        )
+
     # --- end users -------------------------------------------------------------------
 
     def create_end_user(
