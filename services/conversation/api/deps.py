@@ -68,7 +68,7 @@ async def caller(
     token = session_token(request, credentials)
     if token is None:
         raise _unauthorized()
-    session = svc.security.session(token)
+    session = await run(svc.security.session, token)
     if session is None:
         raise _unauthorized()
     return Caller(uuid.UUID(session.user_id), uuid.UUID(session.tenant_id), session.role, token)
