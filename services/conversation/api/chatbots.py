@@ -20,8 +20,6 @@ from shared.secrets import seal
 
 router = APIRouter(prefix="/v1/chatbots", tags=["chatbot settings"])
 administration = allowed("administration")
-#: Channels a bot can serve (all of ours, today).
-BOT_CHANNELS = {"messenger", "page_comments", "whatsapp", "webchat"}
 
 
 class ChatbotIn(BaseModel):
@@ -68,9 +66,7 @@ async def connect_chatbot(
     svc: ConversationService = Depends(service),
 ) -> ChatbotOut:
     await require_plan(svc, who.tenant_id, "chatbot")
-    channel = await run(svc.directory.channel, who.tenant_id, channel_id)
-    if not channel.connected or channel.channel_type not in BOT_CHANNELS:
-        raise ApiError(422, "unsupported_channel", "A bot cannot serve this channel.")
+    await run(svc.administration.bot_may_serve, who.tenant_id, channel_id)
     try:
         await OutboundPolicy.from_settings(svc.settings).check(str(body.url), unresolved_ok=True)
     except RefusedDestination as refused:

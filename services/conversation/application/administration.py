@@ -33,6 +33,9 @@ from services.conversation.domain.directory import (
 )
 from shared.errors import Refusal
 
+#: Channels a bot can serve (all of ours, today).
+BOT_CHANNELS = frozenset({"messenger", "page_comments", "whatsapp", "webchat"})
+
 
 class Administration:
     """An Administrator's changes to the tenant's directory."""
@@ -280,6 +283,12 @@ class Administration:
         """Disconnect (``already_disconnected`` from the domain if it is)."""
         self.queries.channel(tenant_id, channel_id)
         self.directory.disconnect_channel(tenant_id, channel_id)
+
+    def bot_may_serve(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+        """A chatbot answers first on a connected channel of a type bots can serve."""
+        channel = self.directory.channel(tenant_id, channel_id)
+        if not channel.connected or channel.channel_type not in BOT_CHANNELS:
+            raise Refusal("unsupported_channel", "A bot cannot serve this channel.", kind="invalid")
 
     def _account_free(
         self, tenant_id: uuid.UUID, channel_type: str, external_id: str | None
