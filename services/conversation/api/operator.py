@@ -28,38 +28,20 @@ async def create_tenant(
     order: TenantOrder, svc: ConversationService = Depends(service)
 ) -> TenantCreatedResponse:
     """Creates the tenant and its first end user, an Administrator, who gets a password email."""
-
-    def onboard() -> TenantCreatedResponse:
-        tenant_id = svc.directory.create_tenant(
-            name=order.name,
-            plan=order.plan,
-            sdk_option=order.sdk_option,
-            minimum_end_users=order.minimum_end_users,
-            contract_start=order.contract_start,
-            time_zone=order.time_zone,
-            default_language=order.default_language,
-            routing_enabled=order.routing_enabled,
-            default_capacity=order.default_capacity,
-        )
-        first = order.first_end_user
-        admin_id = svc.directory.create_end_user(
-            tenant_id,
-            first.first_name,
-            first.last_name,
-            str(first.email),
-            "administrator",
-            first.language,
-            languages=[first.language],
-        )
-        if first.password:
-            svc.security.set_password(str(tenant_id), str(admin_id), first.password)
-        return TenantCreatedResponse(tenant_id=tenant_id, administrator_id=admin_id)
-
-    created = await command(svc, onboard)
-    if not order.first_end_user.password:
-        await svc.send_first_password_link(
-            str(order.first_end_user.email), created.administrator_id
-        )
+    first = order.first_end_user
+    tenant_id, admin_id = await command(
+        svc,
+        svc.administration.onboard,
+        order.model_dump(exclude={"first_end_user"}),
+        first.first_name,
+        first.last_name,
+        str(first.email),
+        first.language,
+        first.password,
+    )
+    created = TenantCreatedResponse(tenant_id=tenant_id, administrator_id=admin_id)
+    if not first.password:
+        await svc.send_first_password_link(str(first.email), created.administrator_id)
     return created
 
 

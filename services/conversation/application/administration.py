@@ -38,12 +38,33 @@ BOT_CHANNELS = frozenset({"messenger", "page_comments", "whatsapp", "webchat"})
 
 
 class Administration:
-    """An Administrator's changes to the tenant's directory."""
+    """An Administrator's changes to the tenant's directory (and the operator's onboarding)."""
 
     def __init__(self, directory: Directory, security: Security, queries: Queries) -> None:
         self.directory = directory
         self.security = security
         self.queries = queries
+
+    # --- onboarding (the operator) ----------------------------------------------------
+
+    def onboard(
+        self,
+        order: dict[str, Any],
+        first_name: str,
+        last_name: str,
+        email: str,
+        language: str,
+        password: str | None,
+    ) -> tuple[uuid.UUID, uuid.UUID]:
+        """An order (SPEC §5) becomes a tenant and its first end user, an Administrator
+        (with a password, if one is given); returns both ids."""
+        tenant_id = self.directory.create_tenant(**order)
+        admin_id = self.directory.create_end_user(
+            tenant_id, first_name, last_name, email, "administrator", language, languages=[language]
+        )
+        if password:
+            self.security.set_password(str(tenant_id), str(admin_id), password)
+        return tenant_id, admin_id
 
     # --- the tenant's settings -------------------------------------------------------
 
