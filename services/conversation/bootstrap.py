@@ -11,13 +11,16 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY, CollectorRegistry
 from sqlalchemy import select
 
+from services.conversation.application.administration import Administration
 from services.conversation.application.conversations import Conversations
 from services.conversation.application.directory import Directory
 from services.conversation.application.erasure import Erasure, ErasureLog
 from services.conversation.application.eventstore import event_store_env
 from services.conversation.application.export import Exports
+from services.conversation.application.handling import Handling
 from services.conversation.application.mail import Mailer
 from services.conversation.application.purge import RetentionPurge
+from services.conversation.application.queries import Queries
 from services.conversation.application.ratelimit import AccessLimits
 from services.conversation.application.security import Security
 from services.conversation.outbox import log_relay
@@ -62,6 +65,10 @@ class ConversationService:
             session_ttl=timedelta(hours=settings.session_ttl_hours),
             reset_ttl=timedelta(minutes=settings.reset_link_minutes),
         )
+        # The Portal's read side, and the use cases whose rules need it.
+        self.queries = Queries(self.engine)
+        self.handling = Handling(self.conversations, self.queries)
+        self.administration = Administration(self.directory, self.security, self.queries)
         self.mailer = Mailer(
             settings.smtp_host,
             settings.smtp_port,

@@ -14,7 +14,6 @@ file of a conversation is served through a short-lived signed link.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -23,12 +22,10 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
-from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.deps import Caller, allowed, run, service
 from services.conversation.api.schemas import AttachmentOut, RefusedAttachmentOut
 from services.conversation.bootstrap import ConversationService
-from services.conversation.store import tables as t
 from shared import attachment_links as links
 from shared.attachments import AttachmentRefused, Limits, keep
 from shared.blobs import BlobNotFound, attachment_key
@@ -47,19 +44,9 @@ def link_key(svc: ConversationService) -> bytes:
 
 def _limits(svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Limits:
     """The conversation's channel and the tenant's own limit, within the operator's."""
-    c = t.conversations
-    with svc.engine.connect() as conn:
-        found = conn.scalar(
-            select(c.c.channel_type).where(
-                c.c.conversation_id == str(conversation_id), c.c.tenant_id == str(tenant_id)
-            )
-        )
-        tenant_max = conn.scalar(
-            select(t.tenants.c.attachment_max_bytes).where(t.tenants.c.tenant_id == str(tenant_id))
-        )
-    if found is None:
-        raise ApiError(404, "not_found", "No such conversation.")
-    return Limits.of(str(found), svc.settings.attachment_max_bytes, tenant_max)
+    channel_type = svc.queries.channel_type(tenant_id, conversation_id)
+    tenant_max = svc.queries.attachment_max_bytes(tenant_id)
+    return Limits.of(channel_type, svc.settings.attachment_max_bytes, tenant_max)
 
 
 @router.post(
@@ -89,7 +76,7 @@ async def upload(
     svc: ConversationService = Depends(service),
 ) -> AttachmentOut:
     """Stored under the tenant's prefix; not sent until a reply names its ``attachment_id``."""
-    limits = await asyncio.to_thread(_limits, svc, who.tenant_id, conversation_id)
+    limits = await run(_limits, svc, who.tenant_id, conversation_id)
     data = await request.body()
     try:
         attachment = await keep(
@@ -164,15 +151,10 @@ def attachment_out(
 
 
 def of_messages(
-    svc: ConversationService, tenant_id: uuid.UUID, conn: Any, conversation_id: uuid.UUID
+    svc: ConversationService, tenant_id: uuid.UUID, rows: list[Any]
 ) -> dict[str, tuple[list[AttachmentOut], list[RefusedAttachmentOut]]]:
-    """message id -> its files (with links) and its refused files."""
-    a = t.attachments
-    rows = conn.execute(
-        select(a)
-        .where(a.c.conversation_id == str(conversation_id), a.c.tenant_id == str(tenant_id))
-        .order_by(a.c.message_id, a.c.position)
-    ).all()
+    """message id -> its files (with links) and its refused files (rows of a conversation's
+    attachments, ``Queries.conversation``)."""
     out: dict[str, tuple[list[AttachmentOut], list[RefusedAttachmentOut]]] = {}
     for r in rows:
         kept, refused = out.setdefault(r.message_id, ([], []))
@@ -194,16 +176,6 @@ def of_messages(
                 )
             )
     return out
-
-
-def _find(svc: ConversationService, tenant: str, attachment_id: str) -> Any:
-    a = t.attachments
-    with svc.engine.connect() as conn:
-        return conn.execute(
-            select(a.c.blob_key, a.c.thumbnail_key, a.c.file_name, a.c.content_type, a.c.kind)
-            .where(a.c.tenant_id == tenant, a.c.attachment_id == attachment_id)
-            .limit(1)
-        ).first()
 
 
 @router.get(
@@ -230,7 +202,7 @@ async def download(
         raise ApiError(
             403, "link_invalid", "This link is not valid or has expired; reload the conversation."
         )
-    row = await asyncio.to_thread(_find, svc, str(tenant), str(attachment_id))
+    row = await run(svc.queries.attachment, tenant, attachment_id)
     if row is None:
         # Uploaded for a reply that was not sent yet: its upload record names it.
         try:

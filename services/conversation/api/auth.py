@@ -12,7 +12,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
-from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.deps import Caller, allowed, run, service
 from services.conversation.api.schemas import (
     ForgotPassword,
     LoginRequest,
@@ -104,7 +104,7 @@ async def logout(
 async def session(
     who: Caller = Depends(self_service), svc: ConversationService = Depends(service)
 ) -> SessionInfo:
-    current = svc.security.session(who.token)
+    current = await run(svc.security.session, who.token)
     if current is None:
         raise ApiError(401, "unauthorized", "Log in first: a valid session token is required.")
     return SessionInfo(

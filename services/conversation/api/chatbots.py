@@ -6,25 +6,20 @@ Anything else is refused with 422; a tenant outside the Bot plan gets 403.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from services.conversation.api.deps import Caller, allowed, require_plan, service
+from services.conversation.api.deps import Caller, allowed, command, require_plan, run, service
 from services.conversation.bootstrap import ConversationService
-from services.conversation.store import tables as t
 from shared.http import ApiError
 from shared.outbound import OutboundPolicy, RefusedDestination
 from shared.secrets import seal
 
 router = APIRouter(prefix="/v1/chatbots", tags=["chatbot settings"])
 administration = allowed("administration")
-#: Channels a bot can serve (all of ours, today).
-BOT_CHANNELS = {"messenger", "page_comments", "whatsapp", "webchat"}
 
 
 class ChatbotIn(BaseModel):
@@ -42,13 +37,8 @@ class ChatbotOut(BaseModel):
     url: str
 
 
-def _rows(svc: ConversationService, tenant_id: uuid.UUID) -> list[ChatbotOut]:
-    with svc.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.channels).where(
-                t.channels.c.tenant_id == str(tenant_id), t.channels.c.chatbot_platform.is_not(None)
-            )
-        ).all()
+async def _rows(svc: ConversationService, tenant_id: uuid.UUID) -> list[ChatbotOut]:
+    rows = await run(svc.queries.chatbots, tenant_id)
     return [
         ChatbotOut(
             channel_id=r.channel_id,
@@ -64,8 +54,8 @@ def _rows(svc: ConversationService, tenant_id: uuid.UUID) -> list[ChatbotOut]:
 async def list_chatbots(
     who: Caller = Depends(administration), svc: ConversationService = Depends(service)
 ) -> list[ChatbotOut]:
-    require_plan(svc, who.tenant_id, "chatbot")
-    return _rows(svc, who.tenant_id)
+    await require_plan(svc, who.tenant_id, "chatbot")
+    return await _rows(svc, who.tenant_id)
 
 
 @router.put("/{channel_id}", response_model=ChatbotOut)
@@ -75,10 +65,8 @@ async def connect_chatbot(
     who: Caller = Depends(administration),
     svc: ConversationService = Depends(service),
 ) -> ChatbotOut:
-    require_plan(svc, who.tenant_id, "chatbot")
-    channel = svc.directory.channel(who.tenant_id, channel_id)
-    if not channel.connected or channel.channel_type not in BOT_CHANNELS:
-        raise ApiError(422, "unsupported_channel", "A bot cannot serve this channel.")
+    await require_plan(svc, who.tenant_id, "chatbot")
+    await run(svc.administration.bot_may_serve, who.tenant_id, channel_id)
     try:
         await OutboundPolicy.from_settings(svc.settings).check(str(body.url), unresolved_ok=True)
     except RefusedDestination as refused:
@@ -90,7 +78,8 @@ async def connect_chatbot(
         if body.token
         else None
     )
-    await asyncio.to_thread(
+    await command(
+        svc,
         svc.directory.connect_chatbot,
         who.tenant_id,
         channel_id,
@@ -98,8 +87,7 @@ async def connect_chatbot(
         str(body.url),
         sealed,
     )
-    await svc.after_change()
-    return next(b for b in _rows(svc, who.tenant_id) if b.channel_id == channel_id)
+    return next(b for b in await _rows(svc, who.tenant_id) if b.channel_id == channel_id)
 
 
 @router.delete("/{channel_id}", status_code=204)
@@ -108,7 +96,6 @@ async def disconnect_chatbot(
     who: Caller = Depends(administration),
     svc: ConversationService = Depends(service),
 ) -> Response:
-    require_plan(svc, who.tenant_id, "chatbot")
-    await asyncio.to_thread(svc.directory.disconnect_chatbot, who.tenant_id, channel_id)
-    await svc.after_change()
+    await require_plan(svc, who.tenant_id, "chatbot")
+    await command(svc, svc.directory.disconnect_chatbot, who.tenant_id, channel_id)
     return Response(status_code=204)

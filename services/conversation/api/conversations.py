@@ -1,26 +1,24 @@
 """Conversations in the Portal (SPEC §3.1.8, §3.1.10, §3.2.2): queues, taking, replying,
 passing on, dispatch, requirements, notes, closing and archiving, the bot's pause/resume.
 
-Commands go through the ``Conversations`` application; answers come from the views after
-``after_change`` has caught them up, so a caller reads its own write. A command the
-conversation's state refuses is a 409 with the rule's code; two people deciding at once:
-one wins, the other gets 409 ``concurrent_change``.
+Thin: each route parses, calls one use case (``Handling``, ``Conversations``) or query
+(``Queries``) off the event loop, and maps the result. Commands are answered from the views
+after ``after_change`` has caught them up, so a caller reads its own write. A command the
+rules refuse is answered by the shared handler (409 with the rule's code, 422 for what the
+request carries); two people deciding at once: one wins, the other gets 409
+``concurrent_change``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import and_, func, or_, select
 
 from services.conversation.api import attachments
-from services.conversation.api.competences import check_known, conversations_out
-from services.conversation.api.deps import Caller, allowed, require_plan, service
+from services.conversation.api.deps import Caller, allowed, command, require_plan, run, service
 from services.conversation.api.schemas import (
     Archiving,
     Assignment,
@@ -37,47 +35,25 @@ from services.conversation.api.schemas import (
     Requirements,
     Sent,
 )
+from services.conversation.application.queries import Found
 from services.conversation.bootstrap import ConversationService
-from services.conversation.domain.conversation import ConversationError
-from services.conversation.store import tables as t
-from shared.access import ADMINISTRATOR, MANAGER, NEEDS_PLAN_FUNCTION
-from shared.events import HANDLING_ROLES, HELD_STATUSES, OPEN_STATUSES, ConversationStatus
-from shared.http import ApiError
+from shared.access import NEEDS_PLAN_FUNCTION
+from shared.events import HELD_STATUSES, OPEN_STATUSES
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 handler = allowed("conversations")
 dispatcher = allowed("dispatch")
 handover = allowed("chatbot.handover")
 
-#: Rules that are about the request rather than the conversation's state.
-UNPROCESSABLE = frozenset({"topics_required", "unknown_field"})
 
-
-def _page(  # type: ignore[no-untyped-def]
-    svc: ConversationService,
-    tenant_id: uuid.UUID,
-    scope: Any,
-    order: list[Any],
-    offset: int,
-    limit: int,
-):
-    c = t.conversations
-    with svc.engine.connect() as conn:
-        total = conn.scalar(select(func.count()).select_from(c).where(scope)) or 0
-        rows = conn.execute(
-            select(c).where(scope).order_by(*order).offset(offset).limit(limit)
-        ).all()
-        items = conversations_out(conn, tenant_id, rows)
-    return Page[ConversationOut](items=items, total=total, offset=offset, limit=limit)
-
-
-def _routing_enabled(svc: ConversationService, tenant_id: uuid.UUID) -> bool:
-    with svc.engine.connect() as conn:
-        return bool(
-            conn.scalar(
-                select(t.tenants.c.routing_enabled).where(t.tenants.c.tenant_id == str(tenant_id))
-            )
-        )
+def conversations_page(found: Found, offset: int, limit: int) -> Page[ConversationOut]:
+    """A page of conversations (from ``Queries``) as the Portal shows them."""
+    return Page[ConversationOut](
+        items=[ConversationOut.model_validate(c) for c in found.items],
+        total=found.total,
+        offset=offset,
+        limit=limit,
+    )
 
 
 @router.get("/queue", response_model=Page[ConversationOut], summary="My queue")
@@ -89,12 +65,8 @@ async def my_queue(
 ) -> Page[ConversationOut]:
     """Open conversations assigned to me and, when routing is off, the tenant's shared
     waiting queue; oldest first."""
-    c = t.conversations
-    mine = and_(c.c.assignee_id == str(who.user_id), c.c.status.in_(HELD_STATUSES))
-    shared = and_(c.c.assignee_id.is_(None), c.c.status == ConversationStatus.WAITING)
-    routing = _routing_enabled(svc, who.tenant_id)
-    scope = and_(c.c.tenant_id == str(who.tenant_id), mine if routing else or_(mine, shared))
-    return _page(svc, who.tenant_id, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
+    found = await run(svc.queries.queue, who.tenant_id, who.user_id, offset, limit)
+    return conversations_page(found, offset, limit)
 
 
 @router.get(
@@ -112,38 +84,21 @@ async def dispatch_overview(
     svc: ConversationService = Depends(service),
 ) -> Page[ConversationOut]:
     """The tenant's queue (``waiting``, oldest first) or every open conversation."""
-    c = t.conversations
     statuses = OPEN_STATUSES if status == "open" else {status}
-    scope = and_(c.c.tenant_id == str(who.tenant_id), c.c.status.in_(statuses))
-    return _page(svc, who.tenant_id, scope, [c.c.opened_at, c.c.conversation_id], offset, limit)
+    found = await run(svc.queries.open_conversations, who.tenant_id, statuses, offset, limit)
+    return conversations_page(found, offset, limit)
 
 
 def detail(
     svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> ConversationDetail:
-    c, m, n = t.conversations, t.messages, t.notes
-    with svc.engine.connect() as conn:
-        row = conn.execute(
-            select(c).where(
-                c.c.conversation_id == str(conversation_id), c.c.tenant_id == str(tenant_id)
-            )
-        ).first()
-        if row is None:
-            raise ApiError(404, "not_found", "No such conversation.")
-        messages = conn.execute(
-            select(m)
-            .where(m.c.conversation_id == str(conversation_id))
-            .order_by(m.c.at, m.c.message_id)
-        ).all()
-        notes = conn.execute(
-            select(n).where(n.c.conversation_id == str(conversation_id)).order_by(n.c.at)
-        ).all()
-        (out,) = conversations_out(conn, tenant_id, [row])
-        files = attachments.of_messages(svc, tenant_id, conn, conversation_id)
+    """The conversation as the views hold it, with signed links to its files (blocking)."""
+    read = svc.queries.conversation(tenant_id, conversation_id)
+    files = attachments.of_messages(svc, tenant_id, read.attachments)
     return ConversationDetail(
-        **out.model_dump(),
-        messages=[_message_out(r, files) for r in messages],
-        notes=[NoteOut.model_validate(r, from_attributes=True) for r in notes],
+        **ConversationOut.model_validate(read.conversation).model_dump(),
+        messages=[_message_out(r, files) for r in read.messages],
+        notes=[NoteOut.model_validate(r, from_attributes=True) for r in read.notes],
     )
 
 
@@ -162,16 +117,7 @@ def assignment(
         return None
     reasons = kept.get("reasons") or {}
     ids = {c["user_id"] for c in reasons.get("candidates", [])} | {kept.get("by_user_id")}
-    u = t.end_users
-    with svc.engine.connect() as conn:
-        names = {
-            r.user_id: f"{r.first_name} {r.last_name}"
-            for r in conn.execute(
-                select(u.c.user_id, u.c.first_name, u.c.last_name).where(
-                    u.c.tenant_id == str(tenant_id), u.c.user_id.in_(ids - {None})
-                )
-            )
-        }
+    names = svc.queries.names(tenant_id, ids)
     return AssignmentOut(
         assigned_by=kept["assigned_by"],
         by_user_id=kept.get("by_user_id"),
@@ -199,82 +145,16 @@ async def conversation_detail(
     svc: ConversationService = Depends(service),
 ) -> ConversationDetail:
     """With ``assignment``: why it is with its assignee (routing's reasons, or who passed it)."""
-    found = await asyncio.to_thread(detail, svc, who.tenant_id, conversation_id)
+    found = await run(detail, svc, who.tenant_id, conversation_id)
     if found.assignee_id is not None and found.status in HELD_STATUSES:
-        found.assignment = await asyncio.to_thread(
+        found.assignment = await run(
             assignment, svc, who.tenant_id, conversation_id, str(found.assignee_id)
         )
     return found
 
 
-async def _run(svc: ConversationService, command: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-    """A command off the event loop; the conversation's refusal becomes a 409 (or 422)."""
-    try:
-        result = await asyncio.to_thread(command, *args, **kw)
-    except ConversationError as exc:
-        raise ApiError(422 if exc.code in UNPROCESSABLE else 409, exc.code, str(exc)) from None
-    await svc.after_change()
-    return result
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _labels_exist(svc: ConversationService, who: Caller, kind: str, names: list[str]) -> None:
-    if not names:
-        return
-    lb = t.labels
-    with svc.engine.connect() as conn:
-        known = set(
-            conn.scalars(
-                select(lb.c.name).where(
-                    lb.c.tenant_id == str(who.tenant_id), lb.c.kind == kind, lb.c.name.in_(names)
-                )
-            )
-        )
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise ApiError(
-            422, f"unknown_{kind}", f"No such {kind}: {', '.join(unknown)}.", {"unknown": unknown}
-        )
-
-
-def _handler_in_tenant(svc: ConversationService, who: Caller, user_id: uuid.UUID) -> None:
-    eu = t.end_users
-    with svc.engine.connect() as conn:
-        row = conn.execute(
-            select(eu.c.role, eu.c.active).where(
-                eu.c.user_id == str(user_id), eu.c.tenant_id == str(who.tenant_id)
-            )
-        ).first()
-    if row is None:
-        raise ApiError(422, "unknown_user", "No such end user in your organisation.")
-    if not row.active or row.role not in HANDLING_ROLES:
-        raise ApiError(
-            422,
-            "not_a_handler",
-            "Only active Administrators, Managers and Agents take conversations.",
-        )
-
-
-def _language_offered(svc: ConversationService, who: Caller, language: str | None) -> None:
-    if language is None:
-        return
-    with svc.engine.connect() as conn:
-        languages = (
-            conn.scalar(
-                select(t.tenants.c.languages).where(t.tenants.c.tenant_id == str(who.tenant_id))
-            )
-            or []
-        )
-    if language not in languages:
-        raise ApiError(
-            422,
-            "unknown_language",
-            f"{language} is not one of your languages.",
-            {"languages": languages},
-        )
 
 
 @router.post("/conversations/{conversation_id}/take", response_model=ConversationDetail)
@@ -285,17 +165,10 @@ async def take(
 ) -> ConversationDetail:
     """It becomes mine, in progress. From my queue; from the shared queue when routing is
     off; Managers and Administrators may take any waiting conversation."""
-    shared = who.role in (ADMINISTRATOR, MANAGER) or not _routing_enabled(svc, who.tenant_id)
-    await _run(
-        svc,
-        svc.conversations.take,
-        who.tenant_id,
-        conversation_id,
-        who.user_id,
-        _now(),
-        from_shared_queue=shared,
+    await command(
+        svc, svc.handling.take, who.tenant_id, conversation_id, who.user_id, who.role, _now()
     )
-    return detail(svc, who.tenant_id, conversation_id)
+    return await run(detail, svc, who.tenant_id, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201, response_model=Sent)
@@ -308,7 +181,7 @@ async def reply(
     """A reply to the visitor; delivered by the channel adapter, whose status comes back
     on the message. Replying to a conversation assigned to me takes it."""
     files = await attachments.uploaded_for_reply(svc, who, conversation_id, body.attachment_ids)
-    message_id = await _run(
+    message_id = await command(
         svc,
         svc.conversations.reply,
         who.tenant_id,
@@ -341,10 +214,9 @@ async def _assign(
     *,
     dispatch: bool,
 ) -> ConversationDetail:
-    _handler_in_tenant(svc, who, body.user_id)
-    await _run(
+    await command(
         svc,
-        svc.conversations.assign,
+        svc.handling.assign,
         who.tenant_id,
         conversation_id,
         body.user_id,
@@ -352,23 +224,7 @@ async def _assign(
         _now(),
         dispatch=dispatch,
     )
-    return detail(svc, who.tenant_id, conversation_id)
-
-
-def _holder(
-    svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> str | None:
-    """Who has the conversation now (404 if it is not this tenant's); no messages loaded."""
-    c = t.conversations
-    with svc.engine.connect() as conn:
-        row = conn.execute(
-            select(c.c.assignee_id).where(
-                c.c.conversation_id == str(conversation_id), c.c.tenant_id == str(tenant_id)
-            )
-        ).first()
-    if row is None:
-        raise ApiError(404, "not_found", "No such conversation.")
-    return row.assignee_id
+    return await run(detail, svc, who.tenant_id, conversation_id)
 
 
 @router.put("/conversations/{conversation_id}/requirements", response_model=ConversationDetail)
@@ -380,8 +236,6 @@ async def change_requirements(
 ) -> ConversationDetail:
     """Correct the language or add/remove competences of my conversation: routing checks
     whether I still fit, and routes it on if not."""
-    if _holder(svc, who.tenant_id, conversation_id) != str(who.user_id):
-        raise ApiError(409, "not_yours", "Only its holder can change it; dispatch can too.")
     return await _requirements(svc, who, conversation_id, body, dispatched=False)
 
 
@@ -393,23 +247,18 @@ async def _requirements(
     *,
     dispatched: bool,
 ) -> ConversationDetail:
-    _language_offered(svc, who, body.language)
-    competences = None
-    if body.competences is not None:
-        with svc.engine.connect() as conn:
-            competences = check_known(conn, who.tenant_id, body.competences)
-    await _run(
+    await command(
         svc,
-        svc.conversations.change_requirements,
+        svc.handling.change_requirements,
         who.tenant_id,
         conversation_id,
         body.language,
-        competences,
+        body.competences,
         who.user_id,
         _now(),
         dispatched=dispatched,
     )
-    return detail(svc, who.tenant_id, conversation_id)
+    return await run(detail, svc, who.tenant_id, conversation_id)
 
 
 @router.post("/dispatch/conversations/{conversation_id}/assign", response_model=ConversationDetail)
@@ -446,16 +295,10 @@ async def add_note(
 ) -> NoteOut:
     """An internal note: colleagues see it, the visitor never does."""
     at = _now()
-    note_id = await _run(
+    note_id = await command(
         svc, svc.conversations.add_note, who.tenant_id, conversation_id, who.user_id, body.text, at
     )
     return NoteOut(note_id=note_id, author_id=who.user_id, text=body.text, at=at)
-
-
-def _may_finish(svc: ConversationService, who: Caller, conversation_id: uuid.UUID) -> None:
-    holder = _holder(svc, who.tenant_id, conversation_id)
-    if holder != str(who.user_id) and who.role not in (ADMINISTRATOR, MANAGER):
-        raise ApiError(409, "not_yours", "Only its holder (or a Manager) can do this.")
 
 
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationDetail)
@@ -466,18 +309,17 @@ async def close(
     svc: ConversationService = Depends(service),
 ) -> ConversationDetail:
     """Done: it moves to History. With topics it is archived at once."""
-    _may_finish(svc, who, conversation_id)
-    _labels_exist(svc, who, "topic", body.topics)
-    await _run(
+    await command(
         svc,
-        svc.conversations.close_conversation,
+        svc.handling.close,
         who.tenant_id,
         conversation_id,
-        _now(),
         who.user_id,
+        who.role,
         body.topics,
+        _now(),
     )
-    return detail(svc, who.tenant_id, conversation_id)
+    return await run(detail, svc, who.tenant_id, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/archive", response_model=ConversationDetail)
@@ -488,10 +330,17 @@ async def archive(
     svc: ConversationService = Depends(service),
 ) -> ConversationDetail:
     """File a closed conversation under one or more topics (SPEC §3.1.4)."""
-    _may_finish(svc, who, conversation_id)
-    _labels_exist(svc, who, "topic", body.topics)
-    await _run(svc, svc.conversations.archive, who.tenant_id, conversation_id, body.topics, _now())
-    return detail(svc, who.tenant_id, conversation_id)
+    await command(
+        svc,
+        svc.handling.archive,
+        who.tenant_id,
+        conversation_id,
+        who.user_id,
+        who.role,
+        body.topics,
+        _now(),
+    )
+    return await run(detail, svc, who.tenant_id, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/bot/pause", response_model=ConversationDetail)
@@ -501,11 +350,11 @@ async def pause_bot(
     svc: ConversationService = Depends(service),
 ) -> ConversationDetail:
     """The bot stops answering this visitor; the conversation goes to humans until resumed."""
-    require_plan(svc, who.tenant_id, NEEDS_PLAN_FUNCTION[handover.function])
-    await _run(
+    await require_plan(svc, who.tenant_id, NEEDS_PLAN_FUNCTION[handover.function])
+    await command(
         svc, svc.conversations.pause_bot, who.tenant_id, conversation_id, who.user_id, _now()
     )
-    return detail(svc, who.tenant_id, conversation_id)
+    return await run(detail, svc, who.tenant_id, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/bot/resume", response_model=ConversationDetail)
@@ -516,9 +365,14 @@ async def resume_bot(
 ) -> ConversationDetail:
     """The bot answers this visitor again; the conversation leaves the humans' queues.
     Its holder or a Manager/Administrator gives it back."""
-    require_plan(svc, who.tenant_id, NEEDS_PLAN_FUNCTION[handover.function])
-    _may_finish(svc, who, conversation_id)
-    await _run(
-        svc, svc.conversations.resume_bot, who.tenant_id, conversation_id, who.user_id, _now()
+    await require_plan(svc, who.tenant_id, NEEDS_PLAN_FUNCTION[handover.function])
+    await command(
+        svc,
+        svc.handling.resume_bot,
+        who.tenant_id,
+        conversation_id,
+        who.user_id,
+        who.role,
+        _now(),
     )
-    return detail(svc, who.tenant_id, conversation_id)
+    return await run(detail, svc, who.tenant_id, conversation_id)

@@ -6,8 +6,11 @@ test finds every endpoint's function through the dependency's ``function`` attri
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,8 +18,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.conversation.bootstrap import ConversationService
 from shared.access import ACCESS, PLAN_FUNCTIONS
 from shared.auth import session_token
+from shared.errors import Refusal
 from shared.hardening import OperatorAccess
 from shared.http import ApiError
+
+T = TypeVar("T")
 
 bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/auth/login")
 
@@ -33,6 +39,22 @@ def service(request: Request) -> ConversationService:
     return request.app.state.service
 
 
+async def run(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A query or other blocking work (database, event store) off the event loop."""
+    return await asyncio.to_thread(work, *args, **kwargs)
+
+
+async def command(
+    svc: ConversationService, use_case: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """A use case off the event loop, then read-your-writes: the views have caught up when
+    it returns, so the answer read next shows the change. Refusals reach the shared
+    handler (``shared.http``), which maps their kind onto the status."""
+    result = await asyncio.to_thread(use_case, *args, **kwargs)
+    await svc.after_change()
+    return result
+
+
 def _unauthorized() -> ApiError:
     return ApiError(401, "unauthorized", "Log in first: a valid session token is required.")
 
@@ -46,7 +68,7 @@ async def caller(
     token = session_token(request, credentials)
     if token is None:
         raise _unauthorized()
-    session = svc.security.session(token)
+    session = await run(svc.security.session, token)
     if session is None:
         raise _unauthorized()
     return Caller(uuid.UUID(session.user_id), uuid.UUID(session.tenant_id), session.role, token)
@@ -70,13 +92,18 @@ def allowed(function: str) -> Allowed:
     return Allowed(function)
 
 
-def require_plan(svc: ConversationService, tenant_id: uuid.UUID, function: str) -> None:
-    """403 with the plan needed, when the tenant's plan lacks the function (SPEC §2)."""
+async def require_plan(svc: ConversationService, tenant_id: uuid.UUID, function: str) -> None:
+    """``plan_required`` (403) with the plan needed, when the tenant's plan lacks the
+    function (SPEC §2)."""
     plans = PLAN_FUNCTIONS[function]
-    if svc.directory.tenant(tenant_id).plan not in plans:
+    tenant = await run(svc.directory.tenant, tenant_id)
+    if tenant.plan not in plans:
         needed = " or ".join(sorted(plans))
-        raise ApiError(
-            403, "plan_required", f"This needs the {needed} plan.", {"plans": sorted(plans)}
+        raise Refusal(
+            "plan_required",
+            f"This needs the {needed} plan.",
+            {"plans": sorted(plans)},
+            kind="forbidden",
         )
 
 

@@ -13,9 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.conversation.api.deps import Caller, allowed, service
-from services.conversation.application.conversations import ConversationError
 from services.conversation.bootstrap import ConversationService
-from shared.http import ApiError
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
@@ -44,10 +42,7 @@ async def erase_visitor(
     """Name, contact fields, profile, message texts and notes become unreadable in every
     store, topic and backup (docs/data-lifecycle.md); the conversations stay for the
     counts. Audited by ``Visitor.Erased`` (who and when, nothing personal)."""
-    try:
-        outcome = await svc.erasure.erase(who.tenant_id, visitor_id, who.user_id)
-    except ConversationError as exc:
-        raise ApiError(409, exc.code, str(exc)) from None
+    outcome = await svc.erasure.erase(who.tenant_id, visitor_id, who.user_id)
     body = ErasureOut(
         visitor_id=outcome.visitor_id,
         conversation_ids=[s for s in outcome.subjects if s != outcome.visitor_id],

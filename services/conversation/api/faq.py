@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
-from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.deps import Caller, allowed, run, service
 from services.conversation.api.schemas import FaqOut, Page
 from services.conversation.bootstrap import ConversationService
-from services.conversation.store import tables as t
-from services.conversation.store.queries import page
 
 router = APIRouter(prefix="/v1/faq", tags=["FAQ"])
 
@@ -21,22 +19,10 @@ async def read_faq(
     _who: Caller = Depends(allowed("faq")),
     svc: ConversationService = Depends(service),
 ) -> Page[FaqOut]:
-    with svc.engine.connect() as conn:
-        rows, total = page(
-            conn,
-            t.faq,
-            [],
-            search=q,
-            search_columns=("question", "answer"),
-            sort="question",
-            sortable=("question",),
-            key="entry_id",
-            offset=offset,
-            limit=limit,
-        )
+    found = await run(svc.queries.faq, q, offset, limit)
     return Page[FaqOut](
-        items=[FaqOut(id=r.entry_id, question=r.question, answer=r.answer) for r in rows],
-        total=total,
+        items=[FaqOut(id=r.entry_id, question=r.question, answer=r.answer) for r in found.items],
+        total=found.total,
         offset=offset,
         limit=limit,
     )

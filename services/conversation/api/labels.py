@@ -1,26 +1,22 @@
 """Competences (SPEC §3.1.3) and topics (§3.1.4): the same shape, one router factory.
 
 Administrators manage them; everyone who handles conversations reads them, because a
-conversation's requirements are competence ids and its archive takes topic names.
+conversation's requirements are competence ids and its archive takes topic names. The
+rules (unique names, who may have a competence) are the ``Administration`` use cases';
+reads are ``Queries``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy import select
 
-from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.deps import Caller, allowed, command, run, service
 from services.conversation.api.schemas import AssignedUsers, EndUserOut, LabelIn, LabelOut, Page
+from services.conversation.application.queries import ListFilter
 from services.conversation.bootstrap import ConversationService
-from services.conversation.domain.directory import NameTaken
-from services.conversation.store import tables as t
-from services.conversation.store.queries import page
-from shared.events import HANDLING_ROLES
-from shared.http import ApiError
 
 administration = allowed("administration")
 conversations = allowed("conversations")
@@ -32,28 +28,9 @@ def _out(row) -> LabelOut:  # type: ignore[no-untyped-def]
 
 def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> APIRouter:
     router = APIRouter(prefix=f"/v1/{path}", tags=[tag])
-    table = t.labels
 
-    def scope(tenant_id: uuid.UUID) -> list:
-        return [table.c.tenant_id == str(tenant_id), table.c.kind == kind]
-
-    def load(svc: ConversationService, tenant_id: uuid.UUID, label_id: uuid.UUID) -> LabelOut:
-        with svc.engine.connect() as conn:
-            row = conn.execute(
-                select(table).where(*scope(tenant_id), table.c.label_id == str(label_id))
-            ).first()
-        if row is None:
-            raise ApiError(404, "not_found", f"No such {kind}.")
-        return _out(row)
-
-    def name_taken(
-        svc: ConversationService, tenant_id: uuid.UUID, name: str, but: uuid.UUID | None = None
-    ) -> bool:
-        with svc.engine.connect() as conn:
-            owner = conn.scalar(
-                select(table.c.label_id).where(*scope(tenant_id), table.c.name == name)
-            )
-        return owner is not None and owner != str(but)
+    async def load(svc: ConversationService, tenant_id: uuid.UUID, label_id: uuid.UUID) -> LabelOut:
+        return _out(await run(svc.queries.label, kind, tenant_id, label_id))
 
     @router.get("", response_model=Page[LabelOut], summary=f"List {path}")
     async def list_labels(
@@ -65,21 +42,10 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         who: Caller = Depends(conversations),
         svc: ConversationService = Depends(service),
     ) -> Page[LabelOut]:
-        with svc.engine.connect() as conn:
-            rows, total = page(
-                conn,
-                table,
-                scope(who.tenant_id),
-                search=q,
-                search_columns=("name",),
-                sort=sort,
-                sortable=("name",),
-                key="label_id",
-                offset=offset,
-                limit=limit,
-            )
+        wanted = ListFilter(search=q, sort=sort, offset=offset, limit=limit)
+        found = await run(svc.queries.labels, kind, who.tenant_id, wanted)
         return Page[LabelOut](
-            items=[_out(r) for r in rows], total=total, offset=offset, limit=limit
+            items=[_out(r) for r in found.items], total=found.total, offset=offset, limit=limit
         )
 
     @router.post("", status_code=201, response_model=LabelOut, summary=f"Create a {kind}")
@@ -88,18 +54,15 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         who: Caller = Depends(administration),
         svc: ConversationService = Depends(service),
     ) -> LabelOut:
-        # The view answers for names held before names were recorded; the directory's
-        # UniqueName record refuses a second holder at any number of replicas.
-        if name_taken(svc, who.tenant_id, body.name):
-            raise ApiError(409, "name_taken", f"A {kind} with that name exists.")
-        try:
-            label_id = await asyncio.to_thread(
-                svc.directory.create_label, kind, who.tenant_id, body.name, body.description
-            )
-        except NameTaken:
-            raise ApiError(409, "name_taken", f"A {kind} with that name exists.") from None
-        await svc.after_change()
-        return load(svc, who.tenant_id, label_id)
+        label_id = await command(
+            svc,
+            svc.administration.create_label,
+            kind,
+            who.tenant_id,
+            body.name,
+            body.description,
+        )
+        return await load(svc, who.tenant_id, label_id)
 
     @router.get("/{label_id}", response_model=LabelOut, summary=f"One {kind}")
     async def get_label(
@@ -108,7 +71,7 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         who: Caller = Depends(conversations),
         svc: ConversationService = Depends(service),
     ) -> LabelOut:
-        return load(svc, who.tenant_id, label_id)
+        return await load(svc, who.tenant_id, label_id)
 
     @router.put("/{label_id}", response_model=LabelOut, summary=f"Change a {kind}")
     async def update_label(
@@ -117,22 +80,16 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         who: Caller = Depends(administration),
         svc: ConversationService = Depends(service),
     ) -> LabelOut:
-        load(svc, who.tenant_id, label_id)
-        if name_taken(svc, who.tenant_id, body.name, but=label_id):
-            raise ApiError(409, "name_taken", f"A {kind} with that name exists.")
-        try:
-            await asyncio.to_thread(
-                svc.directory.update_label,
-                kind,
-                who.tenant_id,
-                label_id,
-                body.name,
-                body.description,
-            )
-        except NameTaken:
-            raise ApiError(409, "name_taken", f"A {kind} with that name exists.") from None
-        await svc.after_change()
-        return load(svc, who.tenant_id, label_id)
+        await command(
+            svc,
+            svc.administration.update_label,
+            kind,
+            who.tenant_id,
+            label_id,
+            body.name,
+            body.description,
+        )
+        return await load(svc, who.tenant_id, label_id)
 
     @router.delete("/{label_id}", status_code=204, summary=f"Delete a {kind}")
     async def delete_label(
@@ -140,10 +97,7 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
         who: Caller = Depends(administration),
         svc: ConversationService = Depends(service),
     ) -> Response:
-        load(svc, who.tenant_id, label_id)
-        holders = _holders(svc, who.tenant_id, label_id) if kind == "competence" else set()
-        await asyncio.to_thread(svc.directory.delete_label, kind, who.tenant_id, label_id, holders)
-        await svc.after_change()
+        await command(svc, svc.administration.delete_label, kind, who.tenant_id, label_id)
         return Response(status_code=204)
 
     if kind == "competence":
@@ -154,16 +108,9 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
             who: Caller = Depends(administration),
             svc: ConversationService = Depends(service),
         ) -> list[EndUserOut]:
-            load(svc, who.tenant_id, label_id)
-            with svc.engine.connect() as conn:
-                rows = conn.execute(
-                    select(t.end_users).where(t.end_users.c.tenant_id == str(who.tenant_id))
-                ).all()
-            return [
-                EndUserOut.model_validate(r, from_attributes=True)
-                for r in rows
-                if str(label_id) in (r.competences or [])
-            ]
+            await load(svc, who.tenant_id, label_id)
+            rows = await run(svc.queries.competence_holders, who.tenant_id, label_id)
+            return [EndUserOut.model_validate(r, from_attributes=True) for r in rows]
 
         @router.put("/{label_id}/users", status_code=204, summary="Set who has it")
         async def assign_users(
@@ -172,47 +119,16 @@ def label_router(kind: Literal["competence", "topic"], path: str, tag: str) -> A
             who: Caller = Depends(administration),
             svc: ConversationService = Depends(service),
         ) -> Response:
-            load(svc, who.tenant_id, label_id)
-            wanted = set(body.user_ids)
-            with svc.engine.connect() as conn:
-                roles = dict(
-                    conn.execute(
-                        select(t.end_users.c.user_id, t.end_users.c.role).where(
-                            t.end_users.c.tenant_id == str(who.tenant_id)
-                        )
-                    ).all()
-                )
-            unknown = [str(u) for u in wanted if str(u) not in roles]
-            if unknown:
-                raise ApiError(422, "unknown_user", "No such end user.", {"user_ids": unknown})
-            analysts = [str(u) for u in wanted if roles[str(u)] not in HANDLING_ROLES]
-            if analysts:
-                raise ApiError(
-                    422,
-                    "skills_not_allowed",
-                    "Analysts get no competences.",
-                    {"user_ids": analysts},
-                )
-            holders = _holders(svc, who.tenant_id, label_id)
-            await asyncio.to_thread(
-                svc.directory.assign_competence, who.tenant_id, label_id, wanted, holders
+            await command(
+                svc,
+                svc.administration.assign_competence,
+                who.tenant_id,
+                label_id,
+                set(body.user_ids),
             )
-            await svc.after_change()
             return Response(status_code=204)
 
     return router
-
-
-def _holders(
-    svc: ConversationService, tenant_id: uuid.UUID, competence_id: uuid.UUID
-) -> set[uuid.UUID]:
-    with svc.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.end_users.c.user_id, t.end_users.c.competences).where(
-                t.end_users.c.tenant_id == str(tenant_id)
-            )
-        ).all()
-    return {uuid.UUID(r.user_id) for r in rows if str(competence_id) in (r.competences or [])}
 
 
 competences_router = label_router("competence", "competences", "competences")

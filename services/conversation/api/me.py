@@ -3,14 +3,11 @@ offline), which routing acts on."""
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Depends, Response
 
-from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.deps import Caller, allowed, command, run, service
 from services.conversation.api.schemas import Me, PresenceUpdate
 from services.conversation.bootstrap import ConversationService
-from services.conversation.domain.directory import DirectoryError
 from shared.access import permitted
 from shared.http import ApiError
 
@@ -23,13 +20,8 @@ async def set_presence(
     who: Caller = Depends(allowed("conversations")),
     svc: ConversationService = Depends(service),
 ) -> Response:
-    try:
-        await asyncio.to_thread(
-            svc.directory.set_presence, who.tenant_id, who.user_id, body.presence
-        )
-    except DirectoryError as exc:
-        raise ApiError(409, "inactive_user", str(exc)) from None
-    await svc.after_change()
+    # A deactivated user has no presence: the domain refuses (409 ``inactive_user``).
+    await command(svc, svc.directory.set_presence, who.tenant_id, who.user_id, body.presence)
     return Response(status_code=204)
 
 
@@ -38,11 +30,11 @@ async def me(
     who: Caller = Depends(allowed("self")), svc: ConversationService = Depends(service)
 ) -> Me:
     """Read from the event-sourced directory (not a view), so it is right just after a change."""
-    session = await asyncio.to_thread(svc.security.session, who.token)
+    session = await run(svc.security.session, who.token)
     if session is None:
         raise ApiError(401, "unauthorized", "Log in first: a valid session token is required.")
-    tenant = await asyncio.to_thread(svc.directory.tenant, who.tenant_id)
-    user = await asyncio.to_thread(svc.directory.end_user, who.tenant_id, who.user_id)
+    tenant = await run(svc.directory.tenant, who.tenant_id)
+    user = await run(svc.directory.end_user, who.tenant_id, who.user_id)
     return Me(
         user_id=who.user_id,
         first_name=user.first_name,

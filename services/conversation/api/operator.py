@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from fastapi import APIRouter, Depends, Response
 
-from services.conversation.api.deps import operator_desk, operator_onboarding, service
+from services.conversation.api.deps import command, operator_desk, operator_onboarding, service
 from services.conversation.api.schemas import (
     FaqIn,
     FaqOut,
@@ -29,39 +28,20 @@ async def create_tenant(
     order: TenantOrder, svc: ConversationService = Depends(service)
 ) -> TenantCreatedResponse:
     """Creates the tenant and its first end user, an Administrator, who gets a password email."""
-
-    def onboard() -> TenantCreatedResponse:
-        tenant_id = svc.directory.create_tenant(
-            name=order.name,
-            plan=order.plan,
-            sdk_option=order.sdk_option,
-            minimum_end_users=order.minimum_end_users,
-            contract_start=order.contract_start,
-            time_zone=order.time_zone,
-            default_language=order.default_language,
-            routing_enabled=order.routing_enabled,
-            default_capacity=order.default_capacity,
-        )
-        first = order.first_end_user
-        admin_id = svc.directory.create_end_user(
-            tenant_id,
-            first.first_name,
-            first.last_name,
-            str(first.email),
-            "administrator",
-            first.language,
-            languages=[first.language],
-        )
-        if first.password:
-            svc.security.set_password(str(tenant_id), str(admin_id), first.password)
-        return TenantCreatedResponse(tenant_id=tenant_id, administrator_id=admin_id)
-
-    created = await asyncio.to_thread(onboard)
-    await svc.after_change()
-    if not order.first_end_user.password:
-        await svc.send_first_password_link(
-            str(order.first_end_user.email), created.administrator_id
-        )
+    first = order.first_end_user
+    tenant_id, admin_id = await command(
+        svc,
+        svc.administration.onboard,
+        order.model_dump(exclude={"first_end_user"}),
+        first.first_name,
+        first.last_name,
+        str(first.email),
+        first.language,
+        first.password,
+    )
+    created = TenantCreatedResponse(tenant_id=tenant_id, administrator_id=admin_id)
+    if not first.password:
+        await svc.send_first_password_link(str(first.email), created.administrator_id)
     return created
 
 
@@ -70,15 +50,13 @@ async def end_contract(
     tenant_id: uuid.UUID, body: Termination, svc: ConversationService = Depends(service)
 ) -> Response:
     """From ``contract_end`` on, the tenant's users can no longer log in."""
-    await asyncio.to_thread(svc.directory.end_contract, tenant_id, body.contract_end)
-    await svc.after_change()
+    await command(svc, svc.directory.end_contract, tenant_id, body.contract_end)
     return Response(status_code=204)
 
 
 @router.post("/faq", status_code=201, response_model=FaqOut, tags=["FAQ"], dependencies=DESK)
 async def create_faq(body: FaqIn, svc: ConversationService = Depends(service)) -> FaqOut:
-    entry_id = await asyncio.to_thread(svc.directory.create_faq, body.question, body.answer)
-    await svc.after_change()
+    entry_id = await command(svc, svc.directory.create_faq, body.question, body.answer)
     return FaqOut(id=entry_id, question=body.question, answer=body.answer)
 
 
@@ -86,13 +64,11 @@ async def create_faq(body: FaqIn, svc: ConversationService = Depends(service)) -
 async def update_faq(
     entry_id: uuid.UUID, body: FaqIn, svc: ConversationService = Depends(service)
 ) -> FaqOut:
-    await asyncio.to_thread(svc.directory.update_faq, entry_id, body.question, body.answer)
-    await svc.after_change()
+    await command(svc, svc.directory.update_faq, entry_id, body.question, body.answer)
     return FaqOut(id=entry_id, question=body.question, answer=body.answer)
 
 
 @router.delete("/faq/{entry_id}", status_code=204, tags=["FAQ"], dependencies=DESK)
 async def delete_faq(entry_id: uuid.UUID, svc: ConversationService = Depends(service)) -> Response:
-    await asyncio.to_thread(svc.directory.delete_faq, entry_id)
-    await svc.after_change()
+    await command(svc, svc.directory.delete_faq, entry_id)
     return Response(status_code=204)

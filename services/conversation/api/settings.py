@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
-from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.deps import Caller, allowed, command, run, service
 from services.conversation.api.schemas import GeneralSettings
 from services.conversation.bootstrap import ConversationService
-from services.conversation.store import tables as t
-from shared.http import ApiError
 from shared.office_hours import OfficeHours
 
 router = APIRouter(prefix="/v1/settings", tags=["settings"])
 administration = allowed("administration")
 
 
-def _tenant_row(svc: ConversationService, who: Caller):  # type: ignore[no-untyped-def]
-    with svc.engine.connect() as conn:
-        return conn.execute(
-            select(t.tenants).where(t.tenants.c.tenant_id == str(who.tenant_id))
-        ).one()
-
-
 @router.get("/general", response_model=GeneralSettings)
 async def get_general(
     who: Caller = Depends(administration), svc: ConversationService = Depends(service)
 ) -> GeneralSettings:
-    row = _tenant_row(svc, who)
+    row = await run(svc.queries.tenant_settings, who.tenant_id)
     return GeneralSettings(
         routing_enabled=row.routing_enabled,
         languages=row.languages,
@@ -46,25 +34,16 @@ async def put_general(
 ) -> GeneralSettings:
     """Routing on or off; the languages offered for user profiles; the default capacity;
     the tenant's file size limit (never above the operator's, docs/attachments.md)."""
-    if len(set(body.languages)) != len(body.languages):
-        raise ApiError(422, "duplicate_language", "A language is listed twice.")
-    operator_limit = svc.settings.attachment_max_bytes
-    if body.attachment_max_bytes is not None and body.attachment_max_bytes > operator_limit:
-        raise ApiError(
-            422,
-            "attachment_limit_too_high",
-            f"The file size limit can be at most {operator_limit} bytes on this installation.",
-            {"max": operator_limit},
-        )
-    await asyncio.to_thread(
-        svc.directory.change_settings,
+    await command(
+        svc,
+        svc.administration.change_settings,
         who.tenant_id,
         body.routing_enabled,
         body.languages,
         body.default_capacity,
         body.attachment_max_bytes,
+        operator_limit=svc.settings.attachment_max_bytes,
     )
-    await svc.after_change()
     return body
 
 
@@ -72,7 +51,7 @@ async def put_general(
 async def get_office_hours(
     who: Caller = Depends(administration), svc: ConversationService = Depends(service)
 ) -> OfficeHours:
-    row = _tenant_row(svc, who)
+    row = await run(svc.queries.tenant_settings, who.tenant_id)
     if row.office_hours is None:  # never configured: open around the clock
         return OfficeHours(time_zone=row.time_zone, always_open=True)
     return OfficeHours.model_validate(row.office_hours)
@@ -84,8 +63,5 @@ async def put_office_hours(
     who: Caller = Depends(administration),
     svc: ConversationService = Depends(service),
 ) -> OfficeHours:
-    await asyncio.to_thread(
-        svc.directory.set_office_hours, who.tenant_id, body.model_dump(mode="json")
-    )
-    await svc.after_change()
+    await command(svc, svc.directory.set_office_hours, who.tenant_id, body.model_dump(mode="json"))
     return body

@@ -19,16 +19,13 @@ from collections.abc import AsyncIterator
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
-from services.conversation.api.deps import Caller, allowed, service
+from services.conversation.api.deps import Caller, allowed, run, service
 from services.conversation.application.contracts import to_envelopes, topic_of
 from services.conversation.bootstrap import ConversationService
-from services.conversation.store import tables as t
-from services.conversation.store.positions import read_position
 from shared import topics
 from shared.access import AGENT
-from shared.events import ConversationStatus, Envelope
+from shared.events import Envelope
 from shared.http import ApiError
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
@@ -59,8 +56,7 @@ def _read(
     """The tenant's events after ``after``, no further than the views have got: visibility
     is decided on the views, so an event is never judged before its effect is in them."""
     app = svc.conversations
-    with svc.engine.connect() as conn:
-        projected = read_position(conn, f"views:{app.name}")
+    projected = svc.queries.projected(app.name)
     if projected <= after:
         return after, []
     notes = app.recorder.select_notifications(start=after + 1, limit=PAGE, stop=projected)
@@ -81,23 +77,8 @@ def _visible_to_agent(
     shared queue, naming them, or followed on this connection already (so they also see
     a conversation leave them)."""
     ids = {str(e.payload.get("conversation_id")) for e in envelopes}
-    c = t.conversations
-    with svc.engine.connect() as conn:
-        routing = conn.scalar(
-            select(t.tenants.c.routing_enabled).where(t.tenants.c.tenant_id == str(who.tenant_id))
-        )
-        rows = conn.execute(
-            select(c.c.conversation_id, c.c.assignee_id, c.c.status).where(
-                c.c.conversation_id.in_(ids), c.c.tenant_id == str(who.tenant_id)
-            )
-        ).all()
+    visible = svc.queries.in_queue_of(who.tenant_id, who.user_id, ids)
     me = str(who.user_id)
-    visible = {
-        r.conversation_id
-        for r in rows
-        if r.assignee_id == me
-        or (not routing and r.status == ConversationStatus.WAITING and r.assignee_id is None)
-    }
     for e in envelopes:
         named = {str(e.payload.get(k)) for k in ("assignee_id", "by_user_id", "user_id")}
         if me in named:
@@ -114,7 +95,7 @@ async def _events(
     request: Request, svc: ConversationService, who: Caller, start: tuple[int, int] | None
 ) -> AsyncIterator[bytes]:
     if start is None:
-        end = await asyncio.to_thread(svc.conversations.recorder.max_notification_id)
+        end = await run(svc.conversations.recorder.max_notification_id)
         start = (end or 0, 1_000_000)
     position, index = start
     after = position - 1 if index < 1_000_000 else position
@@ -123,15 +104,15 @@ async def _events(
     yield b"retry: 2000\n\n"
     last_sent = time.monotonic()
     while not await request.is_disconnected():
-        session = await asyncio.to_thread(svc.security.session, who.token)
+        session = await run(svc.security.session, who.token)
         if session is None:  # logged out or deactivated: stop
             yield b"event: session_ended\ndata: {}\n\n"
             return
-        new_after, found = await asyncio.to_thread(_read, svc, after, tenant)
+        new_after, found = await run(_read, svc, after, tenant)
         found = [f for f in found if (f[0], f[1]) > (position, index)]
         if found and session.role == AGENT:  # read fresh: a role change applies at once
             envelopes = [e for _, _, e in found]
-            visible = await asyncio.to_thread(_visible_to_agent, svc, who, envelopes, followed)
+            visible = await run(_visible_to_agent, svc, who, envelopes, followed)
             found = [f for f in found if str(f[2].payload.get("conversation_id")) in visible]
             followed |= visible
         for note_id, n, envelope in found:

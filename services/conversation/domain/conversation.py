@@ -25,6 +25,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.errors import Refusal
 from shared.events import HELD_STATUSES, OPEN_STATUSES, ConversationStatus
 
 NAMESPACE = uuid.UUID("6f1c7d1e-3c0b-4a57-9a8e-3f4a1b2c9d00")
@@ -33,12 +34,17 @@ DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3}
 PROFILE_FIELDS = ("first_name", "last_name", "email", "birth_date", "phone", "mobile")
 
 
-class ConversationError(Exception):
-    """A command the conversation's state does not allow; ``code`` names the rule."""
+#: Rules about what a command carries rather than the conversation's state: ``invalid``.
+INVALID_REQUEST_CODES = frozenset({"topics_required", "unknown_field"})
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+
+class ConversationError(Refusal):
+    """A command the conversation's state does not allow (``conflict``), or one whose
+    content breaks a rule (``invalid``, :data:`INVALID_REQUEST_CODES`); ``code`` names it."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        kind = "invalid" if code in INVALID_REQUEST_CODES else "conflict"
+        super().__init__(code, message, details, kind=kind)
 
 
 class Visitor(Aggregate):

@@ -23,11 +23,40 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.errors import Kind, Refusal
 from shared.events import HANDLING_ROLES
 
 
-class DirectoryError(Exception):
-    """A directory change the rules do not allow."""
+class DirectoryError(Refusal):
+    """A directory change the rules do not allow; ``code`` names the rule."""
+
+    def __init__(
+        self, code: str, message: str, details: Any = None, *, kind: Kind = "conflict"
+    ) -> None:
+        super().__init__(code, message, details, kind=kind)
+
+
+class SkillsNotAllowed(DirectoryError):
+    """Analysts get no competences, channels or languages (SPEC §3.1.2)."""
+
+    def __init__(self, details: Any = None) -> None:
+        super().__init__(
+            "skills_not_allowed",
+            "Analysts get no competences, channels or languages.",
+            details,
+            kind="invalid",
+        )
+
+
+def may_have_skills(role: str) -> bool:
+    """Only the roles that handle conversations have competences, channels and languages."""
+    return role in HANDLING_ROLES
+
+
+def check_skills(role: str, languages: list, channel_ids: list, competences: list) -> None:
+    """:class:`SkillsNotAllowed` when a role without skills is given some."""
+    if not may_have_skills(role) and (languages or channel_ids or competences):
+        raise SkillsNotAllowed()
 
 
 class Tenant(Aggregate):
@@ -114,7 +143,7 @@ class EndUser(Aggregate):
         capacity: int | None,
         activated_at: datetime,
     ) -> None:
-        _check_skills(role, languages, channel_ids, competences)
+        check_skills(role, languages, channel_ids, competences)
         self.tenant_id = tenant_id
         self.first_name = first_name
         self.last_name = last_name
@@ -134,7 +163,7 @@ class EndUser(Aggregate):
         self._check_alive()
         current = self.profile()
         merged = current | changes
-        _check_skills(
+        check_skills(
             merged["role"], merged["languages"], merged["channel_ids"], merged["competences"]
         )
         if merged == current:
@@ -211,7 +240,7 @@ class EndUser(Aggregate):
         if presence == self.presence:
             return False
         if not self.active or self.deleted:
-            raise DirectoryError("a deactivated user has no presence")
+            raise DirectoryError("inactive_user", "A deactivated user has no presence.")
         self._presence_changed(self.tenant_id, presence, at)
         return True
 
@@ -222,13 +251,6 @@ class EndUser(Aggregate):
     def _check_alive(self) -> None:
         if self.deleted:
             raise LookupError("end user")
-
-
-def _check_skills(role: str, languages: list, channel_ids: list, competences: list) -> None:
-    if role not in HANDLING_ROLES and (languages or channel_ids or competences):
-        raise DirectoryError(
-            "only administrators, managers and agents get competences, channels and languages"
-        )
 
 
 class Competence(Aggregate):
@@ -333,7 +355,7 @@ class Channel(Aggregate):
 
     def disconnect(self) -> None:
         if not self.connected:
-            raise DirectoryError("channel is already disconnected")
+            raise DirectoryError("already_disconnected", "The channel is already disconnected.")
         self._disconnected(self.tenant_id)
 
     @event("Disconnected")
@@ -355,7 +377,13 @@ class AccountConnectedElsewhere(DirectoryError):
     saying which, of another one)."""
 
     def __init__(self, channel_id: uuid.UUID | None = None) -> None:
-        super().__init__("this account is already connected in another channel")
+        # Never names another tenant's channel; the caller's own is named.
+        super().__init__(
+            "account_connected_elsewhere",
+            "This page or phone number is already connected in another channel; disconnect it"
+            " there first.",
+            {"channel_id": str(channel_id)} if channel_id else None,
+        )
         #: The channel that has it, when it is the caller's own.
         self.channel_id = channel_id
 
@@ -414,6 +442,13 @@ class ChannelAccount(Aggregate):
 class NameTaken(DirectoryError):
     """Another end user of the tenant has that email, or another label of its kind that name."""
 
+    def __init__(self, kind: str) -> None:
+        if kind == "email":
+            super().__init__("email_taken", "Another end user of this tenant has that email.")
+        else:
+            super().__init__("name_taken", f"A {kind} with that name exists.")
+        self.name_kind = kind
+
 
 UNIQUE_NAMESPACE = uuid.UUID("4f1c2a77-5d0e-4b8a-9e36-0c7d2b915f44")
 
@@ -447,7 +482,7 @@ class UniqueName(Aggregate):
         if self.holder == holder:
             return False
         if self.holder is not None:
-            raise NameTaken(f"this {self.kind} is taken")
+            raise NameTaken(self.kind)
         self._taken(self.tenant_id, holder)
         return True
 
