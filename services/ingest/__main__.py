@@ -11,6 +11,7 @@ from services.ingest.outbound import consumer as meta_delivery
 from services.ingest.outbound.graph import RetryPolicy
 from services.ingest.webchat import file_store
 from services.ingest.webchat import files as widget_files
+from services.ingest.webchat.cors import WidgetCors
 from shared import topics
 from shared.attachment_links import link_key
 from shared.blobs import BlobSettings, blob_store_from_settings
@@ -72,6 +73,7 @@ def build(settings: IngestSettings) -> FastAPI:
         "Interact ingest", [api.router, webchat.router, widget_files.router, meta_webhook.router]
     )
     app.state.webchat = chat
+    app.add_middleware(WidgetCors)  # outermost: refusals at the door carry CORS headers too
     app.state.body_limits = {"/v1/meta/webhook": meta_webhook.MAX_BODY_BYTES}
     app.state.meta_channels = meta_channels
     app.state.meta_publish_timeout_s = settings.webhook_publish_timeout_s

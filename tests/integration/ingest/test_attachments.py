@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import threading
 import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 import pytest_asyncio
+from playwright.async_api import async_playwright, expect
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect as open_socket
 from werkzeug import Request, Response
@@ -41,6 +46,7 @@ OPERATOR_TOKEN = "attachments-operator-token"
 PASSWORD = "correct horse battery"
 GRAPH = "/graph/v21.0"
 MAX_BYTES = 2 * 1024 * 1024
+CHROMIUM = "/usr/bin/chromium"
 VOICE, PHOTO, PDF = files.ogg_opus_voice(), files.jpeg(800, 600), files.pdf()
 
 
@@ -445,6 +451,39 @@ async def test_refused_files_say_why_and_the_rest_of_the_message_is_kept(stack):
     )
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (422, "unknown_attachment")
 
+    # The tenant's export lists every file of these messages, the refused ones with their
+    # code and reason (and never bytes nor blob keys), as the Portal shows them.
+    export = await portal.get("/v1/export", headers=tenant.headers)
+    assert export.status_code == 200, export.text
+    with zipfile.ZipFile(io.BytesIO(export.content)) as zf:
+        exported = {
+            m["text"]: m["attachments"]
+            for m in map(orjson.loads, zf.read("messages.jsonl").splitlines())
+        }
+    for text in ("three pictures", "my invoice", "a huge photo"):
+        shown = found[text]
+        assert [
+            (a["attachment_id"], a["kind"], a["file_name"], a["refused_code"], a["refused_reason"])
+            for a in exported[text]
+        ] == [
+            *(
+                (a["attachment_id"], a["kind"], a["file_name"], None, None)
+                for a in shown["attachments"]
+            ),
+            *(
+                (None, r["kind"], r["file_name"], r["code"], r["reason"])
+                for r in shown["refused_attachments"]
+            ),
+        ], text
+        assert all(a["sha256"] is None for a in exported[text] if a["refused_code"])
+        assert "key" not in str(exported[text])
+    assert [a["refused_code"] for a in exported["three pictures"]] == [
+        None,
+        "media_expired",
+        "broken_image",
+    ]
+    assert exported["my invoice"][0]["file_name"] == "invoice.pdf"
+
 
 def _multipart(request: Request) -> dict[str, Any]:
     return {
@@ -680,6 +719,198 @@ async def test_a_pdf_from_the_widget_reaches_the_agent_and_an_agents_image_reach
     for attachment_id in (pdf["attachment_id"], picture["attachment_id"]):
         assert not [k for k in kept if attachment_id in str(k)], kept
         assert not list((stack["data_dir"] / "blobs").rglob(f"*{attachment_id}*"))
+
+
+class VisitorSite:
+    """A tenant's website on its own origin (a port of its own): one page with the widget's
+    script tag pointing at ingest (``key``: the chat's public key, set once it is known)."""
+
+    def __init__(self, script_src: str) -> None:
+        self.key = ""
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                page = (
+                    "<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>"
+                    f"<script src='{script_src}' data-channel='{site.key}' async></script>"
+                    "</body></html>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def preflight(ingest: httpx.AsyncClient, key: str, origin: str) -> httpx.Response:
+    return await ingest.options(
+        f"/v1/webchat/{key}/files",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+
+
+async def messages_on(
+    stack: dict[str, Any], tenant: Tenant, channel_id: str, enough: Any
+) -> tuple[str, list[dict[str, Any]]]:
+    """(conversation id, messages) of the channel's conversation once ``enough(messages)``."""
+    portal = stack["portal"]
+    async with asyncio.timeout(60):
+        while True:
+            page = await portal.get(
+                "/v1/dispatch/conversations", params={"status": "open"}, headers=tenant.headers
+            )
+            for item in page.json()["items"]:
+                if item["channel_id"] != channel_id:
+                    continue
+                detail = await portal.get(
+                    f"/v1/conversations/{item['conversation_id']}", headers=tenant.headers
+                )
+                if enough(detail.json()["messages"]):
+                    return item["conversation_id"], detail.json()["messages"]
+            await asyncio.sleep(0.2)
+
+
+async def test_a_visitor_picks_a_pdf_in_the_widget_on_their_own_site_and_the_agent_gets_it(
+    stack,
+):  # type: ignore[no-untyped-def]
+    """The widget in a real Chromium on the tenant's site (another origin than ingest): the
+    visitor picks a PDF, the agent sees it in the conversation and downloads it, the agent's
+    picture shows in the widget; a refused file says why in the widget; a site that is not
+    one of the channel's origins is refused (preflight 403, the browser sends nothing)."""
+    portal, ingest = stack["portal"], stack["ingest"]
+    tenant = await new_tenant(portal)  # the limit test sets small limits on the others
+    ingest_url = str(ingest.base_url).rstrip("/")
+    site, other_site = (
+        VisitorSite(f"{ingest_url}/sdk/widget.js"),
+        VisitorSite(f"{ingest_url}/sdk/widget.js"),
+    )
+    channel = await portal.post(
+        "/v1/channels",
+        headers=tenant.headers,
+        json={"channel_type": "webchat", "name": "Shop", "allowed_origins": [site.origin]},
+    )
+    assert channel.status_code == 201, channel.text
+    key, channel_id = channel.json()["public_key"], channel.json()["channel_id"]
+    site.key = other_site.key = key
+    try:
+        async with asyncio.timeout(30):  # until ingest has the channel and its origin
+            while (answer := await preflight(ingest, key, site.origin)).status_code != 204:
+                await asyncio.sleep(0.1)
+        assert answer.headers["access-control-allow-origin"] == site.origin
+        assert "POST" in answer.headers["access-control-allow-methods"]
+        assert "content-type" in answer.headers["access-control-allow-headers"].lower()
+        refused = await preflight(ingest, key, other_site.origin)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "origin_not_allowed"
+        assert "access-control-allow-origin" not in refused.headers
+        assert (await preflight(ingest, "no-such-key", site.origin)).status_code == 404
+
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"]
+            )
+            try:
+                page = await browser.new_page()
+                await page.goto(f"{site.origin}/")
+                await page.get_by_test_id("interact-chat-launcher").click()
+                await expect(page.get_by_test_id("interact-chat-status")).to_have_text(
+                    "online", timeout=30_000
+                )
+                async with page.expect_file_chooser() as chosen:
+                    await page.get_by_test_id("interact-chat-attach").click()
+                await (await chosen.value).set_files(
+                    {"name": "order.pdf", "mimeType": "application/pdf", "buffer": PDF}
+                )
+                sent = page.get_by_test_id("interact-chat-sent-file")
+                await expect(sent).to_contain_text("order.pdf")
+                await expect(page.locator(".msg.pending")).to_have_count(0, timeout=30_000)
+                await expect(page.get_by_test_id("interact-chat-file-error")).to_have_count(0)
+
+                # The agent sees the PDF in the conversation and downloads it.
+                conversation_id, messages = await messages_on(
+                    stack, tenant, channel_id, lambda ms: any(m["attachments"] for m in ms)
+                )
+                (pdf,) = [a for m in messages for a in m["attachments"]]
+                assert (pdf["file_name"], pdf["content_type"]) == ("order.pdf", "application/pdf")
+                assert (await portal.get(pdf["url"])).content == PDF
+
+                # A program under a PDF's name: refused, and the widget says why.
+                async with page.expect_file_chooser() as chosen:
+                    await page.get_by_test_id("interact-chat-attach").click()
+                await (await chosen.value).set_files(
+                    {
+                        "name": "invoice.pdf",
+                        "mimeType": "application/pdf",
+                        "buffer": files.windows_program(),
+                    }
+                )
+                await expect(page.get_by_test_id("interact-chat-file-error")).to_contain_text(
+                    "is a program", timeout=30_000
+                )
+
+                # The agent answers with a picture: it shows in the widget, its link works
+                # from the site's page (CORS on the download too).
+                image = files.png(40, 40, "green")
+                await take_and_reply(stack, tenant, conversation_id, image, "map.png", "Here")
+                picture = page.get_by_test_id("interact-chat-file")
+                await expect(picture).to_contain_text("map.png", timeout=30_000)
+                await expect(picture.locator("img")).to_have_count(1)
+                fetched = await page.evaluate(
+                    """async (link) => {
+                        const answer = await fetch(link);
+                        return [answer.status, answer.headers.get("content-type"),
+                                (await answer.arrayBuffer()).byteLength];
+                    }""",
+                    await picture.get_attribute("href"),
+                )
+                assert fetched == [200, "image/png", len(image)]
+
+                # Another site: the chat is unavailable there and the browser sends no file.
+                stranger = await browser.new_page()
+                await stranger.goto(f"{other_site.origin}/")
+                await expect(stranger.get_by_test_id("interact-chat-status")).to_have_text(
+                    "unavailable", timeout=30_000
+                )
+                outcome = await stranger.evaluate(
+                    """async (url) => {
+                        try {
+                            await fetch(url, {method: "POST", body: new Blob(["%PDF-1.4"]),
+                                              headers: {"Content-Type": "application/pdf"}});
+                            return "sent";
+                        } catch (error) {
+                            return "refused: " + error.name;
+                        }
+                    }""",
+                    f"{ingest_url}/v1/webchat/{key}/files?visitor_id=stranger-1"
+                    "&client_id=stranger-file-1&file_name=x.pdf",
+                )
+                assert outcome == "refused: TypeError"
+            finally:
+                await browser.close()
+        _, messages = await messages_on(stack, tenant, channel_id, lambda ms: len(ms) >= 2)
+        assert [a["file_name"] for m in messages for a in m["attachments"]] == [
+            "order.pdf",
+            "map.png",
+        ]
+    finally:
+        site.close()
+        other_site.close()
 
 
 async def test_a_tenants_own_size_limit_refuses_what_the_operators_allows_for_that_tenant_only(
