@@ -5,7 +5,7 @@ from pydantic import Field, SecretStr
 
 from services.ingest import api, store, webchat
 from services.ingest.bot import connector as bot_connector
-from services.ingest.meta import media
+from services.ingest.meta import deferred, media
 from services.ingest.meta import webhook as meta_webhook
 from services.ingest.outbound import consumer as meta_delivery
 from services.ingest.outbound.graph import RetryPolicy
@@ -38,6 +38,10 @@ class IngestSettings(ConsumerServiceSettings):
     #: limit applies below it), how long fetching one file from Meta may take, and clamd.
     attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     media_timeout_s: float = Field(default=15.0, gt=0)
+    #: Files of Meta messages are fetched after the webhook's answer (meta.deferred): a file
+    #: Meta could not give for a passing reason is tried this often, backing off from this.
+    media_attempts: int = Field(default=4, ge=1, le=20)
+    media_retry_backoff_s: float = Field(default=2.0, ge=0)
     clamd_address: str = ""
 
 
@@ -95,6 +99,23 @@ def build(settings: IngestSettings) -> FastAPI:
         scanner_from_address(settings.clamd_address),
         engine=service.engine,
     )
+    later = deferred.DeferredMedia(
+        service.engine,
+        app.state.media,
+        meta_channels,
+        service.broker,
+        deferred.DeferredSettings(
+            attempts=settings.media_attempts,
+            backoff_s=settings.media_retry_backoff_s,
+            publish_timeout_s=settings.webhook_publish_timeout_s,
+        ),
+    )
+    app.state.deferred_media = later
+
+    async def start_fetching() -> None:
+        service.tasks.start("meta-media", later.run_forever)
+
+    service.on_start.append(start_fetching)
     return app
 
 

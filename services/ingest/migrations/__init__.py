@@ -7,6 +7,7 @@ channel adapters' (``services.ingest.store``) and the website chat's (``webchat.
 from pathlib import Path
 
 from services.ingest import store
+from services.ingest.meta import deferred  # noqa: F401  (its table: meta_media_pending)
 from services.ingest.webchat import store as webchat
 from shared.migrations import Schema
 from shared.purge import purged_tenants_table

@@ -22,6 +22,7 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from playwright.async_api import async_playwright, expect
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect as open_socket
@@ -47,6 +48,7 @@ PASSWORD = "correct horse battery"
 GRAPH = "/graph/v21.0"
 MAX_BYTES = 2 * 1024 * 1024
 CHROMIUM = "/usr/bin/chromium"
+MEDIA_ATTEMPTS = 3
 VOICE, PHOTO, PDF = files.ogg_opus_voice(), files.jpeg(800, 600), files.pdf()
 
 
@@ -123,6 +125,8 @@ async def stack(kafka_bootstrap, tmp_path_factory, make_httpserver):  # type: ig
             data_dir,
             meta_graph_url=make_httpserver.url_for(GRAPH),
             meta_max_attempts=2,
+            media_attempts=MEDIA_ATTEMPTS,
+            media_retry_backoff_s=0.05,
         ) as ingest_url,
         httpx.AsyncClient(base_url=portal_url, timeout=30) as portal,
         httpx.AsyncClient(base_url=ingest_url, timeout=30) as ingest,
@@ -483,6 +487,100 @@ async def test_refused_files_say_why_and_the_rest_of_the_message_is_kept(stack):
         "broken_image",
     ]
     assert exported["my invoice"][0]["file_name"] == "invoice.pdf"
+
+
+async def test_a_slow_graph_api_does_not_hold_back_the_webhooks_answer(stack):  # type: ignore[no-untyped-def]
+    """The webhook answers once the message is recorded, before its file is fetched; the
+    file (Meta's CDN holding it back) then arrives with the message. A webhook Meta sends
+    again meanwhile is the same message."""
+    tenant, graph, portal = stack["tenant"], stack["graph"], stack["portal"]
+    release, asked = threading.Event(), threading.Event()
+    photo = files.jpeg(320, 240)
+
+    def slow_cdn(_request: Request) -> Response:
+        asked.set()
+        release.wait(30)  # Meta's CDN takes its time
+        return Response(photo, content_type="image/jpeg")
+
+    graph.expect_request("/cdn/messenger/slow.jpg").respond_with_handler(slow_cdn)
+    body = messenger_body(
+        tenant,
+        "m_slow_1",
+        "a slow photo",
+        [{"type": "image", "payload": {"url": graph.url_for("/cdn/messenger/slow.jpg")}}],
+    )
+    try:
+        await post_webhook(stack, tenant, body)  # 200 while the file is still at Meta
+        await post_webhook(stack, tenant, body)  # Meta's retry: recorded once
+        assert not release.is_set()
+        async with asyncio.timeout(30):  # the worker is fetching it, after the answer
+            while not asked.is_set():
+                await asyncio.sleep(0.05)
+        pending = sa.create_engine(f"sqlite:///{stack['data_dir'] / 'ingest.sqlite'}")
+        with pending.connect() as conn:
+            rows = conn.execute(sa.text("SELECT attempts FROM meta_media_pending")).all()
+        pending.dispose()
+        assert [r.attempts for r in rows] == [0]  # accepted and kept until it is published
+    finally:
+        release.set()
+    found = await messages_of(stack, tenant, {"a slow photo"})
+    (kept,) = found["a slow photo"]["attachments"]
+    assert (kept["content_type"], kept["width"]) == ("image/jpeg", 320)
+    assert (await portal.get(kept["url"])).content == photo
+    async with asyncio.timeout(30):
+        while await asyncio.to_thread(pending_rows, stack["data_dir"]):
+            await asyncio.sleep(0.1)
+    detail = await portal.get(
+        f"/v1/conversations/{found['a slow photo']['conversation_id']}", headers=tenant.headers
+    )
+    assert [m["text"] for m in detail.json()["messages"]].count("a slow photo") == 1
+
+
+def pending_rows(data_dir: Any) -> int:
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'ingest.sqlite'}")
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(sa.text("SELECT count(*) FROM meta_media_pending")) or 0
+    finally:
+        engine.dispose()
+
+
+async def test_a_file_meta_fails_to_give_is_tried_again_and_refused_only_in_the_end(stack):  # type: ignore[no-untyped-def]
+    """A CDN failing once is tried again and the file kept; one failing every time makes a
+    refused attachment (``media_unavailable``) after the attempts, the message kept."""
+    tenant, graph = stack["tenant"], stack["graph"]
+    calls = {"flaky": 0, "down": 0}
+    picture = files.png(30, 30, "blue")
+
+    def flaky(_request: Request) -> Response:
+        calls["flaky"] += 1
+        if calls["flaky"] == 1:
+            return Response("busy", status=503)
+        return Response(picture, content_type="image/png")
+
+    def down(_request: Request) -> Response:
+        calls["down"] += 1
+        return Response("down", status=500)
+
+    graph.expect_request("/cdn/messenger/flaky.png").respond_with_handler(flaky)
+    graph.expect_request("/cdn/messenger/down.png").respond_with_handler(down)
+    await post_webhook(
+        stack,
+        tenant,
+        messenger_body(
+            tenant,
+            "m_flaky_1",
+            "two tries",
+            [
+                {"type": "image", "payload": {"url": graph.url_for("/cdn/messenger/flaky.png")}},
+                {"type": "image", "payload": {"url": graph.url_for("/cdn/messenger/down.png")}},
+            ],
+        ),
+    )
+    message = (await messages_of(stack, tenant, {"two tries"}))["two tries"]
+    assert [a["content_type"] for a in message["attachments"]] == ["image/png"]
+    assert [r["code"] for r in message["refused_attachments"]] == ["media_unavailable"]
+    assert calls == {"flaky": 3, "down": MEDIA_ATTEMPTS}  # (each try fetches both again)
 
 
 def _multipart(request: Request) -> dict[str, Any]:
