@@ -15,6 +15,7 @@ import io
 import threading
 import uuid
 import zipfile
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,7 +33,10 @@ from services.conversation.api import create_app
 from services.conversation.bootstrap import ConversationService
 from services.conversation.consumers import register
 from services.conversation.settings import ConversationSettings
+from services.ingest.meta import deferred
+from services.ingest.meta.parse import MediaRef
 from shared import attachment_links
+from shared.events import Envelope, InboundMessageReceived, MessageContent
 from tests.integration.ingest.test_meta_support import (
     SECRETS_KEY,
     MetaApp,
@@ -583,6 +587,36 @@ async def test_a_file_meta_fails_to_give_is_tried_again_and_refused_only_in_the_
     assert calls == {"flaky": 3, "down": MEDIA_ATTEMPTS}  # (each try fetches both again)
 
 
+async def test_a_message_recorded_by_a_process_that_died_is_published_by_another(stack):  # type: ignore[no-untyped-def]
+    """Accepted means kept: a row another ingest process recorded (and then died, before
+    fetching) is fetched and published by the one running, which never heard of it."""
+    tenant, graph, portal = stack["tenant"], stack["graph"], stack["portal"]
+    channels = (await portal.get("/v1/channels", headers=tenant.headers)).json()
+    channels = channels["items"] if isinstance(channels, dict) else channels
+    (messenger,) = [c for c in channels if c["channel_type"] == "messenger"]
+    url = serve_bytes(graph, "/cdn/messenger/left.png", files.png(20, 20, "red"), "image/png")
+    inbound = InboundMessageReceived(
+        channel_id=messenger["channel_id"],
+        channel_type="messenger",
+        channel_message_id="m_left_behind_1",
+        visitor_external_id="PSID-78",
+        content=MessageContent(kind="attachment", text="left behind"),
+        received_at=datetime.now(UTC),
+    )
+    envelope = Envelope.wrap(inbound, tenant_id=uuid.UUID(tenant.tenant_id))
+    engine = sa.create_engine(f"sqlite:///{stack['data_dir'] / 'ingest.sqlite'}")
+    try:  # what the dead process's webhook did before answering 200
+        dead = deferred.DeferredMedia(engine, None, None, None)  # type: ignore[arg-type]
+        await asyncio.to_thread(dead.record, [(envelope, (MediaRef(kind="image", url=url),))])
+    finally:
+        engine.dispose()
+    message = (await messages_of(stack, tenant, {"left behind"}))["left behind"]
+    assert [a["content_type"] for a in message["attachments"]] == ["image/png"]
+    async with asyncio.timeout(30):
+        while await asyncio.to_thread(pending_rows, stack["data_dir"]):
+            await asyncio.sleep(0.1)
+
+
 def _multipart(request: Request) -> dict[str, Any]:
     return {
         "form": request.form.to_dict(),
@@ -918,6 +952,11 @@ async def test_a_visitor_picks_a_pdf_in_the_widget_on_their_own_site_and_the_age
         assert refused.json()["error"]["code"] == "origin_not_allowed"
         assert "access-control-allow-origin" not in refused.headers
         assert (await preflight(ingest, "no-such-key", site.origin)).status_code == 404
+        put = await ingest.options(
+            f"/v1/webchat/{key}/files",
+            headers={"Origin": site.origin, "Access-Control-Request-Method": "PUT"},
+        )
+        assert (put.status_code, put.json()["error"]["code"]) == (405, "method_not_allowed")
 
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
