@@ -49,11 +49,11 @@ class WidgetCors:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         match = PATHS.fullmatch(scope.get("path", "")) if scope["type"] == "http" else None
-        origin = Headers(scope=scope).get("origin") if match else None
-        if match is None or origin is None:
+        headers = Headers(scope=scope) if match else None
+        origin = headers.get("origin") if headers is not None else None
+        if match is None or headers is None or origin is None:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
         channel = await scope["app"].state.webchat.channels.lookup(match["key"])
         allowed = channel is not None and origin_allowed(origin, channel.allowed_origins, None)
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
