@@ -2,7 +2,8 @@
 
 The widget runs on the tenant's site, another origin than ingest's, and sends files (and
 may send messages) over plain HTTP: ``POST /v1/webchat/{key}/files``, ``.../messages``,
-and reads the files of replies, ``GET /v1/webchat/{key}/files/{id}``. A browser lets the
+and reads the files of replies, ``GET /v1/webchat/{key}/files/{id}`` (and fresh links to
+them, ``.../files/{id}/links``). A browser lets the
 page read those answers only when they name its origin (CORS), and asks first
 (a preflight ``OPTIONS``) before a ``POST`` of a file or of JSON. The origins are the
 channel's allowed origins (``ChannelOriginsSet``, the same list the socket checks), so
@@ -34,7 +35,7 @@ from services.ingest.webchat.domain import origin_allowed
 from shared.http import error_body
 
 #: The widget's HTTP paths (the socket checks its ``Origin`` on its own).
-PATHS = re.compile(r"/v1/webchat/(?P<key>[^/]{1,64})/(?:messages|files(?:/[^/]+)?)")
+PATHS = re.compile(r"/v1/webchat/(?P<key>[^/]{1,64})/(?:messages|files(?:/[^/]+(?:/links)?)?)")
 METHODS = ("GET", "POST")
 MAX_AGE_S = 600
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import threading
 import uuid
 import zipfile
@@ -1017,6 +1018,37 @@ async def test_a_visitor_picks_a_pdf_in_the_widget_on_their_own_site_and_the_age
                     await picture.get_attribute("href"),
                 )
                 assert fetched == [200, "image/png", len(image)]
+
+                # Read back later, its stored links have expired: the widget gets fresh ones
+                # for this visitor (and nobody else gets any).
+                await page.evaluate(
+                    """(name) => {
+                        const aged = (link) => link && link.replace(/expires=\\d+/, "expires=1");
+                        const t = JSON.parse(localStorage.getItem(name));
+                        for (const entry of t) for (const f of entry.files || []) {
+                            f.url = aged(f.url);
+                            f.thumbnail_url = aged(f.thumbnail_url);
+                        }
+                        localStorage.setItem(name, JSON.stringify(t));
+                    }""",
+                    f"interact-chat:{key}:transcript",
+                )
+                stored = await page.evaluate(
+                    "(name) => localStorage.getItem(name)", f"interact-chat:{key}:transcript"
+                )
+                assert "expires=1&" in stored or stored.count('expires=1"') == 2, stored
+                await page.reload()
+                await page.get_by_test_id("interact-chat-launcher").click()
+                await expect(picture).to_have_count(1, timeout=30_000)
+                href = await picture.get_attribute("href")
+                assert href is not None and not re.search(r"[?&]expires=1(&|$)", href), href
+                assert await page.evaluate("async (l) => (await fetch(l)).status", href) == 200
+                (attachment_id,) = re.findall(r"/files/([0-9a-f-]{36})\?", href)
+                links = f"/v1/webchat/{key}/files/{attachment_id}/links"
+                visitor = await page.evaluate("window.InteractChat.visitorId")
+                assert (await ingest.get(links, params={"visitor_id": visitor})).status_code == 200
+                stranger_links = await ingest.get(links, params={"visitor_id": "visitor-other-1"})
+                assert stranger_links.status_code == 404
 
                 # Another site: the chat is unavailable there and the browser sends no file.
                 stranger = await browser.new_page()

@@ -278,12 +278,49 @@
     if (!Array.isArray(attachments)) return [];
     return attachments.filter(function (a) { return a && ours(a.url); }).map(function (a) {
       return {
+        id: String(a.attachment_id || ""),
         name: String(a.file_name || "file"),
         kind: a.kind,
         size: a.size,
         url: ours(a.url),
         thumbnail_url: ours(a.thumbnail_url)
       };
+    });
+  }
+
+  // A transcript read back later holds links that have expired (minutes): new ones are
+  // asked for the file of this visitor's mailbox before it is shown again.
+  var refreshing = {};
+  function expired(link) {
+    var found = /[?&]expires=(\d+)/.exec(link || "");
+    return !!found && Number(found[1]) * 1000 < Date.now() + 10000;
+  }
+  function refreshLinks(f) {
+    if (!f.id || refreshing[f.id]) return;
+    refreshing[f.id] = true;
+    var url = root + "/v1/webchat/" + encodeURIComponent(key) + "/files/" +
+      encodeURIComponent(f.id) + "/links?visitor_id=" + encodeURIComponent(visitorId);
+    window.fetch(url, { mode: "cors", credentials: "omit" }).then(function (response) {
+      if (response.status !== 200 && response.status !== 404) throw new Error("retry later");
+      return response.status === 200 ? response.json() : null;
+    }).then(function (links) {
+      refresh();
+      transcript.forEach(function (t) {
+        (t.files || []).forEach(function (g) {
+          if (g.id !== f.id) return;
+          if (!links) {
+            g.gone = true;  // erased, or no longer in this visitor's mailbox
+          } else {
+            g.url = ours(links.url);
+            g.thumbnail_url = ours(links.thumbnail_url);
+          }
+        });
+      });
+      save("transcript", transcript);
+      delete refreshing[f.id];
+      render();
+    }, function () {
+      setTimeout(function () { delete refreshing[f.id]; }, 30000);
     });
   }
 
@@ -465,6 +502,14 @@
   }
 
   function receivedFile(f) {
+    if (f.gone || expired(f.url)) {
+      if (!f.gone) refreshLinks(f);
+      var name = document.createElement("span");
+      name.className = "file";
+      name.setAttribute("data-testid", "interact-chat-file-unavailable");
+      name.textContent = "\uD83D\uDCCE " + f.name + (f.gone ? " (no longer available)" : "");
+      return name;
+    }
     var link = document.createElement("a");
     link.className = "file";
     link.href = f.url;
