@@ -49,7 +49,6 @@ from shared.events import (
     DeliveryStatusReported,
     Envelope,
     InboundMessageReceived,
-    MessageContent,
 )
 from shared.http import ApiError
 from shared.kafka import publish
@@ -212,10 +211,9 @@ def envelopes_for(
     channels: dict[ChannelRef, store.MetaChannel],
     sent: dict[tuple[ChannelRef, str], store.SentMessage],
     now: datetime,
-    contents: dict[tuple[uuid.UUID, str], MessageContent] | None = None,
 ) -> list[Envelope]:
-    """Visitor messages of connected channels (with their files from ``contents``), and
-    status updates of messages we sent."""
+    """Visitor messages of connected channels (their files still at Meta: see
+    :mod:`.deferred`), and status updates of messages we sent."""
     out: list[Envelope] = []
     for e in events:
         channel = channels.get(e.channel)
@@ -228,7 +226,7 @@ def envelopes_for(
                 channel_message_id=e.channel_message_id[:512],
                 visitor_external_id=e.visitor_external_id[:512],
                 visitor_name=e.visitor_name,
-                content=(contents or {}).get((channel.channel_id, e.channel_message_id), e.content),
+                content=e.content,
                 received_at=e.sent_at or now,
             )
             key = f"in:{channel.channel_id}:{e.channel_message_id}"
