@@ -90,6 +90,7 @@ FETCHED = Counter(
 )
 #: Refusals worth trying again: the file may be there in a moment.
 TRANSIENT = {"media_unavailable"}
+MAX_DELAY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,8 @@ class DeferredMedia:
         FETCHED.labels("with_refusals" if refused else "published").inc()
 
     def _later(self, row: Any) -> None:
-        delay = self.settings.backoff_s * 2 ** min(row.attempts, 10)
+        # Backing off, but never more than a minute: after a broker outage the rows go soon.
+        delay = min(self.settings.backoff_s * 2 ** min(row.attempts, 10), MAX_DELAY_S)
         t = meta_media_pending
         with self.engine.begin() as conn:
             conn.execute(
