@@ -1,7 +1,8 @@
 """The blob store: file contents (attachments, thumbnails) by key, never on Kafka.
 
 One small port, :class:`BlobStore` (``put``, ``get``, ``stream``, ``delete``,
-``delete_prefix``), with two adapters chosen by settings, never by code:
+``delete_prefix``, ``list_keys``: what backups copy), with two adapters chosen by
+settings, never by code:
 
 - :class:`LocalBlobStore` (default): files under ``DATA_DIR/blobs`` (``BLOB_DIR`` to move
   it); the embedded stack's services share ``DATA_DIR``, so what ingest stores the
@@ -47,6 +48,8 @@ class BlobStore(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def delete_prefix(self, prefix: str) -> int: ...
+
+    def list_keys(self, prefix: str = "") -> AsyncIterator[str]: ...
 
 
 def tenant_prefix(tenant_id: uuid.UUID | str) -> str:
@@ -123,6 +126,22 @@ class LocalBlobStore:
         base.rmdir()
         return removed
 
+    async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
+        """Every stored key under ``prefix``, sorted; a put still in progress (its hidden
+        temporary file) is not one."""
+        for key in await asyncio.to_thread(self._keys, prefix):
+            yield key
+
+    def _keys(self, prefix: str) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        found = (
+            path.relative_to(self.root).as_posix()
+            for path in self.root.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
+        return sorted(k for k in found if k.startswith(prefix))
+
 
 class S3BlobStore:
     """An S3 bucket (AWS, MinIO, Ceph, ...) through boto3; calls run in a worker thread."""
@@ -181,6 +200,17 @@ class S3BlobStore:
                 )
                 removed += len(keys)
         return removed
+
+    async def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
+        """Every stored key under ``prefix`` (in the bucket's order: sorted)."""
+        for key in await asyncio.to_thread(self._keys, prefix):
+            yield key
+
+    def _keys(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
 class BlobSettings(BaseSettings):

@@ -1,13 +1,15 @@
 """``python -m services.backup backup|list|restore|prune``: the operator's backup command.
 
-    backup [--due] [--reason TEXT]   back up every database to BACKUP_DIR (then prune);
+    backup [--due] [--reason TEXT]   back up every database and the blob store's files to
+                                     BACKUP_DIR (then prune);
                                      --due: only when none is newer than BACKUP_INTERVAL_DAYS
     list                             the complete backups, oldest first
     restore [--backup ID]            the latest (or the named) backup, services stopped
     prune                            delete the backups past BACKUP_RETENTION_DAYS
 
 Settings: ``BACKUP_DIR``, ``BACKUP_RETENTION_DAYS``, ``BACKUP_INTERVAL_DAYS``, ``PG_BIN_DIR``,
-``<SERVICE>_DATABASE_URL`` (empty: the SQLite files under ``DATA_DIR``).
+``<SERVICE>_DATABASE_URL`` (empty: the SQLite files under ``DATA_DIR``), ``BACKUP_BLOBS``
+and the services' ``BLOB_*`` (the blob store).
 """
 
 from __future__ import annotations
@@ -49,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
         elif args.command == "restore":
             done = archive.restore(settings, args.backup)
-            print(f"restored {done.id} ({', '.join(done.services)}); start the services")
+            print(
+                f"restored {done.id} ({', '.join(done.services)}, {len(done.blob_files)} files);"
+                " now run `python -m services.conversation.erasure_cli reapply`,"
+                " then start the services"
+            )
         else:
             for deleted in archive.prune(settings):
                 print(f"deleted {deleted}")

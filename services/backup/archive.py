@@ -1,4 +1,5 @@
-"""A backup: every service's database, each copied consistently, in one folder with a manifest.
+"""A backup: every service's database, each copied consistently, and the blob store's files,
+in one folder with a manifest.
 
 - **PostgreSQL** with its own tools: ``pg_dump -Fc`` (one snapshot: the database as one
   transaction saw it) and ``pg_restore --clean --single-transaction``.
@@ -11,10 +12,17 @@ disk: a killed backup leaves a ``.partial-`` folder, never a backup that looks c
 the next run removes it. Old backups are deleted after ``BACKUP_RETENTION_DAYS`` (the newest
 is always kept), deleted by the same rename-first rule.
 
-A restore checks every checksum, then restores each database in one transaction, so a killed
-restore is simply run again. Then it makes the services rebuild what derives from the event
-store (each service's ``Schema.after_restore``): the conversation views are replayed and the
-outboxes re-published, and every consumer skips by event id what it had already applied.
+The blob store's files (attachments) follow the databases into ``blobs/``, each with its
+checksum in the manifest (:mod:`services.backup.blobs`; ``BACKUP_BLOBS=false`` leaves them
+to the bucket's own versioning or replication).
+
+A restore checks every checksum, then restores each database in one transaction and the
+blob store's files, so a killed restore is simply run again. Then it makes the services
+rebuild what derives from the event store (each service's ``Schema.after_restore``): the
+conversation views are replayed and the outboxes re-published, and every consumer skips by
+event id what it had already applied. After a restore, before the services start, the
+erasure log is applied again (``python -m services.conversation.erasure_cli reapply``):
+keys and files of visitors erased since the backup go again.
 """
 
 from __future__ import annotations
@@ -38,7 +46,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from services.backup import blobs
 from services.backup.settings import SERVICES, BackupSettings
+from shared.blobs import BlobSettings, blob_store_from_settings
 from shared.readmodel import make_engine
 
 log = logging.getLogger(__name__)
@@ -103,8 +113,13 @@ class Backup:
         return list(self.manifest["services"])
 
     @property
+    def blob_files(self) -> list[dict[str, Any]]:
+        """The blob store's files in it; none in a backup made without them."""
+        return list(self.manifest.get("blobs", {}).get("files", []))
+
+    @property
     def bytes(self) -> int:
-        return sum(f["bytes"] for f in self.manifest["files"])
+        return sum(f["bytes"] for f in [*self.manifest["files"], *self.blob_files])
 
 
 # --- the tools ------------------------------------------------------------------------
@@ -250,6 +265,12 @@ def backup(settings: BackupSettings, *, now: datetime | None = None, reason: str
             "services": sorted({f["service"] for f in files}, key=SERVICES.index),
             "files": files,
         }
+        if settings.backup_blobs:  # after the databases: every file they name is there
+            store = _blob_settings(settings)
+            manifest["blobs"] = {
+                "store": store.blob_store,
+                "files": blobs.back_up(blob_store_from_settings(store), work),
+            }
         _write_durably(work / MANIFEST, json.dumps(manifest, indent=2).encode())
         _fsync_dir(work)
         work.rename(root / backup_id)  # the moment it becomes a backup
@@ -327,6 +348,18 @@ def verify(chosen: Backup) -> None:
         path = chosen.path / item["file"]
         if not path.is_file() or _sha256(path) != item["sha256"]:
             raise BackupError(f"backup {chosen.id}: {item['file']} is missing or damaged")
+    for item in chosen.blob_files:
+        try:
+            path = blobs.file_of(chosen.path, item)
+        except ValueError:
+            raise BackupError(f"backup {chosen.id}: a blob key is not valid") from None
+        if not path.is_file() or _sha256(path) != item["sha256"]:
+            raise BackupError(f"backup {chosen.id}: blob {item['key']} is missing or damaged")
+
+
+def _blob_settings(settings: BackupSettings) -> BlobSettings:
+    """The blob store the services use (``BLOB_*``, ``DATA_DIR``)."""
+    return BlobSettings(data_dir=settings.data_dir)
 
 
 def restore(settings: BackupSettings, backup_id: str | None = None) -> Backup:
@@ -343,6 +376,9 @@ def restore(settings: BackupSettings, backup_id: str | None = None) -> Backup:
                     f"set {item['service'].upper()}_DATABASE_URL to one of that kind"
                 )
             _load(settings, target, chosen.path / item["file"])
+        if "blobs" in chosen.manifest and settings.backup_blobs:
+            store = blob_store_from_settings(_blob_settings(settings))
+            blobs.restore(store, chosen.path, chosen.blob_files)
         for service in chosen.services:
             _after_restore(settings.url_of(service), service)
     log.info("backup restored", extra={"backup": chosen.id})

@@ -25,6 +25,9 @@ class BackupSettings(ServiceSettings):
     backup_retention_days: int = Field(default=30, ge=1)
     #: ``backup --due`` backs up only when the newest backup is older than this.
     backup_interval_days: float = Field(default=7, gt=0)
+    #: Copy the blob store's files (attachments) into each backup and back on restore.
+    #: ``false``: an S3 bucket whose own versioning or replication is its backup.
+    backup_blobs: bool = True
     #: Folder of ``pg_dump`` and ``pg_restore``; empty: found on ``PATH``.
     pg_bin_dir: str = ""
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from prometheus_client import REGISTRY, CollectorRegistry
-from sqlalchemy import select
 
 from services.conversation.application.administration import Administration
 from services.conversation.application.conversations import Conversations
@@ -26,9 +25,9 @@ from services.conversation.application.security import Security
 from services.conversation.outbox import log_relay
 from services.conversation.settings import ConversationSettings
 from services.conversation.store.datakeys import SqlKeyStore
+from services.conversation.store.files import forget_files
 from services.conversation.store.positions import read_position
 from services.conversation.store.projection import Projector, ensure_views_current
-from services.conversation.store.tables import attachments as attachments_view
 from services.conversation.store.tables import metadata
 from shared import topics
 from shared.blobs import BlobSettings, blob_store_from_settings, tenant_prefix
@@ -135,22 +134,8 @@ class ConversationService:
         )
 
     async def _forget_files(self, tenant_id: uuid.UUID, conversation_ids: list[uuid.UUID]) -> int:
-        """An erasure: every file of these conversations leaves the blob store (original,
-        thumbnail and upload record, all under the attachment's own prefix)."""
-        a = attachments_view
-        with self.engine.connect() as conn:
-            ids = conn.scalars(
-                select(a.c.attachment_id).where(
-                    a.c.tenant_id == str(tenant_id),
-                    a.c.conversation_id.in_([str(c) for c in conversation_ids]),
-                    a.c.attachment_id.is_not(None),
-                )
-            ).all()
-        for attachment_id in ids:
-            await self.blobs.delete_prefix(
-                f"{tenant_prefix(tenant_id)}attachments/{attachment_id}/"
-            )
-        return len(ids)
+        """An erasure: every file of these conversations leaves the blob store."""
+        return await forget_files(self.engine, self.blobs, tenant_id, conversation_ids)
 
     def _published_past(self, notification_id: int) -> bool:
         with self.engine.connect() as conn:

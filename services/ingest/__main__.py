@@ -9,7 +9,9 @@ from fastapi import FastAPI
 
 from services.ingest.api import meta_media, meta_webhook, webchat_files, webchat_messages
 from services.ingest.api import webchat as webchat_api
+from services.ingest.api.cors import WidgetCors
 from services.ingest.consumers import bot, directory, meta_delivery, webchat
+from services.ingest.consumers import meta_media as deferred
 from services.ingest.consumers.meta_graph import RetryPolicy
 from services.ingest.settings import IngestSettings
 from services.ingest.store import channels
@@ -59,6 +61,7 @@ def build(settings: IngestSettings) -> FastAPI:
         [webchat_messages.router, webchat_api.router, webchat_files.router, meta_webhook.router],
     )
     app.state.webchat = chat
+    app.add_middleware(WidgetCors)  # outermost: refusals at the door carry CORS headers too
     app.state.body_limits = {"/v1/meta/webhook": meta_webhook.MAX_BODY_BYTES}
     app.state.meta_channels = meta_channels
     app.state.meta_publish_timeout_s = settings.webhook_publish_timeout_s
@@ -80,6 +83,23 @@ def build(settings: IngestSettings) -> FastAPI:
         scanner_from_address(settings.clamd_address),
         engine=service.engine,
     )
+    later = deferred.DeferredMedia(
+        service.engine,
+        app.state.media,
+        meta_channels,
+        service.broker,
+        deferred.DeferredSettings(
+            attempts=settings.media_attempts,
+            backoff_s=settings.media_retry_backoff_s,
+            publish_timeout_s=settings.webhook_publish_timeout_s,
+        ),
+    )
+    app.state.deferred_media = later
+
+    async def start_fetching() -> None:
+        service.tasks.start("meta-media", later.run_forever)
+
+    service.on_start.append(start_fetching)
     return app
 
 

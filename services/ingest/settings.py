@@ -26,6 +26,11 @@ class IngestSettings(ConsumerServiceSettings):
     #: limit applies below it), how long fetching one file from Meta may take, and clamd.
     attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     media_timeout_s: float = Field(default=15.0, gt=0)
+    #: Files of Meta messages are fetched after the webhook's answer (consumers.meta_media):
+    #: a file Meta could not give for a passing reason is tried this often, backing off
+    #: from this.
+    media_attempts: int = Field(default=4, ge=1, le=20)
+    media_retry_backoff_s: float = Field(default=2.0, ge=0)
     clamd_address: str = ""
 
 

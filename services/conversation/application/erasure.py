@@ -12,6 +12,10 @@ The steps, each idempotent, so an erasure killed half-way and run again finishes
 4. The projector overwrites the views (``Visitor.Erased``).
 5. Once the relay has published past the erasure, the transit topics are truncated up to
    what every consumer has read (:mod:`shared.transit`).
+
+The files of the visitor's conversations leave the blob store once the views caught up
+(``forget_files``). After a restore, :func:`reapply` and :func:`forget_files_again` do
+steps 1, 3 and the files again for every visitor in the log.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from services.conversation.application.conversations import Conversations
 from shared.datakeys import Sealer
 
 Truncate = Callable[[], Awaitable[bool]]
+#: Deletes the files of these conversations (of this tenant) from the blob store.
+ForgetFiles = Callable[[uuid.UUID, list[uuid.UUID]], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +169,14 @@ def reapply(conversations: Conversations, sealer: Sealer, log: ErasureLog) -> in
         sealer.destroy(sorted(subjects))
         applied += 1
     return applied
+
+
+async def forget_files_again(log: ErasureLog, forget_files: ForgetFiles) -> int:
+    """After a restore, once :func:`reapply` ran and the views caught up: the files of every
+    logged visitor's conversations leave the blob store again (a backup made before the
+    erasure brought them back, unsealed: files are not encrypted). How many attachments."""
+    forgotten = 0
+    for entry in log.entries():
+        subjects = [uuid.UUID(s) for s in entry["subjects"]]
+        forgotten += await forget_files(uuid.UUID(entry["tenant_id"]), subjects)
+    return forgotten

@@ -12,6 +12,8 @@ connected channel's ``external_id``.
   otherwise 401 ``signature_invalid`` and nothing is produced: the same answer for a
   missing or wrong signature, an unknown page and a body that is not JSON, so a prober
   learns nothing about which pages are connected. 200 means every message in it is on Kafka (acks=all); if the broker cannot take them the answer is 503 and Meta retries.
+  A message with files is recorded in ingest's database instead, and published with its
+  files once they are fetched, after the answer (:mod:`services.ingest.consumers.meta_media`).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 from pydantic import BaseModel
 
-from services.ingest.api.meta_media import MediaFetcher
+from services.ingest.consumers.meta_media import DeferredMedia, held
 from services.ingest.domain.meta import (
     ChannelRef,
     Event,
     MalformedWebhook,
+    MediaRef,
     StatusUpdate,
     VisitorMessage,
     channels_named,
@@ -46,7 +49,6 @@ from shared.events import (
     DeliveryStatusReported,
     Envelope,
     InboundMessageReceived,
-    MessageContent,
 )
 from shared.http import ApiError
 from shared.kafka import publish
@@ -126,8 +128,13 @@ async def receive(request: Request) -> Received:
         WEBHOOKS.labels("signature_mismatch").inc()
         raise FORGED
     sent = await asyncio.to_thread(_sent, request, channels, events)
-    contents = await _with_files(request, channels, events)
-    envelopes = envelopes_for(events, channels, sent, datetime.now(UTC), contents)
+    every = envelopes_for(events, channels, sent, datetime.now(UTC))
+    envelopes, with_files = held(every, _media_of(channels, events))
+    deferred: DeferredMedia | None = getattr(request.app.state, "deferred_media", None)
+    if deferred is None:  # no blob store: the messages go without their files
+        envelopes = every
+    elif with_files:  # accepted once recorded; fetched and published after the answer
+        await asyncio.to_thread(deferred.record, with_files)
     try:
         await asyncio.wait_for(
             publish(request.app.state.service.broker, topics.INBOUND_MESSAGES, envelopes),
@@ -138,8 +145,8 @@ async def receive(request: Request) -> Received:
         log.warning("webhook not stored; Meta will retry", exc_info=True)
         raise ApiError(503, "broker_unavailable", "Not stored; please retry.") from None
     WEBHOOKS.labels("accepted").inc()
-    statuses = sum(1 for e in envelopes if e.type == DeliveryStatusReported.__name__)
-    return Received(messages=len(envelopes) - statuses, statuses=statuses)
+    statuses = sum(1 for e in every if e.type == DeliveryStatusReported.__name__)
+    return Received(messages=len(every) - statuses, statuses=statuses)
 
 
 def signed_by_all(
@@ -163,19 +170,15 @@ def _json_object(raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-async def _with_files(
-    request: Request, channels: dict[ChannelRef, store.MetaChannel], events: list[Event]
-) -> dict[tuple[uuid.UUID, str], MessageContent]:
-    """Messages that carry files, with the files fetched and kept (``meta.media``)."""
-    fetcher: MediaFetcher | None = getattr(request.app.state, "media", None)
-    if fetcher is None:
-        return {}
-    messages = [
-        (channels[e.channel], e)
+def _media_of(
+    channels: dict[ChannelRef, store.MetaChannel], events: list[Event]
+) -> dict[tuple[uuid.UUID, str], tuple[MediaRef, ...]]:
+    """The files still at Meta of each message that has some (by channel and message id)."""
+    return {
+        (channels[e.channel].channel_id, e.channel_message_id[:512]): e.media
         for e in events
         if isinstance(e, VisitorMessage) and e.media and e.channel in channels
-    ]
-    return await fetcher.contents(messages)
+    }
 
 
 def _channels(request: Request, body: dict[str, Any]) -> dict[ChannelRef, store.MetaChannel]:
@@ -208,10 +211,9 @@ def envelopes_for(
     channels: dict[ChannelRef, store.MetaChannel],
     sent: dict[tuple[ChannelRef, str], store.SentMessage],
     now: datetime,
-    contents: dict[tuple[uuid.UUID, str], MessageContent] | None = None,
 ) -> list[Envelope]:
-    """Visitor messages of connected channels (with their files from ``contents``), and
-    status updates of messages we sent."""
+    """Visitor messages of connected channels (their files still at Meta: see
+    :mod:`.deferred`), and status updates of messages we sent."""
     out: list[Envelope] = []
     for e in events:
         channel = channels.get(e.channel)
@@ -224,7 +226,7 @@ def envelopes_for(
                 channel_message_id=e.channel_message_id[:512],
                 visitor_external_id=e.visitor_external_id[:512],
                 visitor_name=e.visitor_name,
-                content=(contents or {}).get((channel.channel_id, e.channel_message_id), e.content),
+                content=e.content,
                 received_at=e.sent_at or now,
             )
             key = f"in:{channel.channel_id}:{e.channel_message_id}"

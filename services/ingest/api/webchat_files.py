@@ -9,6 +9,9 @@
   pushed in the ``message`` frame as ``attachments`` with links signed for that visitor
   only (scope ``{channel}:{visitor}``): ``GET /v1/webchat/{key}/files/{id}?visitor_id=&...``
   serves a file only if it is in that visitor's own mailbox.
+- ``GET /v1/webchat/{key}/files/{id}/links?visitor_id=``: fresh links to such a file, for
+  the widget's transcript read back after its links expired (the visitor id is what
+  proves the visitor, as on the socket).
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from shared.http import ApiError, client_address, rate_limited
 router = APIRouter(prefix="/v1/webchat", tags=["website chat"])
 UPLOAD_PATH = re.compile(r"/v1/webchat/[^/]+/files")
 ATTACHMENT_NAMESPACE = uuid.UUID("b5a0c7f2-61d4-4e8b-9a3c-2f7e9d1b0c55")
+
+
+class FileLinks(BaseModel):
+    url: str
+    thumbnail_url: str | None = None
 
 
 class FileAccepted(BaseModel):
@@ -186,3 +194,32 @@ async def download(
     inline = found["kind"] in links.INLINE_KINDS or part == "thumbnail"
     headers = links.file_headers(found["file_name"], content_type, inline, cross_origin=True)
     return StreamingResponse(body(), headers=headers)
+
+
+@router.get(
+    "/{public_key}/files/{attachment_id}/links",
+    response_model=FileLinks,
+    summary="Fresh links to a file of the visitor's own conversation",
+    responses={404: {"description": "Not a file of this visitor's conversation (or erased)"}},
+)
+async def fresh_links(
+    public_key: str,
+    attachment_id: uuid.UUID,
+    request: Request,
+    visitor_id: ClientId = Query(),
+) -> FileLinks:
+    """The links of a reply's file expire after minutes; the widget asks for new ones
+    when it shows its transcript again later."""
+    chat = request.app.state.webchat
+    config: file_store.WidgetFiles = request.app.state.widget_files
+    here = own_origin(request.url.scheme, public_host(request.headers))
+    channel = await application.channel_for_page(
+        chat.channels, public_key, request.headers.get("origin"), here
+    )
+    found = await asyncio.to_thread(
+        file_store.in_mailbox, chat.engine, channel, visitor_id, str(attachment_id)
+    )
+    if found is None:
+        raise ApiError(404, "not_found", "No such file.")
+    (fresh,) = file_store.frame_attachments(config, public_key, channel, visitor_id, [found])
+    return FileLinks(url=fresh["url"], thumbnail_url=fresh["thumbnail_url"])

@@ -6,6 +6,7 @@ channel adapters' (``store/channels.py``) and the website chat's (``store/webcha
 
 from pathlib import Path
 
+from services.ingest.consumers import meta_media  # noqa: F401  (its table: meta_media_pending)
 from services.ingest.store import channels as store
 from services.ingest.store import webchat
 from shared.migrations import Schema

@@ -1,15 +1,20 @@
 """Erasures survive a restore: a backup made before an erasure is restored, the erasure log
-(kept outside the databases) is re-applied, and the person is gone again. Also: an erasure
-that died between its event and its keys is finished from the views at start-up."""
+(kept outside the databases) is re-applied, and the person is gone again, their files too
+(a backup holds the blob store's files). Also: an erasure that died between its event and
+its keys is finished from the views at start-up."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import shutil
 import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from services.backup import archive
+from services.backup.settings import BackupSettings
 from services.conversation import erasure_cli
 from services.conversation.application.conversations import Conversations, Inbound
 from services.conversation.application.directory import ChannelContext
@@ -18,10 +23,12 @@ from services.conversation.application.eventstore import event_store_env
 from services.conversation.domain.conversation import Visitor
 from services.conversation.settings import ConversationSettings
 from services.conversation.store.datakeys import SqlKeyStore
+from services.conversation.store.files import forget_files
 from services.conversation.store.projection import Projector
 from services.conversation.store.tables import metadata
+from shared.blobs import LocalBlobStore, attachment_key
 from shared.datakeys import Sealer
-from shared.events import InboundMessageReceived, MessageContent
+from shared.events import Attachment, InboundMessageReceived, MessageContent
 from shared.readmodel import make_engine
 
 TENANT = uuid.UUID("a0000000-0000-4000-8000-000000000001")
@@ -42,15 +49,30 @@ class Service:
             env=event_store_env("", data_dir, "conversations"), sealer=self.sealer
         )
         self.projector = Projector(self.engine, [self.app])
+        self.blobs = LocalBlobStore(data_dir / "blobs")
 
     def receive(self, who: str) -> uuid.UUID:
+        """A message of ``who`` with a file (kept in the blob store first, as ingest does)."""
+        data = f"%PDF-1.4 order of {who}".encode()
+        attachment_id = uuid.uuid5(CHANNEL, who)
+        key = attachment_key(TENANT, attachment_id, "original")
+        asyncio.run(self.blobs.put(key, data, "application/pdf"))
+        file = Attachment(
+            attachment_id=attachment_id,
+            kind="file",
+            file_name=f"{who}.pdf",
+            content_type="application/pdf",
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            key=key,
+        )
         message = InboundMessageReceived(
             channel_id=CHANNEL,
             channel_type="webchat",
             channel_message_id=f"{who}-1",
             visitor_external_id=who,
             visitor_name=f"Name of {who}",
-            content=MessageContent(text=f"text of {who}"),
+            content=MessageContent(text=f"text of {who}", attachments=[file]),
             received_at=datetime.now(UTC),
         )
         self.app.receive_inbound(
@@ -78,13 +100,24 @@ def _everything(data_dir: Path) -> str:
     return "\n".join(texts)
 
 
+def _files(data_dir: Path) -> set[str]:
+    """The attachment ids the blob store has files of (``tenants/*/attachments/{id}/*``)."""
+    root = data_dir / "blobs"
+    return {p.relative_to(root).parts[3] for p in root.rglob("*") if p.is_file()}
+
+
 def test_a_restored_backup_forgets_again_whom_the_erasure_log_names(tmp_path, monkeypatch):
-    live, backup = tmp_path / "data", tmp_path / "backup"
+    live = tmp_path / "data"
+    backups = BackupSettings(
+        interact_env="development", data_dir=live, backup_dir=tmp_path / "backups"
+    )
     service = Service(live)
     ann, bob = service.receive("ann"), service.receive("bob")
     assert "Name of ann" in _everything(live)
+    files = {str(uuid.uuid5(CHANNEL, who)) for who in ("ann", "bob")}
+    assert _files(live) == files
     service.close()
-    shutil.copytree(live, backup)  # the weekly backup, made before the erasure
+    archive.backup(backups)  # the weekly backup, made before the erasure: databases and files
 
     service = Service(live)
     log = ErasureLog(service.settings.erasure_log_path)
@@ -92,15 +125,18 @@ def test_a_restored_backup_forgets_again_whom_the_erasure_log_names(tmp_path, mo
     log.append(TENANT, ann, subjects, ADMIN)
     service.sealer.destroy(subjects)
     service.projector.catch_up_now()
+    assert asyncio.run(forget_files(service.engine, service.blobs, TENANT, subjects)) == 1
     assert "Name of ann" not in _everything(live) and "text of ann" not in _everything(live)
+    assert _files(live) == {str(uuid.uuid5(CHANNEL, "bob"))}
     service.close()
 
-    # Disaster: the databases are restored from the backup; the erasure log is not in it.
+    # Disaster: everything is restored from the backup; the erasure log is not in it.
     erasures = log.path.read_bytes()
     shutil.rmtree(live)
-    shutil.copytree(backup, live)
+    archive.restore(backups)
     log.path.write_bytes(erasures)
     assert "Name of ann" in _everything(live)  # the backup knows Ann (and her key)
+    assert _files(live) == files  # ... and has her file
 
     monkeypatch.setenv("DATA_DIR", str(live))
     assert erasure_cli.main(["reapply"]) == 0
@@ -108,6 +144,7 @@ def test_a_restored_backup_forgets_again_whom_the_erasure_log_names(tmp_path, mo
     restored = _everything(live)
     assert "Name of ann" not in restored and "text of ann" not in restored
     assert "Name of bob" in restored and "text of bob" in restored
+    assert _files(live) == {str(uuid.uuid5(CHANNEL, "bob"))}  # Ann's file is gone again
     service = Service(live)
     assert service.app.visitor(TENANT, ann).erased
     assert service.app.visitor(TENANT, bob).name == "Name of bob"

@@ -1,4 +1,5 @@
-"""Backups and restore (``services.backup``) of every service's database, SQLite and PostgreSQL.
+"""Backups and restore (``services.backup``) of every service's database, SQLite and PostgreSQL,
+and of the blob store's files (attachments).
 
 Back up an installation with data, add more, restore into a clean environment: every table
 of every database equals its state at backup time (row hashes per table), except what the
@@ -6,11 +7,13 @@ restore resets on purpose so it is rebuilt (the conversation views and relay pos
 outboxes' sent marks); the services then start on it and the views are replayed from the
 restored event store. Also: a killed backup (SIGKILL too) leaves no backup that looks
 complete, a damaged one is refused, and retention deletes backups older than 30 days but
-never the newest.
+never the newest. The blob store comes back as it was (files added after the backup go),
+and a damaged file in a backup is refused like a damaged database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -31,6 +34,7 @@ from services.conversation.settings import ConversationSettings
 from services.conversation.store import tables
 from services.stats.settings import StatsSettings
 from services.stats.store import metadata as stats_metadata
+from shared.blobs import LocalBlobStore, attachment_key
 from shared.consumer_service import ConsumerService
 from shared.readmodel import make_engine
 from tests.support.postgres import find_postgres_bin_dir
@@ -84,6 +88,18 @@ def snapshot(settings: BackupSettings) -> dict[str, dict[str, tuple[int, str]]]:
     return found
 
 
+def blob_files(settings: BackupSettings) -> dict[str, bytes]:
+    """The local blob store's files (``DATA_DIR/blobs``), by key."""
+    root = settings.data_dir / "blobs"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def put_blob(settings: BackupSettings, data: bytes) -> str:
+    key = attachment_key(uuid.uuid4(), uuid.uuid4(), "original")
+    asyncio.run(LocalBlobStore(settings.data_dir / "blobs").put(key, data, "application/pdf"))
+    return key
+
+
 def populate(settings: BackupSettings) -> ConversationService:
     """Every consumer service's tables with rows (release fixture, upgraded at the service's
     start); the conversation service with a real event store and its views."""
@@ -112,10 +128,15 @@ def installations(request, tmp_path):  # type: ignore[no-untyped-def]
 def test_restore_into_a_clean_environment_equals_the_backup(installations) -> None:
     first, clean = installations
     conversation = populate(first)
-    at_backup = snapshot(first)
+    for data in (b"%PDF-1.4 invoice", os.urandom(300_000)):  # more than one stream chunk
+        put_blob(first, data)
+    at_backup, files_at_backup = snapshot(first), blob_files(first)
     made = archive.backup(first, reason="onboarding Bakery")
     assert made.services == list(SERVICES)
     assert archive.list_backups(first) == [made]
+    assert sorted(f["key"] for f in made.blob_files) == sorted(files_at_backup)
+    put_blob(first, b"a file of a message after the backup")
+    stale = put_blob(clean, b"a file the clean environment had")
 
     # More data after the backup: it must not come back.
     conversation.directory.create_tenant("Florist", "hub")
@@ -133,6 +154,8 @@ def test_restore_into_a_clean_environment_equals_the_backup(installations) -> No
     restored = archive.restore(clean)
     assert restored.id == made.id
     assert snapshot(clean) == at_backup
+    assert blob_files(clean) == files_at_backup  # the backup's files, and only those
+    assert stale not in blob_files(clean)
 
     # What the restore resets so that it is rebuilt from the restored event store.
     engine = make_engine(clean.url_of("conversation"))
@@ -162,6 +185,7 @@ def test_restore_into_a_clean_environment_equals_the_backup(installations) -> No
 
     archive.restore(clean)  # run again (a killed restore is simply re-run): the same result
     assert snapshot(clean) == at_backup
+    assert blob_files(clean) == files_at_backup
 
 
 def billing_tenants():  # type: ignore[no-untyped-def]
@@ -278,6 +302,26 @@ def test_a_damaged_backup_is_refused_before_anything_is_restored(tmp_path) -> No
     assert not (clean.data_dir / "billing.sqlite").exists()
     with pytest.raises(archive.BackupError, match="no backup 'nope'"):
         archive.restore(clean, "nope")
+
+
+def test_a_damaged_file_of_the_blob_store_is_refused_before_anything_is_restored(
+    tmp_path,
+) -> None:
+    settings = sqlite_settings(tmp_path)
+    load_release(settings.url_of("billing"), "billing")
+    key = put_blob(settings, b"%PDF-1.4 order")
+    made = archive.backup(settings)
+    (made.path / "blobs" / key).write_bytes(b"%PDF-1.4 altered")
+    clean = sqlite_settings(tmp_path / "clean", backup_dir=settings.backup_dir)
+    with pytest.raises(archive.BackupError, match=f"blob {key} is missing or damaged"):
+        archive.restore(clean)
+    assert not (clean.data_dir / "billing.sqlite").exists()
+    assert blob_files(clean) == {}
+    # Without the blobs (BACKUP_BLOBS=false: the bucket is its own backup) none are copied.
+    plain = archive.backup(
+        sqlite_settings(tmp_path, backup_blobs=False), now=made.created_at + timedelta(days=1)
+    )
+    assert plain.blob_files == [] and not (plain.path / "blobs").exists()
 
 
 def test_nothing_to_back_up_is_an_error_not_an_empty_backup(tmp_path) -> None:

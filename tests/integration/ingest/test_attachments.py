@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import re
+import threading
 import uuid
+import zipfile
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
+from playwright.async_api import async_playwright, expect
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect as open_socket
 from werkzeug import Request, Response
@@ -26,7 +34,10 @@ from services.conversation.api import create_app
 from services.conversation.bootstrap import ConversationService
 from services.conversation.consumers import register
 from services.conversation.settings import ConversationSettings
+from services.ingest.consumers import meta_media as deferred
+from services.ingest.domain.meta import MediaRef
 from shared import attachment_links
+from shared.events import Envelope, InboundMessageReceived, MessageContent
 from tests.support import files
 from tests.support.meta import (
     SECRETS_KEY,
@@ -41,6 +52,8 @@ OPERATOR_TOKEN = "attachments-operator-token"
 PASSWORD = "correct horse battery"
 GRAPH = "/graph/v21.0"
 MAX_BYTES = 2 * 1024 * 1024
+CHROMIUM = "/usr/bin/chromium"
+MEDIA_ATTEMPTS = 3
 VOICE, PHOTO, PDF = files.ogg_opus_voice(), files.jpeg(800, 600), files.pdf()
 
 
@@ -117,6 +130,8 @@ async def stack(kafka_bootstrap, tmp_path_factory, make_httpserver):  # type: ig
             data_dir,
             meta_graph_url=make_httpserver.url_for(GRAPH),
             meta_max_attempts=2,
+            media_attempts=MEDIA_ATTEMPTS,
+            media_retry_backoff_s=0.05,
         ) as ingest_url,
         httpx.AsyncClient(base_url=portal_url, timeout=30) as portal,
         httpx.AsyncClient(base_url=ingest_url, timeout=30) as ingest,
@@ -445,6 +460,163 @@ async def test_refused_files_say_why_and_the_rest_of_the_message_is_kept(stack):
     )
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (422, "unknown_attachment")
 
+    # The tenant's export lists every file of these messages, the refused ones with their
+    # code and reason (and never bytes nor blob keys), as the Portal shows them.
+    export = await portal.get("/v1/export", headers=tenant.headers)
+    assert export.status_code == 200, export.text
+    with zipfile.ZipFile(io.BytesIO(export.content)) as zf:
+        exported = {
+            m["text"]: m["attachments"]
+            for m in map(orjson.loads, zf.read("messages.jsonl").splitlines())
+        }
+    for text in ("three pictures", "my invoice", "a huge photo"):
+        shown = found[text]
+        assert [
+            (a["attachment_id"], a["kind"], a["file_name"], a["refused_code"], a["refused_reason"])
+            for a in exported[text]
+        ] == [
+            *(
+                (a["attachment_id"], a["kind"], a["file_name"], None, None)
+                for a in shown["attachments"]
+            ),
+            *(
+                (None, r["kind"], r["file_name"], r["code"], r["reason"])
+                for r in shown["refused_attachments"]
+            ),
+        ], text
+        assert all(a["sha256"] is None for a in exported[text] if a["refused_code"])
+        assert "key" not in str(exported[text])
+    assert [a["refused_code"] for a in exported["three pictures"]] == [
+        None,
+        "media_expired",
+        "broken_image",
+    ]
+    assert exported["my invoice"][0]["file_name"] == "invoice.pdf"
+
+
+async def test_a_slow_graph_api_does_not_hold_back_the_webhooks_answer(stack):  # type: ignore[no-untyped-def]
+    """The webhook answers once the message is recorded, before its file is fetched; the
+    file (Meta's CDN holding it back) then arrives with the message. A webhook Meta sends
+    again meanwhile is the same message."""
+    tenant, graph, portal = stack["tenant"], stack["graph"], stack["portal"]
+    release, asked = threading.Event(), threading.Event()
+    photo = files.jpeg(320, 240)
+
+    def slow_cdn(_request: Request) -> Response:
+        asked.set()
+        release.wait(30)  # Meta's CDN takes its time
+        return Response(photo, content_type="image/jpeg")
+
+    graph.expect_request("/cdn/messenger/slow.jpg").respond_with_handler(slow_cdn)
+    body = messenger_body(
+        tenant,
+        "m_slow_1",
+        "a slow photo",
+        [{"type": "image", "payload": {"url": graph.url_for("/cdn/messenger/slow.jpg")}}],
+    )
+    try:
+        await post_webhook(stack, tenant, body)  # 200 while the file is still at Meta
+        await post_webhook(stack, tenant, body)  # Meta's retry: recorded once
+        assert not release.is_set()
+        async with asyncio.timeout(30):  # the worker is fetching it, after the answer
+            while not asked.is_set():
+                await asyncio.sleep(0.05)
+        pending = sa.create_engine(f"sqlite:///{stack['data_dir'] / 'ingest.sqlite'}")
+        with pending.connect() as conn:
+            rows = conn.execute(sa.text("SELECT attempts FROM meta_media_pending")).all()
+        pending.dispose()
+        assert [r.attempts for r in rows] == [0]  # accepted and kept until it is published
+    finally:
+        release.set()
+    found = await messages_of(stack, tenant, {"a slow photo"})
+    (kept,) = found["a slow photo"]["attachments"]
+    assert (kept["content_type"], kept["width"]) == ("image/jpeg", 320)
+    assert (await portal.get(kept["url"])).content == photo
+    async with asyncio.timeout(30):
+        while await asyncio.to_thread(pending_rows, stack["data_dir"]):
+            await asyncio.sleep(0.1)
+    detail = await portal.get(
+        f"/v1/conversations/{found['a slow photo']['conversation_id']}", headers=tenant.headers
+    )
+    assert [m["text"] for m in detail.json()["messages"]].count("a slow photo") == 1
+
+
+def pending_rows(data_dir: Any) -> int:
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'ingest.sqlite'}")
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(sa.text("SELECT count(*) FROM meta_media_pending")) or 0
+    finally:
+        engine.dispose()
+
+
+async def test_a_file_meta_fails_to_give_is_tried_again_and_refused_only_in_the_end(stack):  # type: ignore[no-untyped-def]
+    """A CDN failing once is tried again and the file kept; one failing every time makes a
+    refused attachment (``media_unavailable``) after the attempts, the message kept."""
+    tenant, graph = stack["tenant"], stack["graph"]
+    calls = {"flaky": 0, "down": 0}
+    picture = files.png(30, 30, "blue")
+
+    def flaky(_request: Request) -> Response:
+        calls["flaky"] += 1
+        if calls["flaky"] == 1:
+            return Response("busy", status=503)
+        return Response(picture, content_type="image/png")
+
+    def down(_request: Request) -> Response:
+        calls["down"] += 1
+        return Response("down", status=500)
+
+    graph.expect_request("/cdn/messenger/flaky.png").respond_with_handler(flaky)
+    graph.expect_request("/cdn/messenger/down.png").respond_with_handler(down)
+    await post_webhook(
+        stack,
+        tenant,
+        messenger_body(
+            tenant,
+            "m_flaky_1",
+            "two tries",
+            [
+                {"type": "image", "payload": {"url": graph.url_for("/cdn/messenger/flaky.png")}},
+                {"type": "image", "payload": {"url": graph.url_for("/cdn/messenger/down.png")}},
+            ],
+        ),
+    )
+    message = (await messages_of(stack, tenant, {"two tries"}))["two tries"]
+    assert [a["content_type"] for a in message["attachments"]] == ["image/png"]
+    assert [r["code"] for r in message["refused_attachments"]] == ["media_unavailable"]
+    assert calls == {"flaky": 3, "down": MEDIA_ATTEMPTS}  # (each try fetches both again)
+
+
+async def test_a_message_recorded_by_a_process_that_died_is_published_by_another(stack):  # type: ignore[no-untyped-def]
+    """Accepted means kept: a row another ingest process recorded (and then died, before
+    fetching) is fetched and published by the one running, which never heard of it."""
+    tenant, graph, portal = stack["tenant"], stack["graph"], stack["portal"]
+    channels = (await portal.get("/v1/channels", headers=tenant.headers)).json()
+    channels = channels["items"] if isinstance(channels, dict) else channels
+    (messenger,) = [c for c in channels if c["channel_type"] == "messenger"]
+    url = serve_bytes(graph, "/cdn/messenger/left.png", files.png(20, 20, "red"), "image/png")
+    inbound = InboundMessageReceived(
+        channel_id=messenger["channel_id"],
+        channel_type="messenger",
+        channel_message_id="m_left_behind_1",
+        visitor_external_id="PSID-78",
+        content=MessageContent(kind="attachment", text="left behind"),
+        received_at=datetime.now(UTC),
+    )
+    envelope = Envelope.wrap(inbound, tenant_id=uuid.UUID(tenant.tenant_id))
+    engine = sa.create_engine(f"sqlite:///{stack['data_dir'] / 'ingest.sqlite'}")
+    try:  # what the dead process's webhook did before answering 200
+        dead = deferred.DeferredMedia(engine, None, None, None)  # type: ignore[arg-type]
+        await asyncio.to_thread(dead.record, [(envelope, (MediaRef(kind="image", url=url),))])
+    finally:
+        engine.dispose()
+    message = (await messages_of(stack, tenant, {"left behind"}))["left behind"]
+    assert [a["content_type"] for a in message["attachments"]] == ["image/png"]
+    async with asyncio.timeout(30):
+        while await asyncio.to_thread(pending_rows, stack["data_dir"]):
+            await asyncio.sleep(0.1)
+
 
 def _multipart(request: Request) -> dict[str, Any]:
     return {
@@ -680,6 +852,234 @@ async def test_a_pdf_from_the_widget_reaches_the_agent_and_an_agents_image_reach
     for attachment_id in (pdf["attachment_id"], picture["attachment_id"]):
         assert not [k for k in kept if attachment_id in str(k)], kept
         assert not list((stack["data_dir"] / "blobs").rglob(f"*{attachment_id}*"))
+
+
+class VisitorSite:
+    """A tenant's website on its own origin (a port of its own): one page with the widget's
+    script tag pointing at ingest (``key``: the chat's public key, set once it is known)."""
+
+    def __init__(self, script_src: str) -> None:
+        self.key = ""
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                page = (
+                    "<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>"
+                    f"<script src='{script_src}' data-channel='{site.key}' async></script>"
+                    "</body></html>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def preflight(ingest: httpx.AsyncClient, key: str, origin: str) -> httpx.Response:
+    return await ingest.options(
+        f"/v1/webchat/{key}/files",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+
+
+async def messages_on(
+    stack: dict[str, Any], tenant: Tenant, channel_id: str, enough: Any
+) -> tuple[str, list[dict[str, Any]]]:
+    """(conversation id, messages) of the channel's conversation once ``enough(messages)``."""
+    portal = stack["portal"]
+    async with asyncio.timeout(60):
+        while True:
+            page = await portal.get(
+                "/v1/dispatch/conversations", params={"status": "open"}, headers=tenant.headers
+            )
+            for item in page.json()["items"]:
+                if item["channel_id"] != channel_id:
+                    continue
+                detail = await portal.get(
+                    f"/v1/conversations/{item['conversation_id']}", headers=tenant.headers
+                )
+                if enough(detail.json()["messages"]):
+                    return item["conversation_id"], detail.json()["messages"]
+            await asyncio.sleep(0.2)
+
+
+async def test_a_visitor_picks_a_pdf_in_the_widget_on_their_own_site_and_the_agent_gets_it(
+    stack,
+):  # type: ignore[no-untyped-def]
+    """The widget in a real Chromium on the tenant's site (another origin than ingest): the
+    visitor picks a PDF, the agent sees it in the conversation and downloads it, the agent's
+    picture shows in the widget; a refused file says why in the widget; a site that is not
+    one of the channel's origins is refused (preflight 403, the browser sends nothing)."""
+    portal, ingest = stack["portal"], stack["ingest"]
+    tenant = await new_tenant(portal)  # the limit test sets small limits on the others
+    ingest_url = str(ingest.base_url).rstrip("/")
+    site, other_site = (
+        VisitorSite(f"{ingest_url}/sdk/widget.js"),
+        VisitorSite(f"{ingest_url}/sdk/widget.js"),
+    )
+    channel = await portal.post(
+        "/v1/channels",
+        headers=tenant.headers,
+        json={"channel_type": "webchat", "name": "Shop", "allowed_origins": [site.origin]},
+    )
+    assert channel.status_code == 201, channel.text
+    key, channel_id = channel.json()["public_key"], channel.json()["channel_id"]
+    site.key = other_site.key = key
+    try:
+        async with asyncio.timeout(30):  # until ingest has the channel and its origin
+            while (answer := await preflight(ingest, key, site.origin)).status_code != 204:
+                await asyncio.sleep(0.1)
+        assert answer.headers["access-control-allow-origin"] == site.origin
+        assert "POST" in answer.headers["access-control-allow-methods"]
+        assert "content-type" in answer.headers["access-control-allow-headers"].lower()
+        refused = await preflight(ingest, key, other_site.origin)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "origin_not_allowed"
+        assert "access-control-allow-origin" not in refused.headers
+        assert (await preflight(ingest, "no-such-key", site.origin)).status_code == 404
+        put = await ingest.options(
+            f"/v1/webchat/{key}/files",
+            headers={"Origin": site.origin, "Access-Control-Request-Method": "PUT"},
+        )
+        assert (put.status_code, put.json()["error"]["code"]) == (405, "method_not_allowed")
+
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"]
+            )
+            try:
+                page = await browser.new_page()
+                await page.goto(f"{site.origin}/")
+                await page.get_by_test_id("interact-chat-launcher").click()
+                await expect(page.get_by_test_id("interact-chat-status")).to_have_text(
+                    "online", timeout=30_000
+                )
+                async with page.expect_file_chooser() as chosen:
+                    await page.get_by_test_id("interact-chat-attach").click()
+                await (await chosen.value).set_files(
+                    {"name": "order.pdf", "mimeType": "application/pdf", "buffer": PDF}
+                )
+                sent = page.get_by_test_id("interact-chat-sent-file")
+                await expect(sent).to_contain_text("order.pdf")
+                await expect(page.locator(".msg.pending")).to_have_count(0, timeout=30_000)
+                await expect(page.get_by_test_id("interact-chat-file-error")).to_have_count(0)
+
+                # The agent sees the PDF in the conversation and downloads it.
+                conversation_id, messages = await messages_on(
+                    stack, tenant, channel_id, lambda ms: any(m["attachments"] for m in ms)
+                )
+                (pdf,) = [a for m in messages for a in m["attachments"]]
+                assert (pdf["file_name"], pdf["content_type"]) == ("order.pdf", "application/pdf")
+                assert (await portal.get(pdf["url"])).content == PDF
+
+                # A program under a PDF's name: refused, and the widget says why.
+                async with page.expect_file_chooser() as chosen:
+                    await page.get_by_test_id("interact-chat-attach").click()
+                await (await chosen.value).set_files(
+                    {
+                        "name": "invoice.pdf",
+                        "mimeType": "application/pdf",
+                        "buffer": files.windows_program(),
+                    }
+                )
+                await expect(page.get_by_test_id("interact-chat-file-error")).to_contain_text(
+                    "is a program", timeout=30_000
+                )
+
+                # The agent answers with a picture: it shows in the widget, its link works
+                # from the site's page (CORS on the download too).
+                image = files.png(40, 40, "green")
+                await take_and_reply(stack, tenant, conversation_id, image, "map.png", "Here")
+                picture = page.get_by_test_id("interact-chat-file")
+                await expect(picture).to_contain_text("map.png", timeout=30_000)
+                await expect(picture.locator("img")).to_have_count(1)
+                fetched = await page.evaluate(
+                    """async (link) => {
+                        const answer = await fetch(link);
+                        return [answer.status, answer.headers.get("content-type"),
+                                (await answer.arrayBuffer()).byteLength];
+                    }""",
+                    await picture.get_attribute("href"),
+                )
+                assert fetched == [200, "image/png", len(image)]
+
+                # Read back later, its stored links have expired: the widget gets fresh ones
+                # for this visitor (and nobody else gets any).
+                await page.evaluate(
+                    """(name) => {
+                        const aged = (link) => link && link.replace(/expires=\\d+/, "expires=1");
+                        const t = JSON.parse(localStorage.getItem(name));
+                        for (const entry of t) for (const f of entry.files || []) {
+                            f.url = aged(f.url);
+                            f.thumbnail_url = aged(f.thumbnail_url);
+                        }
+                        localStorage.setItem(name, JSON.stringify(t));
+                    }""",
+                    f"interact-chat:{key}:transcript",
+                )
+                stored = await page.evaluate(
+                    "(name) => localStorage.getItem(name)", f"interact-chat:{key}:transcript"
+                )
+                assert "expires=1&" in stored or stored.count('expires=1"') == 2, stored
+                await page.reload()
+                await page.get_by_test_id("interact-chat-launcher").click()
+                await expect(picture).to_have_count(1, timeout=30_000)
+                href = await picture.get_attribute("href")
+                assert href is not None and not re.search(r"[?&]expires=1(&|$)", href), href
+                assert await page.evaluate("async (l) => (await fetch(l)).status", href) == 200
+                (attachment_id,) = re.findall(r"/files/([0-9a-f-]{36})\?", href)
+                links = f"/v1/webchat/{key}/files/{attachment_id}/links"
+                visitor = await page.evaluate("window.InteractChat.visitorId")
+                assert (await ingest.get(links, params={"visitor_id": visitor})).status_code == 200
+                stranger_links = await ingest.get(links, params={"visitor_id": "visitor-other-1"})
+                assert stranger_links.status_code == 404
+
+                # Another site: the chat is unavailable there and the browser sends no file.
+                stranger = await browser.new_page()
+                await stranger.goto(f"{other_site.origin}/")
+                await expect(stranger.get_by_test_id("interact-chat-status")).to_have_text(
+                    "unavailable", timeout=30_000
+                )
+                outcome = await stranger.evaluate(
+                    """async (url) => {
+                        try {
+                            await fetch(url, {method: "POST", body: new Blob(["%PDF-1.4"]),
+                                              headers: {"Content-Type": "application/pdf"}});
+                            return "sent";
+                        } catch (error) {
+                            return "refused: " + error.name;
+                        }
+                    }""",
+                    f"{ingest_url}/v1/webchat/{key}/files?visitor_id=stranger-1"
+                    "&client_id=stranger-file-1&file_name=x.pdf",
+                )
+                assert outcome == "refused: TypeError"
+            finally:
+                await browser.close()
+        _, messages = await messages_on(stack, tenant, channel_id, lambda ms: len(ms) >= 2)
+        assert [a["file_name"] for m in messages for a in m["attachments"]] == [
+            "order.pdf",
+            "map.png",
+        ]
+    finally:
+        site.close()
+        other_site.close()
 
 
 async def test_a_tenants_own_size_limit_refuses_what_the_operators_allows_for_that_tenant_only(

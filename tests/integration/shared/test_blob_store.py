@@ -122,6 +122,32 @@ async def test_delete_prefix_removes_one_tenant_only(blobs: BlobStore) -> None:
     assert await blobs.delete_prefix(tenant_prefix(gone)) == 0
 
 
+async def test_keys_lists_what_is_stored_under_a_prefix(blobs: BlobStore) -> None:
+    """What a backup copies: every stored key (sorted), one tenant's with its prefix."""
+    one, two = uuid.uuid4(), uuid.uuid4()
+    stored = sorted(
+        attachment_key(tenant, uuid.uuid4(), part)
+        for tenant in (one, two)
+        for part in ("original", "thumbnail")
+    )
+    for key in stored:
+        await blobs.put(key, b"x", "text/plain")
+    assert [k async for k in blobs.list_keys()] == stored
+    assert [k async for k in blobs.list_keys(tenant_prefix(one))] == [
+        k for k in stored if k.startswith(tenant_prefix(one))
+    ]
+    await blobs.delete(stored[0])
+    assert [k async for k in blobs.list_keys()] == stored[1:]
+
+
+async def test_a_put_in_progress_is_not_listed(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    key = attachment_key(uuid.uuid4(), uuid.uuid4(), "original")
+    await store.put(key, b"done", "text/plain")
+    (tmp_path / key).with_name(".original.abc.tmp").write_bytes(b"half")  # what _put writes first
+    assert [k async for k in store.list_keys()] == [key]
+
+
 async def test_keys_that_climb_out_are_refused(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     for key in ("../etc/passwd", "tenants/../../x", "/abs", "tenants//x", ""):

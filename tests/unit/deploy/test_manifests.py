@@ -1086,11 +1086,15 @@ def test_migrate_job_upgrades_every_database() -> None:
 
 def test_compose_backs_up_every_database_to_a_volume() -> None:
     from services.backup.settings import BackupSettings
+    from shared.blobs import BlobSettings
 
     backup = _load_compose()["services"]["backup"]
     assert "services.backup backup --due" in " ".join(backup["command"])
     env = _compose_env(backup)
-    assert set(env) <= {field.upper() for field in BackupSettings.model_fields}
+    # Its own settings, and the blob store's (the attachments are in every backup).
+    known = {*BackupSettings.model_fields, *BlobSettings.model_fields}
+    assert set(env) <= {field.upper() for field in known}
+    assert f"blobs:{env['BLOB_DIR']}" in backup["volumes"]
     for service, database in SERVICE_DATABASES.items():
         assert urlsplit(env[f"{service.upper()}_DATABASE_URL"]).path == f"/{database}"
     assert f"backups:{env['BACKUP_DIR']}" in backup["volumes"]

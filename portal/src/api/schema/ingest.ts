@@ -93,6 +93,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webchat/{public_key}/files/{attachment_id}/links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fresh links to a file of the visitor's own conversation
+         * @description The links of a reply's file expire after minutes; the widget asks for new ones
+         *     when it shows its transcript again later.
+         */
+        get: operations["fresh_links_v1_webchat__public_key__files__attachment_id__links_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/meta/webhook": {
         parameters: {
             query?: never;
@@ -147,6 +168,13 @@ export interface components {
             content_type: string;
             /** Size */
             size: number;
+        };
+        /** FileLinks */
+        FileLinks: {
+            /** Url */
+            url: string;
+            /** Thumbnail Url */
+            thumbnail_url?: string | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -373,6 +401,47 @@ export interface operations {
             };
             /** @description Link altered or expired */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    fresh_links_v1_webchat__public_key__files__attachment_id__links_get: {
+        parameters: {
+            query: {
+                visitor_id: string;
+            };
+            header?: never;
+            path: {
+                public_key: string;
+                attachment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileLinks"];
+                };
+            };
+            /** @description Not a file of this visitor's conversation (or erased) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

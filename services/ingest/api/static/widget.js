@@ -9,6 +9,9 @@
  * the server acks it (after Kafka has it); it is resent after a reconnect.
  * Us -> visitor: the server numbers our messages per visitor; the widget says the last
  * seq it saw when it reconnects and ignores anything it already has.
+ * Files: the paper-clip button uploads one (POST /v1/webchat/{key}/files, the bytes as the
+ * body; CORS from the channel's allowed origins); its client id makes a retry the same
+ * message. Files of replies arrive in the message frame with short-lived links.
  */
 (function () {
   "use strict";
@@ -23,11 +26,13 @@
   var visitorName = script.getAttribute("data-visitor-name") || null;
   var root = new URL(script.src, location.href).href.replace(/\/sdk\/widget\.js([?#].*)?$/, "");
   var socketUrl = root.replace(/^http/, "ws") + "/v1/webchat/" + encodeURIComponent(key) + "/ws";
+  var uploadUrl = root + "/v1/webchat/" + encodeURIComponent(key) + "/files";
 
   var FINAL_CLOSE_CODES = [4403, 4404];
   var PING_EVERY_MS = 15000;
   var SILENCE_LIMIT_MS = 40000;
   var TRANSCRIPT_LIMIT = 200;
+  var UPLOAD_ATTEMPTS = 5;
 
   // --- storage: localStorage when the page may use it, memory otherwise ------------------
   var prefix = "interact-chat:" + key + ":";
@@ -74,7 +79,16 @@
   var outbox = load("outbox", []);          // [{seq, client_id, text}] not yet acked
   var nextSeq = load("next_seq", 1);        // the seq of the visitor's next message
   var lastSeq = load("last_seq", 0);        // the last of our messages the visitor has
-  var transcript = load("transcript", []);  // [{from, text, seq, client_id, pending}]
+  var transcript = load("transcript", []);  // [{from, text, seq, client_id, pending, file(s)}]
+  // An upload of an earlier page that never got its answer: the file is not in storage (too
+  // large for it), so it cannot go again by itself; the visitor is told to send it again.
+  transcript.forEach(function (t) {
+    if (t.upload && t.pending) {
+      t.pending = false;
+      t.failed = "Not sent (the page was closed); please send it again.";
+    }
+  });
+  save("transcript", transcript);
 
   // --- connection ----------------------------------------------------------------------
   var socket = null;
@@ -200,7 +214,10 @@
       }
       lastSeq = frame.seq;
       save("last_seq", lastSeq);
-      remember({ from: frame.author || "agent", text: frame.text || "", seq: frame.seq });
+      var entry = { from: frame.author || "agent", text: frame.text || "", seq: frame.seq };
+      var files = replyFiles(frame.attachments);
+      if (files.length) entry.files = files;
+      remember(entry);
       if (isOpen) markSeen();
     } else if (frame.type === "error") {
       console.warn("Interact chat:", frame.code, frame.message);
@@ -252,6 +269,128 @@
     return true;
   }
 
+  // --- files ---------------------------------------------------------------------------
+  // Links of reply files are paths on ingest, signed for this visitor and short-lived.
+  function ours(path) {
+    return typeof path === "string" && path.charAt(0) === "/" ? root + path : null;
+  }
+  function replyFiles(attachments) {
+    if (!Array.isArray(attachments)) return [];
+    return attachments.filter(function (a) { return a && ours(a.url); }).map(function (a) {
+      return {
+        id: String(a.attachment_id || ""),
+        name: String(a.file_name || "file"),
+        kind: a.kind,
+        size: a.size,
+        url: ours(a.url),
+        thumbnail_url: ours(a.thumbnail_url)
+      };
+    });
+  }
+
+  // A transcript read back later holds links that have expired (minutes): new ones are
+  // asked for the file of this visitor's mailbox before it is shown again.
+  var refreshing = {};
+  function expired(link) {
+    var found = /[?&]expires=(\d+)/.exec(link || "");
+    return !!found && Number(found[1]) * 1000 < Date.now() + 10000;
+  }
+  function refreshLinks(f) {
+    if (!f.id || refreshing[f.id]) return;
+    refreshing[f.id] = true;
+    var url = root + "/v1/webchat/" + encodeURIComponent(key) + "/files/" +
+      encodeURIComponent(f.id) + "/links?visitor_id=" + encodeURIComponent(visitorId);
+    window.fetch(url, { mode: "cors", credentials: "omit" }).then(function (response) {
+      if (response.status !== 200 && response.status !== 404) throw new Error("retry later");
+      return response.status === 200 ? response.json() : null;
+    }).then(function (links) {
+      refresh();
+      transcript.forEach(function (t) {
+        (t.files || []).forEach(function (g) {
+          if (g.id !== f.id) return;
+          if (!links) {
+            g.gone = true;  // erased, or no longer in this visitor's mailbox
+          } else {
+            g.url = ours(links.url);
+            g.thumbnail_url = ours(links.thumbnail_url);
+          }
+        });
+      });
+      save("transcript", transcript);
+      delete refreshing[f.id];
+      render();
+    }, function () {
+      setTimeout(function () { delete refreshing[f.id]; }, 30000);
+    });
+  }
+
+  function settleUpload(clientId, error, accepted) {
+    refresh();
+    transcript.forEach(function (t) {
+      if (t.client_id !== clientId) return;
+      t.pending = false;
+      t.failed = error || undefined;
+      if (accepted && t.file) {
+        t.file.size = accepted.size;
+        t.file.content_type = accepted.content_type;
+      }
+    });
+    save("transcript", transcript);
+    render();
+  }
+
+  // Network errors, 429 and 5xx are tried again (the same client id: never twice in the
+  // conversation); any other answer is final and says why (too large, type not accepted...).
+  function upload(file, clientId, attempt) {
+    var query = "?visitor_id=" + encodeURIComponent(visitorId) +
+      "&client_id=" + encodeURIComponent(clientId) +
+      "&file_name=" + encodeURIComponent(file.name || "file");
+    function again(seconds) {
+      if (attempt + 1 >= UPLOAD_ATTEMPTS) {
+        settleUpload(clientId, "Not sent: the chat cannot be reached; please try again.");
+        return;
+      }
+      var delay = seconds ? seconds * 1000 : Math.min(10000, 1000 * Math.pow(2, attempt));
+      setTimeout(function () { upload(file, clientId, attempt + 1); }, delay);
+    }
+    window.fetch(uploadUrl + query, {
+      method: "POST",
+      body: file,
+      headers: { "Content-Type": file.type || "application/octet-stream" },
+      mode: "cors",
+      credentials: "omit"
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (response.status === 202) {
+          settleUpload(clientId, null, body);
+        } else if (response.status === 429 || response.status >= 500) {
+          again(Number(response.headers.get("Retry-After")) || 0);
+        } else {
+          var error = body && body.error ? body.error.message : "HTTP " + response.status;
+          console.warn("Interact chat: file refused", body && body.error);
+          settleUpload(clientId, "Not sent: " + error);
+        }
+      });
+    }, function () { again(0); });
+  }
+
+  function sendFile(file) {
+    if (!file || status === "unavailable") return false;
+    refresh();
+    var clientId = newId();
+    remember({ from: "visitor", text: "", client_id: clientId, pending: true, upload: true,
+      file: { name: String(file.name || "file"), size: file.size } });
+    upload(file, clientId, 0);
+    return true;
+  }
+
+  function sizeLabel(bytes) {
+    if (typeof bytes !== "number") return "";
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " kB";
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
+
   // --- the widget on the page (a shadow root keeps the site's styles out) ---------------
   var host = document.createElement("div");
   host.setAttribute("data-interact-chat", "");
@@ -277,6 +416,10 @@
     ".msg.agent,.msg.bot,.msg.system{align-self:flex-start;background:#eef0f4}" +
     "form{display:flex;border-top:1px solid #e3e5ea}" +
     "input{flex:1;border:0;padding:10px;font:inherit;outline:none}" +
+    ".file{display:block;color:inherit}" +
+    ".file img{display:block;max-width:100%;border-radius:6px;margin-bottom:4px}" +
+    ".failed{display:block;font-size:12px;margin-top:4px;opacity:.9}" +
+    ".msg.visitor.refused{background:#b3261e}" +
     "form button{border:0;background:transparent;color:#2456d3;font:inherit;font-weight:600;" +
     "padding:0 12px;cursor:pointer}" +
     "</style>" +
@@ -286,7 +429,10 @@
     "<span class='status' data-testid='interact-chat-status'></span></span>" +
     "<button type='button' class='close' aria-label='Close'>&times;</button></header>" +
     "<div class='messages' aria-live='polite'></div>" +
-    "<form><input type='text' maxlength='4000' placeholder='Type a message…' " +
+    "<form><button type='button' class='attach' aria-label='Send a file' title='Send a file' " +
+    "data-testid='interact-chat-attach'>&#128206;</button>" +
+    "<input type='file' hidden data-testid='interact-chat-file-input'>" +
+    "<input type='text' maxlength='4000' placeholder='Type a message…' " +
     "aria-label='Message' data-testid='interact-chat-input'>" +
     "<button type='submit' data-testid='interact-chat-send'>Send</button></form></div>";
 
@@ -294,7 +440,9 @@
   var panel = shadow.querySelector(".panel");
   var list = shadow.querySelector(".messages");
   var statusLabel = shadow.querySelector(".status");
-  var input = shadow.querySelector("input");
+  var input = shadow.querySelector("input[type=text]");
+  var picker = shadow.querySelector("input[type=file]");
+  var attach = shadow.querySelector(".attach");
   launcher.textContent = title;
   shadow.querySelector(".title").textContent = title;
 
@@ -306,6 +454,11 @@
   }
   launcher.addEventListener("click", function () { setOpen(true); });
   shadow.querySelector(".close").addEventListener("click", function () { setOpen(false); });
+  attach.addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    Array.prototype.forEach.call(picker.files || [], function (file) { sendFile(file); });
+    picker.value = "";
+  });
   shadow.querySelector("form").addEventListener("submit", function (event) {
     event.preventDefault();
     if (send(input.value)) input.value = "";
@@ -317,18 +470,61 @@
     launcher.style.display = isOpen ? "none" : "";
     statusLabel.textContent = status;
     host.setAttribute("data-status", status);
-    input.disabled = status === "unavailable";
+    input.disabled = attach.disabled = status === "unavailable";
     list.textContent = "";
     transcript.forEach(function (t) {
       var item = document.createElement("div");
       item.className = "msg " + (t.from === "visitor" ? "visitor" : t.from) +
-        (t.pending ? " pending" : "");
+        (t.pending ? " pending" : "") + (t.failed ? " refused" : "");
       item.setAttribute("data-testid", "interact-chat-message");
       item.setAttribute("data-from", t.from);
-      item.textContent = t.text;
+      if (t.file) item.appendChild(sentFile(t));
+      (t.files || []).forEach(function (f) { item.appendChild(receivedFile(f)); });
+      if (t.text) item.appendChild(document.createTextNode(t.text));
       list.appendChild(item);
     });
     list.scrollTop = list.scrollHeight;
+  }
+
+  function sentFile(t) {
+    var box = document.createElement("span");
+    box.className = "file";
+    box.setAttribute("data-testid", "interact-chat-sent-file");
+    box.textContent = "\uD83D\uDCCE " + t.file.name + " (" + sizeLabel(t.file.size) + ")";
+    if (t.failed) {
+      var why = document.createElement("span");
+      why.className = "failed";
+      why.setAttribute("data-testid", "interact-chat-file-error");
+      why.textContent = t.failed;
+      box.appendChild(why);
+    }
+    return box;
+  }
+
+  function receivedFile(f) {
+    if (f.gone || expired(f.url)) {
+      if (!f.gone) refreshLinks(f);
+      var name = document.createElement("span");
+      name.className = "file";
+      name.setAttribute("data-testid", "interact-chat-file-unavailable");
+      name.textContent = "\uD83D\uDCCE " + f.name + (f.gone ? " (no longer available)" : "");
+      return name;
+    }
+    var link = document.createElement("a");
+    link.className = "file";
+    link.href = f.url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.setAttribute("data-testid", "interact-chat-file");
+    if (f.thumbnail_url) {
+      var image = document.createElement("img");
+      image.src = f.thumbnail_url;
+      image.alt = f.name;
+      link.appendChild(image);
+    }
+    link.appendChild(document.createTextNode("\uD83D\uDCCE " + f.name +
+      (f.size !== undefined ? " (" + sizeLabel(f.size) + ")" : "")));
+    return link;
   }
 
   function start() {
@@ -350,6 +546,7 @@
     open: function () { setOpen(true); },
     close: function () { setOpen(false); },
     send: send,
+    sendFile: sendFile,
     status: function () { return status; },
     visitorId: visitorId
   };
