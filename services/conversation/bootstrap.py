@@ -22,7 +22,7 @@ from services.conversation.application.purge import RetentionPurge
 from services.conversation.application.queries import Queries
 from services.conversation.application.ratelimit import AccessLimits
 from services.conversation.application.security import Security
-from services.conversation.outbox import log_relay
+from services.conversation.consumers.outbox import log_relay
 from services.conversation.settings import ConversationSettings
 from services.conversation.store.datakeys import SqlKeyStore
 from services.conversation.store.files import forget_files

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
-from services.conversation.outbox import log_relay
+from services.conversation.consumers.outbox import log_relay
 from services.conversation.store.positions import read_position
 from services.conversation.store.tables import metadata
 from shared import topics

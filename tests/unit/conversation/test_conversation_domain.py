@@ -137,7 +137,7 @@ def _queued(c: Conversation) -> None:
 
 
 def _dispatched_to_bob(c: Conversation) -> None:
-    c._assigned(c.tenant_id, BOB, "dispatch", T0)
+    assert c.assign(BOB, ANN, T0, dispatch=True)
 
 
 def _closed(c: Conversation) -> None:
