@@ -76,6 +76,16 @@ def is_available(agent: Candidate) -> bool:
     return handles(agent) and agent.presence == "online" and agent.load < agent.capacity
 
 
+def has_the_competences(agent: Candidate, need: Need) -> bool:
+    """Every competence the conversation needs (SPEC: routing by competence)."""
+    return need.competences <= agent.competences
+
+
+def was_passed_over(agent: Candidate, need: Need) -> bool:
+    """Had it and did not take it in time: someone else gets it now."""
+    return agent.user_id in need.passed_over
+
+
 def exclusions(agent: Candidate, need: Need) -> tuple[str, ...]:
     """Every reason this agent cannot take the conversation (empty: eligible). The same
     conditions as ``handles`` and ``is_available``, one reason each, for the decision's
@@ -89,11 +99,11 @@ def exclusions(agent: Candidate, need: Need) -> tuple[str, ...]:
         reasons.append("channel")
     if need.language not in agent.languages:
         reasons.append("language")
-    if not need.competences <= agent.competences:
+    if not has_the_competences(agent, need):
         reasons.append("competence")
     if agent.load >= agent.capacity:
         reasons.append("capacity")
-    if agent.user_id in need.passed_over:
+    if was_passed_over(agent, need):
         reasons.append("not_taken")
     return tuple(reasons)
 

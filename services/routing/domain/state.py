@@ -29,7 +29,16 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, TypeAdapter
 
-from services.routing.domain.choice import Candidate, Decision, Need, decide, fits, is_available
+from services.routing.domain.choice import (
+    Candidate,
+    Decision,
+    Need,
+    decide,
+    fits,
+    has_the_competences,
+    is_available,
+    was_passed_over,
+)
 from services.routing.domain.indexes import Deadlines, Queue, Roster
 from shared import events as ev
 from shared.events import (
@@ -382,12 +391,11 @@ class TenantRouting:
         competences: a decision costs the same with ten agents or a thousand."""
         wanted = EXPLAIN_CLOSEST if explain else 2
         best: list[Candidate] = []
-        passed_over = need.passed_over
+        # The index answers role, presence, load, channel and language; the rest of the rule
+        # (choice.exclusions) is asked here.
         for user_id in self.roster.available_for(need):
             agent = self.agents[user_id]
-            if need.competences <= agent.competences and not (
-                passed_over and user_id in passed_over
-            ):
+            if has_the_competences(agent, need) and not was_passed_over(agent, need):
                 best.append(agent)
                 if len(best) == wanted:
                     break
