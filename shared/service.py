@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -50,6 +51,20 @@ log = logging.getLogger(__name__)
 RESTART_WAIT = wait_exponential_jitter(multiplier=0.5, max=10.0, jitter=1.0)
 #: A loop that ran this long before failing had recovered: its next failure is a new outage.
 HEALTHY_RUN_S = 60.0
+#: The cyclic garbage collector's thresholds in a service. Python's default (700 allocations
+#: per young collection) makes a busy consumer collect every few messages, and each older
+#: collection walks the aggregate cache and the events kept for the relay: a quarter to a
+#: third of the conversation service's CPU per message. Nearly all our garbage is freed by
+#: reference counting anyway; cycles still go, only in larger batches.
+GC_THRESHOLDS = (20_000, 50, 50)
+
+
+def tune_gc(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> None:
+    """Move what start-up made (modules, the app) out of the collector's sight, then
+    collect less often (see :data:`GC_THRESHOLDS`)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*thresholds)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
@@ -72,6 +87,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         # X-Forwarded-For is read by the app itself, from FORWARDED_ALLOW_IPS only.
         proxy_headers=False,
     )
+    tune_gc()
     QuietServer(config).run()
 
 

@@ -76,6 +76,12 @@ class ServiceSettings(BaseSettings):
     #: CPU in the broker and the service). It does delay the re-read after a rewind.
     kafka_fetch_max_wait_ms: int = Field(default=5000, ge=0)
     kafka_max_records: int = Field(default=500, ge=1)
+    #: After a poll that brought fewer than ``kafka_max_records``, how long a consumer waits
+    #: for what is arriving behind them before applying the batch. Each batch costs a
+    #: transaction, a thread hop and an offset commit whatever its size, so under a steady
+    #: stream a short wait makes fewer, larger batches (less CPU per message) for a few ms
+    #: of latency per hop. Idle it costs nothing: it follows only a poll that had records.
+    kafka_consumer_linger_ms: int = Field(default=5, ge=0, le=1000)
     #: A consumer that had lag and made no progress this long makes ``/ready`` answer 503.
     consumer_stall_seconds: float = Field(default=300.0, gt=0)
     #: Longest pause between two attempts of a failing batch (exponential, with jitter).
