@@ -41,8 +41,8 @@ from services.conversation.application.conversations import (  # noqa: E402
 )
 from services.conversation.application.directory import ChannelContext  # noqa: E402
 from services.conversation.application.eventstore import event_store_env  # noqa: E402
+from services.conversation.consumers.outbox import NotificationLogSource  # noqa: E402
 from services.conversation.domain.conversation import Conversation, Visitor  # noqa: E402
-from services.conversation.outbox import NotificationLogSource  # noqa: E402
 from services.conversation.store.datakeys import SqlKeyStore  # noqa: E402
 from services.conversation.store.projection import Projector, ensure_views_current  # noqa: E402
 from services.conversation.store.tables import metadata  # noqa: E402

@@ -220,7 +220,7 @@ def seed_demo(stack: Stack, operator_token: str = DEMO_OPERATOR_TOKEN) -> dict:
             },
         )
         created.raise_for_status()
-        admin = _login(http, "admin@demo.example")
+        admin = demo_login(http, "admin@demo.example")
         http.put(
             "/v1/settings/general",
             headers=admin,
@@ -257,7 +257,7 @@ def seed_demo(stack: Stack, operator_token: str = DEMO_OPERATOR_TOKEN) -> dict:
                     "password": DEMO_PASSWORD,
                 },
             ).raise_for_status()
-            http.put("/v1/me/presence", headers=_login(http, email), json={"presence": "online"})
+            http.put("/v1/me/presence", headers=demo_login(http, email), json={"presence": "online"})
     demo = {
         "tenant_id": created.json()["tenant_id"],
         "channel_id": channel_id,
@@ -269,7 +269,7 @@ def seed_demo(stack: Stack, operator_token: str = DEMO_OPERATOR_TOKEN) -> dict:
     return demo
 
 
-def _login(http: httpx.Client, email: str) -> dict[str, str]:
+def demo_login(http: httpx.Client, email: str) -> dict[str, str]:
     response = http.post("/v1/auth/login", json={"email": email, "password": DEMO_PASSWORD})
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['token']}"}

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy import Engine, create_engine
 
-from services.stack import DEMO_OPERATOR_TOKEN, DEMO_PASSWORD, Stack, _login
+from services.stack import DEMO_OPERATOR_TOKEN, DEMO_PASSWORD, Stack, demo_login
 
 
 def login(stack: Stack, email: str) -> dict[str, str]:
     """A bearer header of a demo account (``services.stack``'s own login)."""
     with httpx.Client(base_url=stack.url("conversation"), timeout=30) as http:
-        return _login(http, email)
+        return demo_login(http, email)
 
 
 def add_agent(

@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = Path(__file__).parent / "screenshots"
+SCREENSHOTS = Path(__file__).parents[1] / "e2e" / "screenshots"
 AXE = ROOT / "portal" / "node_modules" / "axe-core" / "axe.min.js"
 
 

@@ -378,7 +378,7 @@ class Conversations(CacheEvictingOnConflict):
     ) -> None:
         conversation = self.conversation(tenant_id, conversation_id)
         if conversation.take(user_id, at, from_shared_queue=from_shared_queue):
-            self._save(conversation)
+            self.save_or_refuse(conversation)
 
     @_one_writer
     def reply(
@@ -399,7 +399,7 @@ class Conversations(CacheEvictingOnConflict):
             return message_id
         visitor = self.repository.get(conversation.visitor_id)
         conversation.reply(message_id, author_id, text, at, visitor.external_id, attachments)
-        self._save(conversation)
+        self.save_or_refuse(conversation)
         return message_id
 
     @_one_writer
@@ -415,7 +415,7 @@ class Conversations(CacheEvictingOnConflict):
     ) -> None:
         conversation = self.conversation(tenant_id, conversation_id)
         if conversation.assign(to, by, at, dispatch=dispatch):
-            self._save(conversation)
+            self.save_or_refuse(conversation)
 
     @_one_writer
     def change_requirements(
@@ -437,7 +437,7 @@ class Conversations(CacheEvictingOnConflict):
             at,
             dispatched=dispatched,
         ):
-            self._save(conversation)
+            self.save_or_refuse(conversation)
 
     @_one_writer
     def add_note(
@@ -451,7 +451,7 @@ class Conversations(CacheEvictingOnConflict):
         conversation = self.conversation(tenant_id, conversation_id)
         note_id = uuid.uuid4()
         conversation.add_note(tenant_id, note_id, author_id, text, at)
-        self._save(conversation)
+        self.save_or_refuse(conversation)
         return note_id
 
     @_one_writer
@@ -472,7 +472,7 @@ class Conversations(CacheEvictingOnConflict):
         visitor.conversation_ended(
             tenant_id, conversation.id, sorted(conversation.channel_message_ids)
         )
-        self._save(conversation, visitor)
+        self.save_or_refuse(conversation, visitor)
 
     @_one_writer
     def archive(
@@ -480,7 +480,7 @@ class Conversations(CacheEvictingOnConflict):
     ) -> None:
         conversation = self.conversation(tenant_id, conversation_id)
         conversation.archive(topics, at)
-        self._save(conversation)
+        self.save_or_refuse(conversation)
 
     @_one_writer
     def pause_bot(
@@ -494,7 +494,7 @@ class Conversations(CacheEvictingOnConflict):
             visitor.pause_bot(tenant_id, by, at)
         if conversation.hand_to_humans("paused", at, by):
             conversation.take(by, at, from_shared_queue=True)
-        self._save(conversation, visitor)
+        self.save_or_refuse(conversation, visitor)
 
     @_one_writer
     def resume_bot(
@@ -505,7 +505,7 @@ class Conversations(CacheEvictingOnConflict):
         conversation.hand_to_bot(at, by, visitor.bot_paused)
         if visitor.bot_paused:
             visitor.resume_bot(tenant_id, by, at)
-        self._save(conversation, visitor)
+        self.save_or_refuse(conversation, visitor)
 
     @_one_writer
     def update_visitor(
@@ -513,7 +513,7 @@ class Conversations(CacheEvictingOnConflict):
     ) -> None:
         visitor = self.visitor(tenant_id, visitor_id)
         if visitor.update_profile(changes, by):
-            self._save(visitor)
+            self.save_or_refuse(visitor)
 
     @_one_writer
     def erase_visitor(
@@ -535,7 +535,7 @@ class Conversations(CacheEvictingOnConflict):
                 tenant_id, conversation.id, sorted(conversation.channel_message_ids)
             )
         if visitor.erase(by, at) or touched:
-            self._save(*touched, visitor)
+            self.save_or_refuse(*touched, visitor)
         subjects = [visitor.id, *visitor.conversation_ids]
         self.forget(*subjects)
         self.forget_recent(set(subjects))
@@ -543,7 +543,9 @@ class Conversations(CacheEvictingOnConflict):
 
     # --- loading and saving -----------------------------------------------------------------
 
-    def _save(self, *aggregates: Any) -> None:
+    def save_or_refuse(self, *aggregates: Any) -> None:
+        """Save, or refuse with ``concurrent_change`` when another writer (another replica)
+        saved a newer version of one of them first: the caller's command is not applied."""
         try:
             self.save(*aggregates)
         except IntegrityError:

@@ -56,9 +56,9 @@ def test_same_version_two_replicas_one_wins(replicas) -> None:  # type: ignore[n
     mine, theirs = one.repository.get(cid), two.repository.get(cid)
     mine.take(ann, T0, from_shared_queue=True)
     theirs.take(bob, T0, from_shared_queue=True)
-    one._save(mine)
+    one.save_or_refuse(mine)
     with pytest.raises(ConversationError) as lost:
-        two._save(theirs)
+        two.save_or_refuse(theirs)
     assert lost.value.code == "concurrent_change"
     assert two.conversation(TENANT, cid).assignee_id == ann
 

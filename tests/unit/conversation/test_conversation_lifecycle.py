@@ -158,7 +158,7 @@ def test_two_takers_on_the_same_version_one_wins_the_other_gets_concurrent_chang
     second = app.repository.get(conversation.id)
     first.take(ANN, T0, from_shared_queue=True)
     second.take(BOB, T0, from_shared_queue=True)
-    app._save(first)
+    app.save_or_refuse(first)
     refused("concurrent_change", app._save, second)
     assert app.conversation(TENANT, conversation.id).assignee_id == ANN
 
