@@ -257,7 +257,9 @@ def seed_demo(stack: Stack, operator_token: str = DEMO_OPERATOR_TOKEN) -> dict:
                     "password": DEMO_PASSWORD,
                 },
             ).raise_for_status()
-            http.put("/v1/me/presence", headers=demo_login(http, email), json={"presence": "online"})
+            http.put(
+                "/v1/me/presence", headers=demo_login(http, email), json={"presence": "online"}
+            )
     demo = {
         "tenant_id": created.json()["tenant_id"],
         "channel_id": channel_id,
