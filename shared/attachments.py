@@ -36,6 +36,19 @@ from shared.clamd import ScannerUnavailable
 from shared.events import Attachment, AttachmentKind, RefusedAttachment
 
 MB = 1024 * 1024
+
+#: The OpenAPI of an upload route: the file's bytes are the whole body (its name comes in a
+#: header), and the refusals every upload can meet besides its own size limit (413).
+BINARY_UPLOAD = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+UPLOAD_REFUSALS: dict[int | str, dict[str, str]] = {
+    415: {"description": "A type not accepted, or a program under another name"},
+    422: {"description": "Empty, a damaged image, or malware found"},
+}
 THUMBNAIL_PX = 320
 #: Pillow refuses images above this many pixels (decompression bombs).
 MAX_PIXELS = 50_000_000

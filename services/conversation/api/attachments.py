@@ -27,7 +27,7 @@ from services.conversation.api.deps import Caller, allowed, run, service
 from services.conversation.api.schemas import AttachmentOut, RefusedAttachmentOut
 from services.conversation.bootstrap import ConversationService
 from shared import attachment_links as links
-from shared.attachments import AttachmentRefused, Limits, keep
+from shared.attachments import BINARY_UPLOAD, UPLOAD_REFUSALS, AttachmentRefused, Limits, keep
 from shared.blobs import BlobNotFound, attachment_key
 from shared.events import Attachment
 from shared.http import ApiError
@@ -54,18 +54,10 @@ def _limits(svc: ConversationService, tenant_id: uuid.UUID, conversation_id: uui
     status_code=201,
     response_model=AttachmentOut,
     summary="Upload a file for a reply",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
-    },
+    openapi_extra=BINARY_UPLOAD,
     responses={
         413: {"description": "Larger than the channel or the operator allows"},
-        415: {"description": "A type not accepted, or a program under another name"},
-        422: {"description": "Empty, a damaged image, or malware found"},
+        **UPLOAD_REFUSALS,
     },
 )
 async def upload(

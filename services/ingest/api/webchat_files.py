@@ -32,7 +32,7 @@ from services.ingest.domain.webchat import ClientId
 from services.ingest.store import webchat_files as file_store
 from services.ingest.store.channels import tenant_attachment_max
 from shared import attachment_links as links
-from shared.attachments import AttachmentRefused, Limits, keep
+from shared.attachments import BINARY_UPLOAD, UPLOAD_REFUSALS, AttachmentRefused, Limits, keep
 from shared.blobs import BlobNotFound
 from shared.http import ApiError, client_address, rate_limited
 
@@ -61,18 +61,10 @@ class FileAccepted(BaseModel):
     status_code=202,
     response_model=FileAccepted,
     summary="A visitor sends a file",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
-    },
+    openapi_extra=BINARY_UPLOAD,
     responses={
         413: {"description": "Larger than the chat allows"},
-        415: {"description": "A type not accepted, or a program under another name"},
-        422: {"description": "Empty, a damaged image, or malware found"},
+        **UPLOAD_REFUSALS,
         429: {"description": "Too many messages from this visitor, address or site"},
     },
 )
