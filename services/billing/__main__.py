@@ -18,6 +18,7 @@ from services.billing.api import operator, tenant
 from services.billing.application.invoicing import Invoicing
 from services.billing.application.timer import issue_closed_months
 from services.billing.settings import BillingSettings
+from services.billing.store.ledger import Ledger
 from services.billing.store.tables import drop_view_of_older_version, metadata, outbox
 from shared import topics
 from shared.consumer_service import ConsumerService
@@ -46,7 +47,9 @@ def build(
     before.dispose()
     service = ConsumerService(settings, metadata)
     relay = table_relay("billing", service.engine, outbox, lambda: make_producer(settings))
-    invoicing = Invoicing(service.engine, settings.price_list(), clock, after_commit=relay.wake)
+    invoicing = Invoicing(
+        Ledger(service.engine), settings.price_list(), clock, after_commit=relay.wake
+    )
     service.consume(
         topics.DIRECTORY_EVENTS,
         topics.SLA_EVENTS,

@@ -5,7 +5,8 @@ outbox together. Invoices are never changed afterwards. Identities are derived, 
 drawn: an invoice's id and number follow from tenant, period and purpose, and its
 event's id from the invoice, so issuing twice (a retried POST, the timer and an operator
 at once, a rebuilt view) finds the invoice already there instead of issuing another.
-The SQL is ``store.ledger``'s; here the use cases decide what to read and write.
+The SQL is ``store.ledger``'s, reached through the ports (``application.ports``) that
+``__main__.build`` passes in; here the use cases decide what to read and write.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, Row
-from sqlalchemy.exc import IntegrityError
-
+from services.billing.application.ports import Books, ConcurrentWrite, Ledger
 from services.billing.domain.invoice import (
     Contract,
     EarlyTermination,
@@ -31,12 +30,8 @@ from services.billing.domain.invoice import (
     monthly_lines,
     setup_lines,
 )
-from services.billing.store import ledger
-from services.billing.store.tables import outbox
-from shared import topics
 from shared.errors import Refusal
 from shared.events import Envelope, InvoiceIssued, InvoicePaymentRecorded
-from shared.outbox import enqueue
 
 T = TypeVar("T")
 NAMESPACE = uuid.UUID("0f5e9d1c-2b7a-4c3e-8d6f-b1a2c3d4e5f6")
@@ -62,7 +57,7 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
-def contract_of(row: Row) -> Contract:
+def contract_of(row: Any) -> Contract:
     return Contract.from_instants(
         row.plan,
         row.sdk_option,
@@ -73,10 +68,10 @@ def contract_of(row: Row) -> Contract:
     )
 
 
-def tenant_row(conn: Connection, tenant_id: str, lock: bool = False) -> Row:
+def tenant_row(books: Books, tenant_id: str, lock: bool = False) -> Any:
     """The tenant's contract; ``lock``: one issuer per tenant at a time (PostgreSQL), so a
     service credit is never deducted by two invoices issued at once."""
-    row = ledger.tenant_row(conn, tenant_id, lock)
+    row = books.tenant_row(tenant_id, lock)
     if row is None:
         raise Refused(
             "not_found", "Billing knows no contract for this tenant (yet).", kind="not_found"
@@ -92,7 +87,7 @@ def invoice_number(tenant_id: str, period: Period, suffix: str) -> str:
 
 
 def write_invoice(
-    conn: Connection,
+    books: Books,
     *,
     tenant_id: str,
     number: str,
@@ -108,8 +103,7 @@ def write_invoice(
     invoice_id = str(uuid.uuid5(NAMESPACE, f"{tenant_id}/{number}"))
     licence = sum(line.amount_cents for line in lines if line.kind == "licence")
     total = sum(line.amount_cents for line in lines)
-    ledger.insert_invoice(
-        conn,
+    books.insert_invoice(
         lines,
         invoice_id=invoice_id,
         tenant_id=tenant_id,
@@ -141,7 +135,7 @@ def write_invoice(
         )
     ]
     if kind == "invoice" and total == 0:  # nothing to pay: it must not count as unpaid
-        ledger.record_payment(conn, invoice_id, True, issued_at)
+        books.record_payment(invoice_id, True, issued_at)
         events.append(
             Envelope.wrap(
                 InvoicePaymentRecorded(invoice_id=uuid.UUID(invoice_id), paid=True, at=issued_at),
@@ -150,21 +144,21 @@ def write_invoice(
                 occurred_at=issued_at,
             )
         )
-    enqueue(conn, outbox, topics.BILLING_EVENTS, *events)
+    books.enqueue(*events)
     return invoice_id
 
 
 def issue_setup_invoice(
-    conn: Connection, tenant_id: str, contract: Contract, prices: PriceList, at: datetime
+    books: Books, tenant_id: str, contract: Contract, prices: PriceList, at: datetime
 ) -> str | None:
     """The one-time fees, in advance, at activation (from the consumer's transaction)."""
     period = Period.of(contract.start_day)
     number = invoice_number(tenant_id, period, "S")
     lines = setup_lines(prices, contract)
-    if not lines or ledger.invoice_numbered(conn, tenant_id, number) is not None:
+    if not lines or books.invoice_numbered(tenant_id, number) is not None:
         return None
     return write_invoice(
-        conn,
+        books,
         tenant_id=tenant_id,
         number=number,
         kind="invoice",
@@ -193,12 +187,12 @@ class Draft:
 
 
 def draft_month(
-    conn: Connection, row: Row, period: Period, prices: PriceList, as_of: datetime
+    books: Books, row: Any, period: Period, prices: PriceList, as_of: datetime
 ) -> Draft:
     contract = contract_of(row)
     begin, end = period.bounds(contract.tz)
-    periods = ledger.activation_periods(conn, row.tenant_id, begin, end)
-    credits = ledger.available_credits(conn, row.tenant_id, as_of)
+    periods = books.activation_periods(row.tenant_id, begin, end)
+    credits = books.available_credits(row.tenant_id, as_of)
     return Draft(row.tenant_id, period, monthly_lines(periods, period, contract, prices, credits))
 
 
@@ -211,17 +205,18 @@ class Outcome:
 
 
 class Invoicing:
-    """The use cases, each in its own transaction; ``after_commit`` wakes the relay."""
+    """The use cases, each in its own transaction of the ``ledger``; ``after_commit``
+    wakes the relay."""
 
     def __init__(
         self,
-        engine: Engine,
+        ledger: Ledger,
         prices: PriceList,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         after_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        self.engine, self.prices, self.clock, self.after_commit = (
-            engine,
+        self.ledger, self.prices, self.clock, self.after_commit = (
+            ledger,
             prices,
             clock,
             after_commit,
@@ -231,8 +226,8 @@ class Invoicing:
 
     def issue_month(self, period: Period, grace: float = 0.0) -> list[Outcome]:
         """Every tenant's invoice for a month that has ended (``grace`` hours ago)."""
-        with self.engine.connect() as conn:
-            ids = ledger.tenant_ids(conn)
+        with self.ledger.reading() as books:
+            ids = books.tenant_ids()
         outcomes = [self.issue_for(tenant_id, period, grace) for tenant_id in ids]
         if any(o.status == "issued" for o in outcomes):
             self.after_commit()
@@ -242,11 +237,9 @@ class Invoicing:
         now = self.clock()
         number = invoice_number(tenant_id, period, "M")
         try:
-            with self.engine.begin() as conn:
-                row = tenant_row(conn, tenant_id, lock=True)
-                existing = ledger.invoice_numbered(
-                    conn, tenant_id, number
-                )  # issued while we waited
+            with self.ledger.writing() as books:
+                row = tenant_row(books, tenant_id, lock=True)
+                existing = books.invoice_numbered(tenant_id, number)  # issued while we waited
                 if existing is not None:
                     return Outcome(tenant_id, "already_issued", existing)
                 contract = contract_of(row)
@@ -254,9 +247,9 @@ class Invoicing:
                     return Outcome(tenant_id, "skipped", reason="outside_contract")
                 if not period.closed(contract.tz, now - timedelta(hours=grace)):
                     return Outcome(tenant_id, "skipped", reason="month_not_closed")
-                draft = draft_month(conn, row, period, self.prices, now)
+                draft = draft_month(books, row, period, self.prices, now)
                 invoice_id = write_invoice(
-                    conn,
+                    books,
                     tenant_id=tenant_id,
                     number=number,
                     kind="invoice",
@@ -266,9 +259,9 @@ class Invoicing:
                     issued_at=now,
                 )
                 return Outcome(tenant_id, "issued", invoice_id)
-        except IntegrityError:  # issued at the same moment elsewhere: that one stands
-            with self.engine.connect() as conn:
-                existing = ledger.invoice_numbered(conn, tenant_id, number)
+        except ConcurrentWrite:  # issued at the same moment elsewhere: that one stands
+            with self.ledger.reading() as books:
+                existing = books.invoice_numbered(tenant_id, number)
             if existing is None:
                 raise
             return Outcome(tenant_id, "already_issued", existing)
@@ -276,10 +269,10 @@ class Invoicing:
     def preview(self, tenant_id: str) -> Draft:
         """The running month as it would be invoiced if nothing changed until its end."""
         now = self.clock()
-        with self.engine.connect() as conn:
-            row = tenant_row(conn, tenant_id)
+        with self.ledger.reading() as books:
+            row = tenant_row(books, tenant_id)
             period = Period.of(now.astimezone(zone(row.time_zone)).date())
-            return draft_month(conn, row, period, self.prices, now)
+            return draft_month(books, row, period, self.prices, now)
 
     # --- corrections and payments -----------------------------------------------------
 
@@ -288,33 +281,33 @@ class Invoicing:
     ) -> str:
         """A credit note against an invoice, never more than is left of it."""
         return self._retrying(
-            lambda conn: self._credit_note(conn, invoice_id, licence_cents, other_cents, reason)
+            lambda books: self._credit_note(books, invoice_id, licence_cents, other_cents, reason)
         )
 
-    def _retrying(self, work: Callable[[Connection], T]) -> T:
+    def _retrying(self, work: Callable[[Books], T]) -> T:
         """One transaction; again if a concurrent one took the same number or row first."""
         for attempt in range(3):
             try:
-                with self.engine.begin() as conn:
-                    result = work(conn)
+                with self.ledger.writing() as books:
+                    result = work(books)
                 self.after_commit()
                 return result
-            except IntegrityError:
+            except ConcurrentWrite:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
     def _credit_note(
-        self, conn: Connection, invoice_id: str, licence_cents: int, other_cents: int, reason: str
+        self, books: Books, invoice_id: str, licence_cents: int, other_cents: int, reason: str
     ) -> str:
-        invoice = ledger.invoice_row(conn, invoice_id)
+        invoice = books.invoice_row(invoice_id)
         if invoice is None:
             raise not_found("invoice")
         if invoice.kind != "invoice":
             raise Refused(
                 "not_an_invoice", "A credit note corrects an invoice only.", kind="conflict"
             )
-        credited = ledger.credited(conn, invoice_id)
+        credited = books.credited(invoice_id)
         licence_left = invoice.licence_cents + credited[0]
         total_left = invoice.total_cents + credited[1]
         if licence_cents > licence_left or licence_cents + other_cents > total_left:
@@ -324,7 +317,7 @@ class Invoicing:
                 kind="conflict",
             )
         period = Period.parse(invoice.period)
-        notes = ledger.credit_notes_in(conn, invoice.tenant_id, invoice.period)
+        notes = books.credit_notes_in(invoice.tenant_id, invoice.period)
         lines = [
             Line(kind, f"{text}, invoice {invoice.number}", 1, 1, Decimal(-cents), -cents)
             for kind, text, cents in (
@@ -334,7 +327,7 @@ class Invoicing:
             if cents
         ]
         return write_invoice(
-            conn,
+            books,
             tenant_id=invoice.tenant_id,
             number=invoice_number(invoice.tenant_id, period, f"C{notes + 1}"),
             kind="credit_note",
@@ -348,20 +341,17 @@ class Invoicing:
 
     def record_payment(self, invoice_id: str, paid: bool) -> datetime:
         """The operator's word that an invoice is (or is not, after all) paid."""
-        return self._retrying(lambda conn: self._record_payment(conn, invoice_id, paid))
+        return self._retrying(lambda books: self._record_payment(books, invoice_id, paid))
 
-    def _record_payment(self, conn: Connection, invoice_id: str, paid: bool) -> datetime:
+    def _record_payment(self, books: Books, invoice_id: str, paid: bool) -> datetime:
         now = self.clock()
-        invoice = ledger.invoice_row(conn, invoice_id)
+        invoice = books.invoice_row(invoice_id)
         if invoice is None:
             raise not_found("invoice")
         if invoice.kind != "invoice":
             raise Refused("not_payable", "A credit note is not paid.", kind="conflict")
-        ledger.record_payment(conn, invoice_id, paid, now)
-        enqueue(
-            conn,
-            outbox,
-            topics.BILLING_EVENTS,
+        books.record_payment(invoice_id, paid, now)
+        books.enqueue(
             Envelope.wrap(
                 InvoicePaymentRecorded(invoice_id=uuid.UUID(invoice_id), paid=paid, at=now),
                 tenant_id=uuid.UUID(invoice.tenant_id),
@@ -375,8 +365,8 @@ class Invoicing:
     def early_termination(
         self, tenant_id: str, termination: date | None
     ) -> tuple[Contract, date, EarlyTermination]:
-        with self.engine.connect() as conn:
-            contract = contract_of(tenant_row(conn, tenant_id))
+        with self.ledger.reading() as books:
+            contract = contract_of(tenant_row(books, tenant_id))
         termination = termination or contract.end_day
         if termination is None:
             raise Refused(
