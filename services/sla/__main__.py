@@ -14,6 +14,7 @@ from services.sla import consumers
 from services.sla.api.routes import Sla, levels_router, operator_router, tenant_router
 from services.sla.application.incidents import Clock, utc_now
 from services.sla.settings import SlaSettings
+from services.sla.store.records import Store
 from services.sla.store.tables import metadata, outbox
 from shared import topics
 from shared.consumer_service import ConsumerService
@@ -37,7 +38,7 @@ def build(settings: SlaSettings, clock: Clock = utc_now) -> FastAPI:
     )
     relay = table_relay("sla", service.engine, outbox, lambda: make_producer(settings))
 
-    sla = Sla(service.engine, clock)
+    sla = Sla(Store(service.engine), clock)
 
     async def start_relay() -> None:
         loop = asyncio.get_running_loop()

@@ -9,7 +9,6 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import Engine
 
 from services.sla.api import schemas as s
 from services.sla.application import views
@@ -17,6 +16,7 @@ from services.sla.application.claims import Claims
 from services.sla.application.incidents import Clock, Incidents
 from services.sla.domain.aggregate import IncidentState
 from services.sla.store.projection import rebuild
+from services.sla.store.records import Store
 from shared.auth import Caller, caller, operator, role_in
 from shared.http import ApiError
 
@@ -26,10 +26,10 @@ Month = Path(pattern=s.MONTH, description="Calendar month, YYYY-MM (Brussels tim
 class Sla:
     """What the routes need, kept on ``app.state.sla``."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
-        self.engine, self.clock = engine, clock
-        self.incidents = Incidents(engine, clock)
-        self.claims = Claims(engine, clock)
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store, self.engine, self.clock = store, store.engine, clock
+        self.incidents = Incidents(store, clock)
+        self.claims = Claims(store, clock)
         #: Wakes the outbox relay after a claim (set once the relay runs).
         self.on_credit_granted: Callable[[], object] = lambda: None
 
@@ -39,15 +39,15 @@ def sla(request: Request) -> Sla:
 
 
 def _view(app: Sla, state: IncidentState) -> dict[str, Any]:
-    with app.engine.connect() as conn:
-        found = views.incident(conn, None, state.incident_id, app.clock())
+    with app.store.reading() as records:
+        found = views.incident(records, None, state.incident_id, app.clock())
     assert found is not None
     return found
 
 
 def _report(app: Sla, tenant_id: str, month: str) -> dict[str, Any]:
-    with app.engine.connect() as conn:
-        return views.tenant_report(conn, tenant_id, month, app.clock())
+    with app.store.reading() as records:
+        return views.tenant_report(records, tenant_id, month, app.clock())
 
 
 levels_router = APIRouter(prefix="/v1/sla", tags=["service levels"])
@@ -56,8 +56,8 @@ levels_router = APIRouter(prefix="/v1/sla", tags=["service levels"])
 @levels_router.get("/service-levels", response_model=s.ServiceLevels)
 async def service_levels(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     """Hub tenants have no service levels; Pro and Bot tenants have the SPEC §6 targets."""
-    with sla(request).engine.connect() as conn:
-        return views.service_levels(conn, str(who.tenant_id))
+    with sla(request).store.reading() as records:
+        return views.service_levels(records, str(who.tenant_id))
 
 
 operator_router = APIRouter(
@@ -84,14 +84,14 @@ def operator_open_incidents(
     tenant_id: uuid.UUID = Query(), app: Sla = Depends(sla)
 ) -> list[dict[str, Any]]:
     """A tenant's open incidents, with time used and left against each target."""
-    with app.engine.connect() as conn:
-        return views.open_incidents(conn, str(tenant_id), app.clock())
+    with app.store.reading() as records:
+        return views.open_incidents(records, str(tenant_id), app.clock())
 
 
 @operator_router.get("/incidents/{incident_id}", response_model=s.IncidentView)
 def operator_incident(incident_id: uuid.UUID, app: Sla = Depends(sla)) -> dict[str, Any]:
-    with app.engine.connect() as conn:
-        found = views.incident(conn, None, str(incident_id), app.clock())
+    with app.store.reading() as records:
+        found = views.incident(records, None, str(incident_id), app.clock())
     if found is None:
         raise ApiError(404, "not_found", f"There is no incident {incident_id}.")
     return found
@@ -177,16 +177,16 @@ def my_open_incidents(
     who: Caller = Depends(administrator), app: Sla = Depends(sla)
 ) -> list[dict[str, Any]]:
     """Your open incidents, with time used and left against each target."""
-    with app.engine.connect() as conn:
-        return views.open_incidents(conn, str(who.tenant_id), app.clock())
+    with app.store.reading() as records:
+        return views.open_incidents(records, str(who.tenant_id), app.clock())
 
 
 @tenant_router.get("/incidents/{incident_id}", response_model=s.IncidentView)
 def my_incident(
     incident_id: uuid.UUID, who: Caller = Depends(administrator), app: Sla = Depends(sla)
 ) -> dict[str, Any]:
-    with app.engine.connect() as conn:
-        found = views.incident(conn, str(who.tenant_id), str(incident_id), app.clock())
+    with app.store.reading() as records:
+        found = views.incident(records, str(who.tenant_id), str(incident_id), app.clock())
     if found is None:
         raise ApiError(404, "not_found", f"There is no incident {incident_id}.")
     return found

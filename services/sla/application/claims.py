@@ -20,8 +20,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
-
 from services.sla.application.errors import Refused
 from services.sla.application.incidents import Clock, utc_now
 from services.sla.application.ledger import (
@@ -31,17 +29,13 @@ from services.sla.application.ledger import (
     month_key,
     previous_month,
 )
+from services.sla.application.ports import Records, Store
 from services.sla.domain.clock import BRUSSELS
 from services.sla.domain.credits import Breach, breaches_of, claim_decision, credits_for_month
 from services.sla.domain.incident import measure
 from services.sla.domain.targets import Level, level_of
-from services.sla.store.credits import granted_amount, insert_credit, queue_claims_of
-from services.sla.store.projection import load
-from services.sla.store.tables import outbox
 from shared import events as ev
-from shared import topics
 from shared.access import plan_includes
-from shared.outbox import enqueue
 
 CREDIT_IDS = uuid.UUID("5c1a0c6e-6f1b-4a57-9d0b-7f3c2f9e51a1")
 
@@ -63,8 +57,8 @@ def credit_id_of(incident_id: str, kind: str) -> uuid.UUID:
 
 
 class Claims:
-    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
-        self.engine, self.clock = engine, clock
+    def __init__(self, store: Store, clock: Clock = utc_now) -> None:
+        self.store, self.clock = store, clock
 
     def claim(
         self, tenant_id: uuid.UUID, incident_id: uuid.UUID, claimed_at: datetime | None = None
@@ -73,9 +67,9 @@ class Claims:
         claimed_at = claimed_at or now
         if claimed_at > now:
             raise Refused("in_the_future", "The claim cannot arrive in the future.", kind="invalid")
-        with self.engine.begin() as conn:
+        with self.store.writing() as records:
             # Claims of one tenant queue here, so two never both use the same cap room.
-            tenant = queue_claims_of(conn, str(tenant_id))
+            tenant = records.queue_claims_of(str(tenant_id))
             if tenant is None:
                 raise Refused("unknown_tenant", f"There is no tenant {tenant_id}.", kind="invalid")
             if not plan_includes(tenant.plan, "service_levels"):
@@ -84,7 +78,7 @@ class Claims:
                     "Hub tenants have no service levels (§6).",
                     kind="conflict",
                 )
-            state = load(conn, str(incident_id))
+            state = records.load(str(incident_id))
             if state is None or state.tenant_id != str(tenant_id):
                 raise Refused("not_found", f"There is no incident {incident_id}.", kind="not_found")
             if claimed_at < state.created_at:
@@ -102,7 +96,7 @@ class Claims:
                     f"Incident {incident_id} ({state.priority}) has no SLA breach to credit.",
                     kind="conflict",
                 )
-            outcomes = [self._decide(conn, tenant, b, claimed_at, now) for b in found]
+            outcomes = [self._decide(records, tenant, b, claimed_at, now) for b in found]
         if not any(o.decision in ("granted", "already_granted") for o in outcomes):
             raise Refused(
                 "claim_refused",
@@ -113,13 +107,13 @@ class Claims:
         return outcomes
 
     def _decide(
-        self, conn: Connection, tenant, breach: Breach, claimed_at: datetime, now: datetime
+        self, records: Records, tenant, breach: Breach, claimed_at: datetime, now: datetime
     ) -> Outcome:
         local = breach.breached_at.astimezone(BRUSSELS).date().replace(day=1)
         month = month_key(local)
         credit_id = credit_id_of(breach.incident_id, breach.kind.value)
         base = Outcome(breach.kind.value, breach.priority.value, breach.breached_at, month, "")
-        existing = granted_amount(conn, str(credit_id))
+        existing = records.granted_amount(str(credit_id))
         if existing is not None:
             return _with(base, "already_granted", existing, credit_id)
         today = now.astimezone(BRUSSELS).date()
@@ -127,25 +121,24 @@ class Claims:
         decision = claim_decision(
             breach_month=local,
             claimed_on=claimed_at.astimezone(BRUSSELS).date(),
-            has_unpaid_invoices=has_unpaid_invoices(conn, tenant.tenant_id),
+            has_unpaid_invoices=has_unpaid_invoices(records, tenant.tenant_id),
             # granted now: void if the contract ended at or before this instant
             contract_end=today if ended else None,
             granted_on=today,
         )
         if decision != "granted":
             return _with(base, decision)
-        fee = licence_fee(conn, tenant.tenant_id, month_key(previous_month(local)))
+        fee = licence_fee(records, tenant.tenant_id, month_key(previous_month(local)))
         if fee is None:
             return _with(base, "no_licence_fee")
-        month_fee = licence_fee(conn, tenant.tenant_id, month)
-        earlier = granted_breaches(conn, tenant.tenant_id, month)
+        month_fee = licence_fee(records, tenant.tenant_id, month)
+        earlier = granted_breaches(records, tenant.tenant_id, month)
         totals = [
             credits_for_month(tenant.plan, found, local.year, local.month, fee, month_fee).total
             for found in (earlier, [*earlier, breach])
         ]
         amount_cents = int((totals[1] - totals[0]) * 100)
-        insert_credit(
-            conn,
+        records.insert_credit(
             credit_id=str(credit_id),
             tenant_id=tenant.tenant_id,
             incident_id=breach.incident_id,
@@ -169,7 +162,7 @@ class Claims:
             event_id=credit_id,
             occurred_at=now,
         )
-        enqueue(conn, outbox, topics.SLA_EVENTS, envelope)
+        records.enqueue(envelope)
         return _with(base, "granted", amount_cents, credit_id)
 
 

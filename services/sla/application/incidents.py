@@ -1,5 +1,6 @@
 """Incidents: load the history, let the aggregate decide, append the event and project it,
-all in one transaction (``Incidents`` is the application, its methods the commands)."""
+all in one transaction of the ``Store`` it is given (``Incidents`` is the application, its
+methods the commands)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-
 from services.sla.application.errors import Refused
+from services.sla.application.ports import ConcurrentWrite, Records, Store
 from services.sla.domain import aggregate as agg
 from services.sla.domain.targets import Priority
-from services.sla.store.history import append, plan_of, queue_behind
-from services.sla.store.projection import load, project
 
 Clock = Callable[[], datetime]
 
@@ -30,7 +27,7 @@ def _one_writer() -> Iterator[None]:
     back and it is told to try again (optimistic concurrency on ``incident_history``)."""
     try:
         yield
-    except IntegrityError:
+    except ConcurrentWrite:
         raise Refused(
             "concurrent_change",
             "The incident changed meanwhile; try again.",
@@ -39,8 +36,8 @@ def _one_writer() -> Iterator[None]:
 
 
 class Incidents:
-    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
-        self.engine, self.clock = engine, clock
+    def __init__(self, store: Store, clock: Clock = utc_now) -> None:
+        self.store, self.clock = store, clock
 
     def report(
         self,
@@ -54,10 +51,10 @@ class Incidents:
         """A new incident of a known tenant. Hub tenants may report incidents too (Dutch
         §5.1.1: the service desk for incidents only), but no service level applies."""
         new_id = str(incident_id or uuid.uuid4())
-        with _one_writer(), self.engine.begin() as conn:
-            if plan_of(conn, str(tenant_id)) is None:
+        with _one_writer(), self.store.writing() as records:
+            if records.plan_of(str(tenant_id)) is None:
                 raise Refused("unknown_tenant", f"There is no tenant {tenant_id}.", kind="invalid")
-            if load(conn, new_id) is not None:
+            if records.load(new_id) is not None:
                 raise Refused(
                     "incident_exists", f"Incident {new_id} exists already.", kind="conflict"
                 )
@@ -66,7 +63,7 @@ class Incidents:
                     str(tenant_id), priority, reported_via, created_at, self.clock(), summary
                 )
             )
-            return self._append(conn, new_id, None, event)
+            return self._append(records, new_id, None, event)
 
     def correct_priority(
         self, incident_id: uuid.UUID, priority: Priority, at: datetime | None
@@ -108,14 +105,14 @@ class Incidents:
         incident_id: uuid.UUID,
         decide: Callable[[agg.IncidentState, datetime], agg.IncidentEvent],
     ) -> agg.IncidentState:
-        with _one_writer(), self.engine.begin() as conn:
-            queue_behind(conn, str(incident_id))  # commands on one incident queue here
-            state = load(conn, str(incident_id))
+        with _one_writer(), self.store.writing() as records:
+            records.queue_behind(str(incident_id))  # commands on one incident queue here
+            state = records.load(str(incident_id))
             if state is None:
                 raise Refused("not_found", f"There is no incident {incident_id}.", kind="not_found")
             now = self.clock()
             event = self._decide(lambda: decide(state, now))
-            return self._append(conn, str(incident_id), state, event)
+            return self._append(records, str(incident_id), state, event)
 
     @staticmethod
     def _decide(command: Callable[[], agg.IncidentEvent]) -> agg.IncidentEvent:
@@ -126,12 +123,12 @@ class Incidents:
 
     def _append(
         self,
-        conn: Connection,
+        records: Records,
         incident_id: str,
         state: agg.IncidentState | None,
         event: agg.IncidentEvent,
     ) -> agg.IncidentState:
         after = agg.evolve(state, incident_id, event)
-        append(conn, after, event, self.clock())
-        project(conn, after)
+        records.append(after, event, self.clock())
+        records.project(after)
         return after

@@ -13,11 +13,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection
-
+from services.sla.application.ports import Records
 from services.sla.domain.credits import Breach
 from services.sla.domain.targets import Kind, Priority
-from services.sla.store import ledger as store
 
 
 def month_key(day: date) -> str:
@@ -28,29 +26,29 @@ def previous_month(day: date) -> date:
     return date(day.year - 1, 12, 1) if day.month == 1 else date(day.year, day.month - 1, 1)
 
 
-def licence_fee(conn: Connection, tenant_id: str, period: str) -> Decimal | None:
+def licence_fee(records: Records, tenant_id: str, period: str) -> Decimal | None:
     """Euros invoiced as licence fee for ``period`` (YYYY-MM); None when nothing was invoiced."""
-    rows = store.licence_lines(conn, tenant_id, period)
+    rows = records.licence_lines(tenant_id, period)
     if not any(r.kind == "invoice" for r in rows):
         return None
     cents = sum(r.licence_cents if r.kind == "invoice" else -abs(r.licence_cents) for r in rows)
     return Decimal(max(cents, 0)) / 100
 
 
-def has_unpaid_invoices(conn: Connection, tenant_id: str) -> bool:
+def has_unpaid_invoices(records: Records, tenant_id: str) -> bool:
     return any(
         r.kind == "invoice" and r.total_cents > 0 and not r.paid
-        for r in store.payment_states(conn, tenant_id)
+        for r in records.payment_states(tenant_id)
     )
 
 
-def granted_breaches(conn: Connection, tenant_id: str, breach_month: str) -> list[Breach]:
+def granted_breaches(records: Records, tenant_id: str, breach_month: str) -> list[Breach]:
     """The breaches already credited in ``breach_month`` (what the caps have used up)."""
     return [
         Breach(Kind(r.kind), Priority(r.priority), r.breached_at, r.incident_id)
-        for r in store.granted_in(conn, tenant_id, breach_month)
+        for r in records.granted_in(tenant_id, breach_month)
     ]
 
 
-def granted_cents(conn: Connection, tenant_id: str, breach_month: str) -> int:
-    return int(sum(r.amount_cents for r in store.granted_in(conn, tenant_id, breach_month)))
+def granted_cents(records: Records, tenant_id: str, breach_month: str) -> int:
+    return int(sum(r.amount_cents for r in records.granted_in(tenant_id, breach_month)))

@@ -15,17 +15,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
-
 from services.sla.application.errors import Refused
 from services.sla.application.ledger import granted_cents, licence_fee, month_key, previous_month
+from services.sla.application.ports import Records
 from services.sla.domain.aggregate import IncidentState
 from services.sla.domain.clock import BRUSSELS, deadline
 from services.sla.domain.credits import breaches_of, credits_for_month
 from services.sla.domain.incident import KpiMeasurement, measure
 from services.sla.domain.targets import TARGETS, Level, Priority, level_of
-from services.sla.store import projection
-from services.sla.store.history import plan_of
 from shared.access import plan_includes
 
 
@@ -43,21 +40,21 @@ def _month(text: str) -> date:
     return date(year, int(text[5:7]), 1)
 
 
-def tenant_report(conn: Connection, tenant_id: str, month: str, now: datetime) -> dict[str, Any]:
+def tenant_report(records: Records, tenant_id: str, month: str, now: datetime) -> dict[str, Any]:
     """A tenant's monthly report; refused for an unknown tenant or one without levels."""
-    plan = plan_of(conn, tenant_id)
+    plan = records.plan_of(tenant_id)
     if plan is None:
         raise Refused("not_found", f"There is no tenant {tenant_id}.", kind="not_found")
     if not has_service_levels(plan):
         raise Refused(
             "no_service_levels", "Hub tenants have no service levels (§6).", kind="conflict"
         )
-    return monthly_report(conn, tenant_id, _month(month), plan, now)
+    return monthly_report(records, tenant_id, _month(month), plan, now)
 
 
-def service_levels(conn: Connection, tenant_id: str) -> dict[str, Any]:
+def service_levels(records: Records, tenant_id: str) -> dict[str, Any]:
     """Hub tenants have no service levels; Pro and Bot tenants have the SPEC §6 targets."""
-    plan = plan_of(conn, tenant_id)
+    plan = records.plan_of(tenant_id)
     covered = has_service_levels(plan)
     hours = {
         p.value: {k.value: t.total_seconds() / 3600 for k, t in kinds.items()}
@@ -116,17 +113,17 @@ def incident_view(state: IncidentState, now: datetime, covered: bool) -> dict[st
     }
 
 
-def incident(conn: Connection, tenant_id: str | None, incident_id: str, now: datetime):
-    found = projection.incident_states(conn, incident_id, tenant_id)
+def incident(records: Records, tenant_id: str | None, incident_id: str, now: datetime):
+    found = records.incident_states(incident_id, tenant_id)
     if not found:
         return None
-    return incident_view(found[0], now, has_service_levels(plan_of(conn, found[0].tenant_id)))
+    return incident_view(found[0], now, has_service_levels(records.plan_of(found[0].tenant_id)))
 
 
-def open_incidents(conn: Connection, tenant_id: str, now: datetime) -> list[dict[str, Any]]:
+def open_incidents(records: Records, tenant_id: str, now: datetime) -> list[dict[str, Any]]:
     """The tenant's unresolved incidents with time used and left against each target."""
-    covered = has_service_levels(plan_of(conn, tenant_id))
-    states = projection.open_states(conn, tenant_id)
+    covered = has_service_levels(records.plan_of(tenant_id))
+    states = records.open_states(tenant_id)
     return [incident_view(s, now, covered) for s in states]
 
 
@@ -139,11 +136,11 @@ def _month_bounds(first: date) -> tuple[datetime, datetime]:
 
 
 def monthly_report(
-    conn: Connection, tenant_id: str, first: date, plan: str, now: datetime
+    records: Records, tenant_id: str, first: date, plan: str, now: datetime
 ) -> dict[str, Any]:
     """The month's incidents, KPIs met and breached per priority, breaches and credits."""
     begin, end = _month_bounds(first)
-    states = projection.states_created_before(conn, tenant_id, end)
+    states = records.states_created_before(tenant_id, end)
     views, breaches, tally = [], [], Counter()
     for state in states:
         measured = measure(state.as_incident(), max(now, state.created_at))
@@ -154,8 +151,8 @@ def monthly_report(
         for b in breaches_of(measured):
             if begin <= b.breached_at < end:
                 breaches.append(b)
-    fee = licence_fee(conn, tenant_id, month_key(previous_month(first)))
-    month_fee = licence_fee(conn, tenant_id, month_key(first))
+    fee = licence_fee(records, tenant_id, month_key(previous_month(first)))
+    month_fee = licence_fee(records, tenant_id, month_key(first))
     due = credits_for_month(plan, breaches, first.year, first.month, fee or Decimal(0), month_fee)
     return {
         "month": month_key(first),
@@ -186,6 +183,6 @@ def monthly_report(
         "credits": {
             "previous_month_licence_cents": None if fee is None else int(fee * 100),
             "due_cents": int(due.total * 100) if fee is not None else 0,
-            "granted_cents": granted_cents(conn, tenant_id, month_key(first)),
+            "granted_cents": granted_cents(records, tenant_id, month_key(first)),
         },
     }

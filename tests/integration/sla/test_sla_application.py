@@ -25,6 +25,7 @@ from services.sla.application.incidents import Incidents
 from services.sla.domain.clock import BRUSSELS
 from services.sla.domain.targets import Priority
 from services.sla.store.projection import rebuild
+from services.sla.store.records import Store
 from services.sla.store.tables import credits, incidents, metadata, outbox, stop_clocks
 from shared import events as ev
 from shared.kafka import Delivery
@@ -161,9 +162,9 @@ def test_claim_amounts(
     for period, cents in extra:
         note = invoice(period, abs(cents), "credit_note" if cents < 0 else "invoice")
         feed(engine, tenant, note, paid(note))
-    incident = p1_incident(Incidents(engine, clock), tenant)
+    incident = p1_incident(Incidents(Store(engine), clock), tenant)
     clock.now = claimed
-    assert amounts(Claims(engine, clock).claim(tenant, incident)) == expected
+    assert amounts(Claims(Store(engine), clock).claim(tenant, incident)) == expected
 
 
 @pytest.mark.parametrize(
@@ -184,10 +185,10 @@ def test_claims_refused(
         feed(engine, tenant, invoice("2026-03", 90_000))
     if setup == "ended":
         feed(engine, tenant, ev.ContractEnded(contract_end=bx(4, 1, 0)))
-    incident = p1_incident(Incidents(engine, clock), tenant)
+    incident = p1_incident(Incidents(Store(engine), clock), tenant)
     clock.now = claimed
     with pytest.raises(Refused) as refused:
-        Claims(engine, clock).claim(tenant, incident)
+        Claims(Store(engine), clock).claim(tenant, incident)
     assert (refused.value.kind, refused.value.code) == ("conflict", "claim_refused")
     assert [d["decision"] for d in refused.value.details] == [decision, decision]
     with engine.connect() as conn:
@@ -202,8 +203,8 @@ def test_payment_clears_unpaid_and_a_second_claim_grants_nothing_new(engine: Eng
     tenant = new_tenant(engine, "pro", FEB)
     march = invoice("2026-03", 90_000)
     feed(engine, tenant, march)
-    incident = p1_incident(Incidents(engine, clock), tenant)
-    claims = Claims(engine, clock)
+    incident = p1_incident(Incidents(Store(engine), clock), tenant)
+    claims = Claims(Store(engine), clock)
     clock.now = bx(4, 2, 10)
     with pytest.raises(Refused):
         claims.claim(tenant, incident)
@@ -233,10 +234,10 @@ def test_row_cap_over_several_claims(engine: Engine) -> None:
     # the response rows: 100 + 100 + 100 capped at 250 -> 100, 100, 50
     clock = Clock(bx(3, 20, 12))
     tenant = new_tenant(engine, "pro", FEB)
-    app = Incidents(engine, clock)
+    app = Incidents(Store(engine), clock)
     ids = [p1_incident(app, tenant, day) for day in (9, 10, 11)]
     clock.now = bx(4, 2, 10)
-    claims = Claims(engine, clock)
+    claims = Claims(Store(engine), clock)
     granted = [amounts(claims.claim(tenant, i)) for i in ids]
     assert granted == [
         [("response", "granted", 10_000), ("restore", "granted", 20_000)],
@@ -250,13 +251,13 @@ def test_corrected_priority_is_the_one_credited(engine: Engine) -> None:
     # restore 09:00 -> next day 10:30 = 9 h + 2.5 h > 10 h, breached Tue 09:00 -> 15 %
     clock = Clock(bx(3, 20, 12))
     tenant = new_tenant(engine, "pro", FEB)
-    app = Incidents(engine, clock)
+    app = Incidents(Store(engine), clock)
     incident = uuid.UUID(app.report(tenant, P3, "portal", bx(3, 9, 9)).incident_id)
     app.correct_priority(incident, P2, bx(3, 9, 10))
     app.start_troubleshooting(incident, bx(3, 9, 10, 30))
     app.resolve(incident, bx(3, 10, 10, 30))
     clock.now = bx(4, 2, 10)
-    outcomes = Claims(engine, clock).claim(tenant, incident)
+    outcomes = Claims(Store(engine), clock).claim(tenant, incident)
     assert [(o.kind, o.priority, o.breached_at, o.amount_cents) for o in outcomes] == [
         ("restore", "P2", bx(3, 10, 9), 15_000)
     ]
@@ -276,7 +277,7 @@ def test_corrected_priority_is_the_one_credited(engine: Engine) -> None:
 def test_claims_that_cannot_be(engine: Engine, case: str, kind: str, code: str) -> None:
     clock = Clock(bx(3, 20, 12))
     tenant = new_tenant(engine, "hub" if case == "hub" else "pro", FEB)
-    app = Incidents(engine, clock)
+    app = Incidents(Store(engine), clock)
     if case == "slo-only":  # P3 open since 9 Mar: both SLO targets breached, no SLA one
         incident = uuid.UUID(app.report(tenant, P3, "portal", bx(3, 9, 9)).incident_id)
     elif case == "in-time":  # P1 answered in 30 min, still open 30 min: nothing breached
@@ -292,7 +293,7 @@ def test_claims_that_cannot_be(engine: Engine, case: str, kind: str, code: str) 
     if case == "future-claim":
         claimed_at = bx(3, 21, 9)
     with pytest.raises(Refused) as refused:
-        Claims(engine, clock).claim(tenant, incident, claimed_at)
+        Claims(Store(engine), clock).claim(tenant, incident, claimed_at)
     assert (refused.value.kind, refused.value.code) == (kind, code)
 
 
@@ -303,7 +304,7 @@ def test_incident_refusals(engine: Engine) -> None:
     clock = Clock(bx(3, 20, 12))
     tenant = new_tenant(engine, "pro")
     hub = new_tenant(engine, "hub")
-    app = Incidents(engine, clock)
+    app = Incidents(Store(engine), clock)
     cases = [
         (lambda: app.report(uuid.uuid4(), P2, "portal", bx(3, 20, 9)), "unknown_tenant"),
         (lambda: app.report(tenant, P1, "portal", bx(3, 20, 9)), "p1_by_phone_only"),
@@ -322,7 +323,7 @@ def test_incident_refusals(engine: Engine) -> None:
     assert refused.value.code == "incident_exists"
     # Hub tenants reach the service desk for incidents, without service levels
     hub_incident = app.report(hub, P1, "phone", bx(3, 20, 9))
-    with engine.connect() as conn:
+    with Store(engine).reading() as conn:
         view = views.incident(conn, str(hub), hub_incident.incident_id, clock())
     assert view is not None
     assert (view["service_levels"], view["response"], view["restore"]) == (False, None, None)
@@ -344,7 +345,7 @@ def _rows(engine: Engine) -> tuple[list[Any], list[Any]]:
 def test_rebuilt_read_model_equals_the_incremental_one(engine: Engine) -> None:
     clock = Clock(bx(3, 20, 17))
     tenants = [new_tenant(engine, "pro"), new_tenant(engine, "bot")]
-    app = Incidents(engine, clock)
+    app = Incidents(Store(engine), clock)
     for n, tenant in enumerate(tenants):
         a = uuid.UUID(app.report(tenant, P2, "portal", bx(3, 16 + n, 9), "mail down").incident_id)
         app.stop_clock(a, "customer", bx(3, 16 + n, 10), bx(3, 16 + n, 11))
@@ -374,13 +375,13 @@ def test_live_view_of_open_incidents(engine: Engine) -> None:
     clock = Clock(bx(3, 17, 12))
     tenant = new_tenant(engine, "pro")
     other = new_tenant(engine, "pro")
-    app = Incidents(engine, clock)
+    app = Incidents(Store(engine), clock)
     incident = uuid.UUID(app.report(tenant, P2, "portal", bx(3, 17, 9)).incident_id)
     app.stop_clock(incident, "connectivity", bx(3, 17, 10), bx(3, 17, 10, 30))
     closed = uuid.UUID(app.report(tenant, P3, "portal", bx(3, 17, 9)).incident_id)
     app.resolve(closed, bx(3, 17, 11))
     app.report(other, P4, "portal", bx(3, 17, 9))
-    with engine.connect() as conn:
+    with Store(engine).reading() as conn:
         live = views.open_incidents(conn, str(tenant), clock())
     assert [v["incident_id"] for v in live] == [str(incident)]
     response, restore = live[0]["response"], live[0]["restore"]
@@ -400,7 +401,7 @@ def test_live_view_of_open_incidents(engine: Engine) -> None:
     # count (90 min), and the due time is unknown while it runs
     app.stop_clock(incident, "customer", bx(3, 17, 11), None)
     clock.now = bx(3, 17, 15)
-    with engine.connect() as conn:
+    with Store(engine).reading() as conn:
         (live_now,) = views.open_incidents(conn, str(tenant), clock())
     assert (live_now["restore"]["used_seconds"], live_now["restore"]["due_at"]) == (90 * 60, None)
 
@@ -410,14 +411,14 @@ def test_monthly_report(engine: Engine) -> None:
     # (response 1 h <= 5 h, restore 2 h <= 30 h). Due: 100 + 200 = 300.00.
     clock = Clock(bx(3, 20, 12))
     tenant = new_tenant(engine, "pro", FEB)
-    app = Incidents(engine, clock)
+    app = Incidents(Store(engine), clock)
     incident = p1_incident(app, tenant)
     p3 = uuid.UUID(app.report(tenant, P3, "portal", bx(3, 12, 9)).incident_id)
     app.start_troubleshooting(p3, bx(3, 12, 10))
     app.resolve(p3, bx(3, 12, 11))
     clock.now = bx(4, 2, 10)
-    Claims(engine, clock).claim(tenant, incident, bx(4, 1, 10))
-    with engine.connect() as conn:
+    Claims(Store(engine), clock).claim(tenant, incident, bx(4, 1, 10))
+    with Store(engine).reading() as conn:
         report = views.monthly_report(conn, str(tenant), bx(3, 1, 0).date(), "pro", clock())
     tally = {(k["priority"], k["kind"]): (k["met"], k["breached"]) for k in report["kpis"]}
     assert tally[("P1", "response")] == (0, 1)
