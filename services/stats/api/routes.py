@@ -25,6 +25,7 @@ from services.stats.api.schemas import (
     ReportBody,
 )
 from services.stats.application import reports
+from services.stats.store.view import Reader
 from shared.access import ACCESS
 from shared.auth import Caller, role_in
 
@@ -42,7 +43,7 @@ def _run(
 ) -> reports.Answer:
     with engine.connect() as conn:
         return reports.answer(
-            conn,
+            Reader(conn),
             name,
             str(who.tenant_id),
             asked.period_from,

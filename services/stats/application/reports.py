@@ -3,7 +3,8 @@ the breakdown and the CSV export are all made from those rows, so they always ag
 
 Every query reads a rollup table by (tenant, local day range[, channel]) through its
 primary key and groups by bucket (day, week or month start) and the report's dimension;
-the queries are in ``store.rollups``, the figures made of their rows are here.
+the queries are in ``store.rollups`` (reached through ``application.ports.Rollups``), the
+figures made of their rows are here.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table
-
+from services.stats.application.ports import Rollups
 from services.stats.domain.buckets import Period, period, today_in, zone
 from services.stats.domain.figures import (
     Row,
@@ -23,15 +23,6 @@ from services.stats.domain.figures import (
     median,
     ratio,
 )
-from services.stats.store import (
-    daily_conversations,
-    daily_end_users,
-    daily_message_counts,
-    daily_topics,
-    hourly_conversations,
-    rollups,
-)
-from services.stats.store.access import tenant_settings
 from shared.errors import Refusal
 
 
@@ -53,16 +44,16 @@ class Report:
 
 
 def _series(
-    conn: Connection, table: Table, f: Filters, dimensions: Sequence[str], measures: Sequence[str]
+    db: Rollups, rollup: str, f: Filters, dimensions: Sequence[str], measures: Sequence[str]
 ) -> list[Row]:
     """The report's one query: measures summed per bucket and dimension, in order."""
-    return rollups.series(conn, table, f.tenant_id, f.period, f.channel, dimensions, measures)
+    return db.series(rollup, f.tenant_id, f.period, f.channel, dimensions, measures)
 
 
 def _totals(
-    conn: Connection, table: Table, f: Filters, dimensions: Sequence[str], measures: Sequence[str]
+    db: Rollups, rollup: str, f: Filters, dimensions: Sequence[str], measures: Sequence[str]
 ) -> list[Row]:
-    return rollups.totals(conn, table, f.tenant_id, f.period, f.channel, dimensions, measures)
+    return db.totals(rollup, f.tenant_id, f.period, f.channel, dimensions, measures)
 
 
 # --- conversations -------------------------------------------------------------------
@@ -99,10 +90,10 @@ def _conversation_figures(row: Row) -> Row:
     }
 
 
-def conversations(conn: Connection, f: Filters) -> Report:
+def conversations(db: Rollups, f: Filters) -> Report:
     """Conversations received per channel, with response, queue and handling times."""
     dims = ("channel_type",)
-    series = _series(conn, daily_conversations, f, dims, CONVERSATION_MEASURES)
+    series = _series(db, "daily_conversations", f, dims, CONVERSATION_MEASURES)
     return Report(
         "conversations",
         ["bucket", *dims, *CONVERSATION_MEASURES, *CONVERSATION_FIGURES],
@@ -115,12 +106,12 @@ def conversations(conn: Connection, f: Filters) -> Report:
 # --- hour of day ---------------------------------------------------------------------
 
 
-def per_hour(conn: Connection, f: Filters) -> Report:
+def per_hour(db: Rollups, f: Filters) -> Report:
     """Conversations by the local hour of day they opened in (0-23): the hours are the
     buckets, so the series has 24 rows whatever the bucket size."""
     found = {
         r["hour"]: r["conversations"]
-        for r in _totals(conn, hourly_conversations, f, ("hour",), ("conversations",))
+        for r in _totals(db, "hourly_conversations", f, ("hour",), ("conversations",))
     }
     series = [{"hour": h, "conversations": found.get(h, 0)} for h in range(24)]
     return Report(
@@ -135,9 +126,9 @@ def per_hour(conn: Connection, f: Filters) -> Report:
 # --- topics --------------------------------------------------------------------------
 
 
-def per_topic(conn: Connection, f: Filters) -> Report:
+def per_topic(db: Rollups, f: Filters) -> Report:
     """Conversations per topic they were archived under (one under two topics counts twice)."""
-    series = _series(conn, daily_topics, f, ("topic",), ("conversations",))
+    series = _series(db, "daily_topics", f, ("topic",), ("conversations",))
     breakdown = fold(series, ("topic",), ("conversations",))
     breakdown.sort(key=lambda r: (-r["conversations"], r["topic"]))
     return Report(
@@ -152,9 +143,9 @@ def per_topic(conn: Connection, f: Filters) -> Report:
 # --- messages ------------------------------------------------------------------------
 
 
-def messages(conn: Connection, f: Filters) -> Report:
+def messages(db: Rollups, f: Filters) -> Report:
     """Messages per conversation (visitor's and ours): average, median and distribution."""
-    rows = _series(conn, daily_message_counts, f, ("messages",), ("conversations",))
+    rows = _series(db, "daily_message_counts", f, ("messages",), ("conversations",))
     histograms: dict[Any, dict[int, int]] = {}
     for r in rows:
         histograms.setdefault(r["bucket"], {})[r["messages"]] = r["conversations"]
@@ -186,11 +177,11 @@ def _message_figures(histogram: dict[int, int]) -> Row:
 # --- end users -----------------------------------------------------------------------
 
 
-def per_end_user(conn: Connection, f: Filters) -> Report:
+def per_end_user(db: Rollups, f: Filters) -> Report:
     """Conversations each end user took or answered in (one handled by two counts for both)."""
     measures = ("conversations", "messages_sent")
-    series = _series(conn, daily_end_users, f, ("user_id",), measures)
-    names = rollups.end_user_names(conn, f.tenant_id)
+    series = _series(db, "daily_end_users", f, ("user_id",), measures)
+    names = db.end_user_names(f.tenant_id)
     named = [r | {"name": names.get(r["user_id"])} for r in series]
     breakdown = [
         r | {"name": names.get(r["user_id"])} for r in fold(series, ("user_id",), measures)
@@ -225,9 +216,9 @@ def _bot_figures(row: Row) -> Row:
     }
 
 
-def bot(conn: Connection, f: Filters) -> Report:
+def bot(db: Rollups, f: Filters) -> Report:
     """Bot containment (closed bot conversations never handed to a human) and handover wait."""
-    series = _series(conn, daily_conversations, f, (), BOT_MEASURES)
+    series = _series(db, "daily_conversations", f, (), BOT_MEASURES)
     return Report(
         "bot",
         ["bucket", *BOT_MEASURES, "containment_rate", "average_handover_wait_seconds"],
@@ -236,7 +227,7 @@ def bot(conn: Connection, f: Filters) -> Report:
     )
 
 
-REPORTS: dict[str, Callable[[Connection, Filters], Report]] = {
+REPORTS: dict[str, Callable[[Rollups, Filters], Report]] = {
     "conversations": conversations,
     "per-hour": per_hour,
     "per-topic": per_topic,
@@ -262,7 +253,7 @@ class Answer(NamedTuple):
 
 
 def answer(
-    conn: Connection,
+    db: Rollups,
     name: str,
     tenant_id: str,
     first: date | None,
@@ -273,9 +264,9 @@ def answer(
 ) -> Answer:
     """The report ``name`` for the tenant's local days ``first`` to ``last`` (defaults
     filled in from the tenant's today), or a refusal (``PlanRequired``, ``InvalidFilters``)."""
-    time_zone, plan = tenant_settings(conn, tenant_id)
+    time_zone, plan = db.tenant_settings(tenant_id)
     if need_plan and plan != need_plan:
         raise PlanRequired(need_plan)
     asked = period(first, last, bucket, today_in(zone(time_zone)))
     filters = Filters(tenant_id, asked, channel)
-    return Answer(REPORTS[name](conn, filters), filters, time_zone)
+    return Answer(REPORTS[name](db, filters), filters, time_zone)

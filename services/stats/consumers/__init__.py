@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from services.stats.application import projector
 from services.stats.domain.facts import CONVERSATION_EVENTS
-from services.stats.store import access
+from services.stats.store.view import View
 from shared import events as ev
 from shared.dispatch import Handlers
 from shared.kafka import Delivery
@@ -24,9 +24,9 @@ from shared.kafka import Delivery
 
 @dataclass
 class Batch:
-    """One batch in the applying: its transaction and what the handlers gathered."""
+    """One batch in the applying: its transaction's view and what the handlers gathered."""
 
-    conn: Connection
+    view: View
     #: Tenants' time zones as this batch has them so far (read on first need).
     known: dict[str, str] = field(default_factory=dict)
     #: Tenants whose time zone is new or changed: their rollups are recomputed.
@@ -45,37 +45,37 @@ def apply(conn: Connection, batch: list[Delivery]) -> None:
             for d in batch
             if d.envelope.tenant_id not in purged or isinstance(d.payload, ev.TenantPurged)
         ]
-    state = Batch(conn)
+    state = Batch(View(conn))
     for delivery in batch:
         handlers.dispatch(state, delivery)
     if state.conversations:
-        projector.fold_conversations(conn, state.conversations, skip_rollups_of=state.rezoned)
+        projector.fold_conversations(state.view, state.conversations, skip_rollups_of=state.rezoned)
     for tenant_id in state.rezoned:
-        projector.recompute_rollups(conn, tenant_id)
+        projector.recompute_rollups(state.view, tenant_id)
 
 
 @handlers.on(ev.TenantPurged)
 def _purged(b: Batch, _p: ev.TenantPurged, d: Delivery) -> None:
-    projector.forget_tenant(b.conn, str(d.envelope.tenant_id))
+    projector.forget_tenant(b.view, str(d.envelope.tenant_id))
 
 
 @handlers.on(ev.TenantCreated)
 def _tenant_created(b: Batch, p: ev.TenantCreated, d: Delivery) -> None:
     tenant_id = str(d.envelope.tenant_id)
     if tenant_id not in b.known:
-        b.known.update(access.time_zones(b.conn, [tenant_id]))
-    if projector.tenant_created(b.conn, tenant_id, p, b.known):
+        b.known.update(b.view.time_zones([tenant_id]))
+    if projector.tenant_created(b.view, tenant_id, p, b.known):
         b.rezoned.add(tenant_id)
 
 
 @handlers.on(ev.EndUserCreated, ev.EndUserUpdated)
 def _end_user_named(b: Batch, p: ev.EndUserCreated | ev.EndUserUpdated, d: Delivery) -> None:
-    projector.end_user_named(b.conn, str(d.envelope.tenant_id), p)
+    projector.end_user_named(b.view, str(d.envelope.tenant_id), p)
 
 
 @handlers.on(ev.EndUserDeleted)
 def _end_user_deleted(b: Batch, p: ev.EndUserDeleted, d: Delivery) -> None:
-    projector.end_user_deleted(b.conn, str(d.envelope.tenant_id), p)
+    projector.end_user_deleted(b.view, str(d.envelope.tenant_id), p)
 
 
 @handlers.on(*(getattr(ev, name) for name in sorted(CONVERSATION_EVENTS)))
