@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from services.billing.__main__ import build
 from services.billing.application.invoicing import Refused
+from services.billing.application.ports import ConcurrentWrite
 from services.billing.application.timer import issue_closed_months
 from services.billing.consumers import make_apply
 from services.billing.domain.invoice import Period
@@ -372,3 +373,30 @@ def test_issuing_at_once_from_many_places_gives_one_invoice_each(tmp_path, datab
         for e in events
         if e["payload"]["period"] == "2026-09" and e["payload"]["number"].endswith("-M")
     ) == sorted(ids)
+
+
+def test_a_second_invoice_of_the_same_number_is_a_concurrent_write_rolled_back(
+    tmp_path, database_url
+) -> None:  # type: ignore[no-untyped-def]
+    """The store turns the unique number's ``IntegrityError`` into ``ConcurrentWrite``
+    (what the use cases retry on, or take as issued elsewhere), and nothing of that
+    transaction stays: not the payment written before the clash."""
+    service = billing(tmp_path, database_url, Clock(datetime(2026, 10, 5, 8, tzinfo=UTC)))
+    feed(service, the_story().deliveries, batch=50)
+    ledger = service.state.invoicing.ledger
+    with service.state.service.engine.connect() as conn:
+        (setup,) = find_invoices(conn, str(T1), period="2026-09")
+    assert setup["paid"] is False
+    columns = {k: setup[k] for k in ("tenant_id", "number", "kind", "purpose", "period")}
+    with pytest.raises(ConcurrentWrite), ledger.writing() as books:
+        books.record_payment(setup["invoice_id"], True, datetime(2026, 10, 5, 8, tzinfo=UTC))
+        books.insert_invoice(
+            [],
+            invoice_id=str(uuid.uuid4()),
+            licence_cents=0,
+            total_cents=0,
+            issued_at=datetime(2026, 10, 5, 8, tzinfo=UTC),
+            **columns,
+        )
+    with service.state.service.engine.connect() as conn:
+        assert [i["paid"] for i in find_invoices(conn, str(T1), period="2026-09")] == [False]

@@ -22,6 +22,8 @@ from services.sla.application import views
 from services.sla.application.claims import Claims
 from services.sla.application.errors import Refused
 from services.sla.application.incidents import Incidents
+from services.sla.application.ports import ConcurrentWrite
+from services.sla.domain import aggregate as agg
 from services.sla.domain.clock import BRUSSELS
 from services.sla.domain.targets import Priority
 from services.sla.store.projection import rebuild
@@ -436,3 +438,20 @@ def test_monthly_report(engine: Engine) -> None:
         "granted_cents": 30_000,
     }
     assert len(report["incidents"]) == 2
+
+
+def test_a_second_writer_of_the_same_version_is_told_so_and_rolled_back(engine: Engine) -> None:
+    """Two commands that append the same version of an incident: the store turns the
+    primary key's ``IntegrityError`` into ``ConcurrentWrite`` (which the commands refuse
+    as ``concurrent_change``), and nothing of the later transaction stays."""
+    store, now = Store(engine), bx(3, 9, 10)
+    event = agg.report("t", P2, "portal", bx(3, 9, 9), now)
+    first = agg.evolve(None, "incident-1", event)
+    with store.writing() as records:
+        records.append(first, event, now)
+    with pytest.raises(ConcurrentWrite), store.writing() as records:
+        records.project(first)  # written before the clash: must not survive it
+        records.append(first, event, now)
+    with store.reading() as records:
+        assert records.load("incident-1") == first
+        assert records.incident_states("incident-1") == []
