@@ -159,7 +159,7 @@ def test_two_takers_on_the_same_version_one_wins_the_other_gets_concurrent_chang
     first.take(ANN, T0, from_shared_queue=True)
     second.take(BOB, T0, from_shared_queue=True)
     app.save_or_refuse(first)
-    refused("concurrent_change", app._save, second)
+    refused("concurrent_change", app.save_or_refuse, second)
     assert app.conversation(TENANT, conversation.id).assignee_id == ANN
 
 
