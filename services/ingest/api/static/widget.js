@@ -15,6 +15,9 @@
  */
 (function () {
   "use strict";
+  var CLIP_SVG = "<svg class='clip' viewBox='0 0 24 24' aria-hidden='true' fill='none' " +
+    "stroke='currentColor' stroke-width='2' stroke-linecap='round'>" +
+    "<path d='M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5'/></svg>";
 
   var script = document.currentScript;
   if (!script || !script.getAttribute("data-channel")) {
@@ -417,6 +420,7 @@
     "form{display:flex;border-top:1px solid #e3e5ea}" +
     "input{flex:1;border:0;padding:10px;font:inherit;outline:none}" +
     ".file{display:block;color:inherit}" +
+    "svg.clip{width:1em;height:1em;vertical-align:-0.15em;margin-right:3px}" +
     ".file img{display:block;max-width:100%;border-radius:6px;margin-bottom:4px}" +
     ".failed{display:block;font-size:12px;margin-top:4px;opacity:.9}" +
     ".msg.visitor.refused{background:#b3261e}" +
@@ -430,7 +434,7 @@
     "<button type='button' class='close' aria-label='Close'>&times;</button></header>" +
     "<div class='messages' aria-live='polite'></div>" +
     "<form><button type='button' class='attach' aria-label='Send a file' title='Send a file' " +
-    "data-testid='interact-chat-attach'>&#128206;</button>" +
+    "data-testid='interact-chat-attach'>" + CLIP_SVG + "</button>" +
     "<input type='file' hidden data-testid='interact-chat-file-input'>" +
     "<input type='text' maxlength='4000' placeholder='Type a message…' " +
     "aria-label='Message' data-testid='interact-chat-input'>" +
@@ -486,11 +490,19 @@
     list.scrollTop = list.scrollHeight;
   }
 
+  // A paper clip drawn here, not the emoji: a system without an emoji font showed a box.
+  function clip() {
+    var holder = document.createElement("span");
+    holder.innerHTML = CLIP_SVG;
+    return holder.firstChild;
+  }
+
   function sentFile(t) {
     var box = document.createElement("span");
     box.className = "file";
     box.setAttribute("data-testid", "interact-chat-sent-file");
-    box.textContent = "\uD83D\uDCCE " + t.file.name + " (" + sizeLabel(t.file.size) + ")";
+    box.appendChild(clip());
+    box.appendChild(document.createTextNode(t.file.name + " (" + sizeLabel(t.file.size) + ")"));
     if (t.failed) {
       var why = document.createElement("span");
       why.className = "failed";
@@ -507,7 +519,8 @@
       var name = document.createElement("span");
       name.className = "file";
       name.setAttribute("data-testid", "interact-chat-file-unavailable");
-      name.textContent = "\uD83D\uDCCE " + f.name + (f.gone ? " (no longer available)" : "");
+      name.appendChild(clip());
+      name.appendChild(document.createTextNode(f.name + (f.gone ? " (no longer available)" : "")));
       return name;
     }
     var link = document.createElement("a");
@@ -522,7 +535,8 @@
       image.alt = f.name;
       link.appendChild(image);
     }
-    link.appendChild(document.createTextNode("\uD83D\uDCCE " + f.name +
+    link.appendChild(clip());
+    link.appendChild(document.createTextNode(f.name +
       (f.size !== undefined ? " (" + sizeLabel(f.size) + ")" : "")));
     return link;
   }
