@@ -461,6 +461,7 @@ class Target:
     database: str = "sqlite"
     data_dir: str | None = None
     floor_database_urls: dict[str, str] = field(default_factory=dict)
+    service_urls: dict[str, str] = field(default_factory=dict)
 
 
 class Cleanup:
@@ -505,6 +506,33 @@ async def login(http: Any, base: str, email: str, password: str) -> dict[str, An
     response = await http.post(f"{base}/v1/auth/login", json={"email": email, "password": password})
     response.raise_for_status()
     return response.json()
+
+
+async def consumer_groups(http: Any, urls: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Per consumer group, from the services' /metrics: batches applied, records taken, and
+    seconds spent applying and committing them, to see whether a stage waits or works."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    groups: dict[str, dict[str, float]] = {}
+    for url in urls.values():
+        try:
+            text = (await http.get(f"{url}/metrics")).text
+        except httpx.HTTPError:
+            continue
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                group = sample.labels.get("group")
+                if group is None:
+                    continue
+                figures = groups.setdefault(group, {"batches": 0, "seconds": 0.0, "records": 0})
+                if sample.name == "interact_consumer_batch_seconds_count":
+                    figures["batches"] += sample.value
+                elif sample.name == "interact_consumer_batch_seconds_sum":
+                    figures["seconds"] += sample.value
+                elif sample.name == "interact_events_consumed_total":
+                    figures["records"] += sample.value
+    return {g: f for g, f in sorted(groups.items()) if f["batches"]}
 
 
 async def stats_assigned(http: Any, target: Target, token: str) -> tuple[int, int]:
@@ -852,6 +880,8 @@ async def run_bench(args: argparse.Namespace, target: Target, deadline: Deadline
         log(f"stats did not reach {stats_target} assigned (last: {stats_last})")
 
     watcher.close()
+    async with httpx.AsyncClient(timeout=10) as http:
+        result["consumer_groups"] = await consumer_groups(http, target.service_urls)
 
     # -- figures --
     assigned_seen = {c: watcher.get(c) for c in wanted}
@@ -1085,6 +1115,15 @@ def print_report(result: dict[str, Any]) -> None:
                 "  CPU ms per conversation above the idle stack's: total "
                 f"{cpu['cpu_ms_per_conversation_above_idle_ours']:.1f} = "
                 + ", ".join(f"{k} {v['cpu_ms_per_conversation_above_idle']:.1f}" for k, v in parts)
+            )
+    groups = result.get("consumer_groups") or {}
+    if groups:
+        lines.append("  consumer groups (whole run): batches, records per batch, seconds applying")
+        for group, f in groups.items():
+            per = f["records"] / f["batches"] if f["batches"] else 0.0
+            lines.append(
+                f"    {group:<28} {f['batches']:>7.0f} batches  {per:>7.1f} rec/batch"
+                f"  {f['seconds']:>7.2f} s"
             )
     for name, path in (result.get("profiles") or {}).items():
         lines.append(f"  profile {name}: {path}")
@@ -1389,6 +1428,7 @@ def start_stack(args: argparse.Namespace, cleanup: Cleanup, deadline: Deadline) 
         database="postgresql" if args.postgres else "sqlite",
         data_dir=str(data_dir),
         floor_database_urls=floor_urls,
+        service_urls={name: stack.url(name) for name in SERVICE_NAMES},
     )
 
 
