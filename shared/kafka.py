@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import IllegalStateError, KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -134,6 +135,28 @@ class InteractBroker(KafkaBroker):
         return [c.group_id for c in self.batch_consumers if c.stalled()]
 
 
+class KeyedPartitioner:
+    """aiokafka's default partitioner (murmur2 of the key, as the Java client does) with each
+    key's hash remembered: events are keyed by tenant, so a handful of keys come back all the
+    time, and aiokafka's murmur2 is pure Python (~1 % of a service's CPU under load)."""
+
+    MAX_KEYS = 100_000  # then it starts afresh: a bound, not an eviction policy
+
+    def __init__(self) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._default = DefaultPartitioner()
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return self._default(key, all_partitions, available)
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= self.MAX_KEYS:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[hashed % len(all_partitions)]
+
+
 def make_broker(settings: ServiceSettings, registry: CollectorRegistry) -> InteractBroker:
     """The broker every service uses: acks=all, idempotent, lingering."""
     return InteractBroker(
@@ -143,6 +166,7 @@ def make_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Inter
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=settings.kafka_linger_ms,
         max_batch_size=settings.kafka_max_batch_bytes,
+        partitioner=KeyedPartitioner(),
         request_timeout_ms=15_000,
         # A topic made by accident (a producer's metadata request) would get the broker's
         # default partition count, and keys hashed to missing partitions would never land.
@@ -272,6 +296,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=settings.kafka_linger_ms,
         max_batch_size=settings.kafka_max_batch_bytes,
+        partitioner=KeyedPartitioner(),
         request_timeout_ms=15_000,
         **client_options(settings),
     )

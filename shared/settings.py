@@ -65,7 +65,7 @@ class ServiceSettings(BaseSettings):
     kafka_event_retention_ms: int | None = Field(default=None, gt=0)
     kafka_transit_retention_ms: int | None = Field(default=None, gt=0)
     kafka_create_topics: bool = True
-    kafka_linger_ms: int = Field(default=2, ge=0)
+    kafka_linger_ms: int = Field(default=5, ge=0)
     #: Bytes a producer gathers per partition into one request. aiokafka has one request in
     #: flight per broker and one batch per partition in it, so with its 16 KiB default ~25
     #: messages ride each round trip whatever the load; 512 KiB lets every message waiting
@@ -81,7 +81,7 @@ class ServiceSettings(BaseSettings):
     #: transaction, a thread hop and an offset commit whatever its size, so under a steady
     #: stream a short wait makes fewer, larger batches (less CPU per message) for a few ms
     #: of latency per hop. Idle it costs nothing: it follows only a poll that had records.
-    kafka_consumer_linger_ms: int = Field(default=5, ge=0, le=1000)
+    kafka_consumer_linger_ms: int = Field(default=10, ge=0, le=1000)
     #: A consumer that had lag and made no progress this long makes ``/ready`` answer 503.
     consumer_stall_seconds: float = Field(default=300.0, gt=0)
     #: Longest pause between two attempts of a failing batch (exponential, with jitter).
