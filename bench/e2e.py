@@ -126,6 +126,8 @@ async def _watch(
     import orjson
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from shared.kafka import fetch_partitions_together
+
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -135,6 +137,7 @@ async def _watch(
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
+    fetch_partitions_together(consumer)  # no stall behind a lone fetch of quiet partitions
     try:
         tps = []
         for topic in topics:

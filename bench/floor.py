@@ -108,6 +108,7 @@ async def stage(role: str, bootstrap: str, run: str, database_url: str) -> None:
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2
     )
     await consumer.start()
+    consumer._fetcher._prefetch_backoff = 3600.0  # as shared.kafka.fetch_partitions_together
     await producer.start()
     load: dict[str, dict[str, int]] = {}  # router: tenant -> agent -> open conversations
     stopping = asyncio.Event()
@@ -233,6 +234,7 @@ async def _drive(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
     )
     await watcher.start()
+    watcher._fetcher._prefetch_backoff = 3600.0  # as shared.kafka.fetch_partitions_together
     tps = [TopicPartition(f"floor-{run}.assigned", p) for p in range(PARTITIONS)]
     watcher.assign(tps)
     await watcher.seek_to_end(*tps)

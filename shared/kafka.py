@@ -108,6 +108,12 @@ IDLE_POLL_MS = 30_000
 PREFETCH_BACKOFF_S = 3600.0
 
 
+def fetch_partitions_together(consumer: AIOKafkaConsumer) -> None:
+    """No fetch of some partitions while others' records wait (see ``PREFETCH_BACKOFF_S``),
+    for a started consumer whose loop takes all it was given at each poll."""
+    consumer._fetcher._prefetch_backoff = PREFETCH_BACKOFF_S  # no public option
+
+
 class InteractBroker(KafkaBroker):
     """FastStream's broker (publishing, ``ping``) that also starts and stops our consumers."""
 
@@ -469,7 +475,7 @@ class BatchConsumer:
             **self.options,
         )
         await self.consumer.start()
-        self.consumer._fetcher._prefetch_backoff = PREFETCH_BACKOFF_S  # no public option
+        fetch_partitions_together(self.consumer)
         self._stopping = False
         self._wake = asyncio.Event()
         self._progress_at = time.monotonic()
