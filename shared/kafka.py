@@ -454,6 +454,8 @@ class BatchConsumer:
         self._latency: dict[str, Any] = {}  # event type -> its EVENT_LATENCY child
         _CONSUMERS.add(self)
         self._polling = False  # parked in getmany: no batch in hand
+        #: When the oldest applied batch whose positions are not committed yet was applied.
+        self._uncommitted_since: float | None = None
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -496,6 +498,8 @@ class BatchConsumer:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self.consumer is not None:
+            if self._uncommitted_since is not None:  # the loop is over: between batches
+                await self._commit()
             with contextlib.suppress(Exception):
                 await self.consumer.stop()
             self.consumer = None
@@ -573,6 +577,8 @@ class BatchConsumer:
     async def _step(self, poll_ms: int) -> None:
         """One poll and its batch, applied and committed; :class:`BatchFailed` if it failed."""
         assert self.consumer is not None
+        if self._uncommitted_since is not None:  # a commit is due soon: wait no longer
+            poll_ms = max(1, int(self._commit_due_in() * 1000))
         self._polling = True
         try:
             batch = await self.consumer.getmany(
@@ -583,6 +589,8 @@ class BatchConsumer:
         finally:
             self._polling = False
         if not batch:
+            if self._uncommitted_since is not None and self._commit_due_in() <= 0:
+                await self._commit()
             await self._read_lag()
             return
         await self._linger(batch)
@@ -597,7 +605,10 @@ class BatchConsumer:
                     self._rewind(batch)
                     await self._read_lag()  # the rewound batch is lag: /ready sees the stall
                     raise BatchFailed("batch failed") from exc
-                await self._commit()
+                if self._uncommitted_since is None:
+                    self._uncommitted_since = time.monotonic()
+                if self._commit_due_in() <= 0:
+                    await self._commit()
         finally:
             self._in_hand_since = None
         self._progress_at = time.monotonic()
@@ -687,9 +698,18 @@ class BatchConsumer:
             if tp in assigned:  # a partition taken away meanwhile restarts at its commit
                 self.consumer.seek(tp, records[0].offset)
 
+    def _commit_due_in(self) -> float:
+        """Seconds until the applied batches' positions must be committed (<= 0: now)."""
+        if self._uncommitted_since is None:
+            return float("inf")
+        interval = self.settings.kafka_commit_interval_ms / 1000
+        return self._uncommitted_since + interval - time.monotonic()
+
     async def _commit(self) -> None:
-        """Commit the positions after the batch; a failed commit only means redelivery."""
+        """Commit the positions: only ever called between batches, so a position is never
+        past a batch not yet applied. A failed commit only means redelivery."""
         assert self.consumer is not None
+        self._uncommitted_since = None
         try:
             await self.consumer.commit()
         except KafkaError as exc:

@@ -82,6 +82,13 @@ class ServiceSettings(BaseSettings):
     #: stream a short wait makes fewer, larger batches (less CPU per message) for a few ms
     #: of latency per hop. Idle it costs nothing: it follows only a poll that had records.
     kafka_consumer_linger_ms: int = Field(default=10, ge=0, le=1000)
+    #: How long a consumer may keep applied batches' positions uncommitted. Every handler is
+    #: idempotent (applied-event ledgers, derived event ids), so committing after every
+    #: batch bought nothing but an OffsetCommit (a write to ``__consumer_offsets``) per batch
+    #: per group: under a thin stream that was a good part of the broker's CPU. A crash
+    #: redelivers at most this much, which is then skipped; a stop commits at once. 0:
+    #: after every batch.
+    kafka_commit_interval_ms: int = Field(default=1000, ge=0, le=60_000)
     #: A consumer that had lag and made no progress this long makes ``/ready`` answer 503.
     consumer_stall_seconds: float = Field(default=300.0, gt=0)
     #: Longest pause between two attempts of a failing batch (exponential, with jitter).

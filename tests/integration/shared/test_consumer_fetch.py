@@ -1,4 +1,5 @@
-"""A busy group keeps up with a stream on one partition, however long its polls may wait.
+"""How the consumer loop fetches and commits: a busy group keeps up with a stream on one
+partition however long its polls may wait, and its commits are spaced but never lost.
 
 Every tenant's events go to one partition (the key is the tenant). aiokafka's fetcher,
 while records of that partition waited in its buffer longer than 0.1 s (a batch still being
@@ -71,5 +72,92 @@ async def test_a_slow_group_on_one_busy_partition_never_waits_for_a_long_poll(
                     await asyncio.sleep(0.05)
             assert set(applied) == set(sent)
             assert max(applied.values()) - last_sent < LONG_POLL_MS / 2000
+    finally:
+        await producer.stop()
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> int:
+    """The group's committed offsets on ``topic``, summed over its partitions."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await reader.start()
+    try:
+        partitions = reader.partitions_for_topic(topic) or set()
+        if not partitions:
+            await reader._client.force_metadata_update()
+            partitions = reader.partitions_for_topic(topic) or set()
+        offsets = [await reader.committed(TopicPartition(topic, p)) for p in partitions]
+        return sum(o or 0 for o in offsets)
+    finally:
+        await reader.stop()
+
+
+async def test_applied_positions_are_committed_within_the_interval_and_at_stop(
+    kafka_bootstrap, tmp_path
+):
+    """Commits are spaced by ``kafka_commit_interval_ms`` (each is a write to the broker's
+    offsets topic), never left for longer, and a stop commits what was applied."""
+    topic = f"test.commit-{uuid.uuid4().hex[:8]}"
+
+    def settings(run: str, interval_ms: int) -> ConsumerServiceSettings:
+        # A database of its own per run: no applied-events ledger hides a redelivery.
+        return ConsumerServiceSettings(
+            service_name="commit-test",
+            kafka_bootstrap_servers=kafka_bootstrap,
+            data_dir=tmp_path / run,
+            kafka_partitions=1,
+            kafka_commit_interval_ms=interval_ms,
+        )
+
+    await ensure_topics(settings("topics", 0), [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+
+    async def send(count: int) -> None:
+        for _ in range(count):
+            envelope = Envelope.wrap(
+                ConversationQueued(conversation_id=uuid.uuid4(), at=datetime.now(UTC)),
+                tenant_id=uuid.uuid4(),
+            )
+            await producer.send_and_wait(topic, envelope.to_bytes(), key=envelope.key)
+
+    async def run(group: str, interval_ms: int, count: int, then) -> list[Delivery]:  # type: ignore[no-untyped-def]
+        applied: list[Delivery] = []
+        service = ConsumerService(settings(uuid.uuid4().hex, interval_ms), MetaData())
+        service.consume(
+            topic, group_id=group, apply=lambda _c, deliveries: applied.extend(deliveries)
+        )
+        async with service.lifespan(service.create_app("commit test", [])):
+            async with asyncio.timeout(30):
+                while len(applied) < count:
+                    await asyncio.sleep(0.02)
+            await then()
+        return applied
+
+    try:
+        await send(3)
+        group = f"commit-{uuid.uuid4().hex[:6]}"
+
+        async def committed_within_the_interval() -> None:
+            async with asyncio.timeout(10):
+                while await _committed(kafka_bootstrap, group, topic) < 3:
+                    await asyncio.sleep(0.2)
+
+        assert len(await run(group, 800, 3, committed_within_the_interval)) == 3
+
+        await send(2)
+        other = f"commit-{uuid.uuid4().hex[:6]}"
+
+        async def nothing() -> None:
+            return None
+
+        # A minute's interval: only the stop can have committed.
+        assert len(await run(other, 60_000, 5, nothing)) == 5
+        assert await _committed(kafka_bootstrap, other, topic) == 5
+        # The same group goes on where the stop committed: nothing comes twice.
+        await send(1)
+        assert len(await run(other, 60_000, 1, nothing)) == 1
+        assert await _committed(kafka_bootstrap, other, topic) == 6
     finally:
         await producer.stop()
