@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from services.routing.application.router import Router
 from services.routing.domain.state import TenantRouting
@@ -123,20 +124,24 @@ async def test_the_take_deadline_is_swept_after_a_restart_on_the_owner_only(engi
     with engine.begin() as conn:
         store.save(conn, state)
 
-    published: list[Envelope] = []
+    commits: list[str] = []
 
-    async def publish(decisions: list[Envelope]) -> None:
-        published.extend(decisions)
+    def published() -> list[Envelope]:
+        """What the sweeps put in the outbox (and have not been published yet), in order."""
+        o = store.outbox.c
+        with engine.connect() as conn:
+            rows = conn.execute(select(o.envelope).where(o.sent_at.is_(None)).order_by(o.seq))
+            return [Envelope.model_validate_json(row.envelope) for row in rows]
 
-    router = Router(publish)  # a fresh process: nothing cached
-    router.loop = asyncio.get_running_loop()
+    router = Router(after_commit=lambda: commits.append("wake"))  # a fresh process
     timeout = timedelta(minutes=2)
     args = (engine, at(3.5), timeout)
     assert await asyncio.to_thread(router.sweep, *args) == 0  # not due yet
     assert await asyncio.to_thread(router.sweep, engine, at(4), timeout, lambda _t: False) == 0
-    assert published == []
+    assert published() == [] and commits == []
     assert await asyncio.to_thread(router.sweep, engine, at(4), timeout) == 1
-    (decision,) = [e.parsed() for e in published]
+    assert commits == ["wake"]  # after the commit, the relay is woken
+    (decision,) = [e.parsed() for e in published()]
     assert (decision.assignee_id, decision.replaces_assignee_id, decision.reroute_reason) == (
         BOB,
         ANN,
@@ -155,9 +160,10 @@ async def test_the_take_deadline_is_swept_after_a_restart_on_the_owner_only(engi
     saved.dirty_agents.add(BOB)
     with engine.begin() as conn:
         store.save(conn, saved)
-    published.clear()
+    with engine.begin() as conn:  # as the relay does once the broker has them
+        conn.execute(update(store.outbox).values(sent_at=at(5)))
     assert await asyncio.to_thread(router.sweep, engine, at(30), timeout) == 1
-    (again,) = [e.parsed() for e in published]
+    (again,) = [e.parsed() for e in published()]
     assert (again.assignee_id, again.replaces_assignee_id) == (ANN, BOB)
     assert [(c.user_id, c.excluded_by) for c in again.candidates] == [
         (ANN, []),
