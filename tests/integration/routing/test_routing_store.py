@@ -171,3 +171,30 @@ async def test_the_take_deadline_is_swept_after_a_restart_on_the_owner_only(engi
     ]
     with engine.connect() as conn:
         assert store.load(conn, TENANT).conversations[conv(1)].assignee_id == ANN
+
+
+def test_published_decisions_are_pruned_after_a_while_and_unsent_ones_never(engine):
+    """``prune_sent`` deletes what the relay marked sent before the moment, nothing else;
+    the decisions keep their order (``seq``) in the outbox."""
+    state = new_state(
+        tenant_created(default_capacity=3), user_created(ANN), presence(ANN, "online", 0)
+    )
+    decided = [feed(state, opened(n, n)) for n in (1, 2, 3)]
+    assert all(len(d) == 1 for d in decided)
+    with engine.begin() as conn:
+        store.save(conn, state)
+        for decision in decided:
+            store.enqueue_decisions(conn, decision)
+        first, second, _third = conn.scalars(select(store.outbox.c.seq).order_by("seq"))
+        for seq, sent in ((first, at(10)), (second, at(70))):
+            conn.execute(update(store.outbox).where(store.outbox.c.seq == seq).values(sent_at=sent))
+    assert store.prune_sent(engine, at(60)) == 1  # sent at minute 10
+    assert store.prune_sent(engine, at(60)) == 0
+    with engine.connect() as conn:
+        left = conn.execute(
+            select(store.outbox.c.event_id, store.outbox.c.sent_at).order_by(store.outbox.c.seq)
+        ).all()
+    assert [(event_id, sent is None) for event_id, sent in left] == [
+        (str(decided[1][0].event_id), False),  # sent at minute 70: kept a while yet
+        (str(decided[2][0].event_id), True),  # never sent: kept until it is
+    ]
