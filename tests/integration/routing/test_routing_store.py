@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -198,3 +199,34 @@ def test_published_decisions_are_pruned_after_a_while_and_unsent_ones_never(engi
         (str(decided[1][0].event_id), False),  # sent at minute 70: kept a while yet
         (str(decided[2][0].event_id), True),  # never sent: kept until it is
     ]
+
+
+def test_outbox_rows_become_visible_in_seq_order(engine):
+    """The relay reads forward by ``seq``: a row must never be visible while one with a
+    lower ``seq`` may still commit. A second writer waits for the first one's commit (the
+    advisory lock on PostgreSQL, the write lock on SQLite), so readers see both or none."""
+    state = new_state(tenant_created(), user_created(ANN), presence(ANN, "online", 0))
+    first, second = feed(state, opened(1, 1)), feed(state, opened(2, 2))
+    o = store.outbox.c
+    visible: list[list[str]] = []
+
+    def look() -> None:
+        with engine.connect() as conn:
+            visible.append(list(conn.scalars(select(o.event_id).order_by(o.seq))))
+
+    with engine.connect() as one:
+        one.begin()
+        store.enqueue_decisions(one, first)
+        other = threading.Thread(target=lambda: _enqueue_and_commit(engine, second))
+        other.start()
+        other.join(0.5)  # what a writer without the lock would have committed by now
+        look()
+        one.commit()
+    other.join(30)
+    look()
+    assert visible == [[], [str(first[0].event_id), str(second[0].event_id)]]
+
+
+def _enqueue_and_commit(engine, decisions: list[Envelope]) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as conn:
+        store.enqueue_decisions(conn, decisions)
