@@ -23,7 +23,7 @@ from shared import topics
 from shared.consumer_service import ConsumerService
 from shared.kafka import make_producer
 from shared.observability import watch_outbox
-from shared.outbox import table_relay
+from shared.outbox import OutboxRelay, TableSource
 from shared.service import serve
 
 __all__ = ["RoutingSettings", "build", "main"]
@@ -33,7 +33,11 @@ def build(settings: RoutingSettings) -> FastAPI:
     """The whole service as an app; ``app.state``: ``router`` (the routing states),
     ``relay`` (the decisions' outbox relay)."""
     service = ConsumerService(settings, metadata)
-    relay = table_relay("routing", service.engine, outbox, lambda: make_producer(settings))
+    relay = OutboxRelay(
+        TableSource("routing", service.engine, outbox),
+        lambda: make_producer(settings),
+        idle_poll=settings.outbox_poll_seconds,  # other replicas' decisions wait for it
+    )
     router = Router(after_commit=relay.wake)
     service.consume(
         topics.DIRECTORY_EVENTS,
