@@ -86,10 +86,17 @@ class ConsumerService:
         apply: Applier,
         wanted: Callable[[Envelope], bool] = lambda _e: True,
         types: Collection[str] | None = None,
+        after_commit: Callable[[Any], None] | None = None,
         **options: Any,
     ) -> None:
+        """Apply the batches of ``topics`` with ``apply``; ``after_commit`` gets what
+        ``apply`` returned once its transaction committed (on the loop: e.g. to wake an
+        outbox relay the batch wrote to)."""
+
         async def handle(batch: list[Delivery]) -> None:
-            await asyncio.to_thread(self.apply_batch_now, apply, batch)
+            result = await asyncio.to_thread(self.apply_batch_now, apply, batch)
+            if after_commit is not None:
+                after_commit(result)
 
         subscribe_batches(
             self.broker,

@@ -19,3 +19,9 @@ class RoutingSettings(ConsumerServiceSettings):
     routing_consumer_group: str = "routing"
     #: ``ROUTING_SESSION_TIMEOUT_MS``: how soon the group notices a dead instance.
     routing_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    #: ``ROUTING_OUTBOX_KEEP_HOURS``: published decisions stay this long in the outbox
+    #: (Kafka keeps them for its retention), then they are deleted.
+    routing_outbox_keep_hours: float = Field(default=24.0, gt=0)
+    #: ``OUTBOX_POLL_SECONDS``: how often the decisions' relay looks for decisions other
+    #: replicas saved (the longest it backs off to); a save in this process wakes it at once.
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)

@@ -31,6 +31,7 @@ VISITORS = 8
 #: The work one replica must do alone, per service (see shared.leadership).
 LED = {
     "conversation": ("outbox:directory", "outbox:conversations"),
+    "routing": ("outbox:routing",),
     "billing": ("outbox:billing",),
     "sla": ("outbox:sla",),
 }

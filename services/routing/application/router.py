@@ -3,10 +3,15 @@
 The consumer (``consumers/events.py``) feeds a batch; a timer (``consumers/sweeper.py``)
 runs the sweep.
 
-Decisions are published *before* the state and the applied event ids are committed.
-A crash in between replays the batch on the same saved state, which gives the same
-decisions with the same ``event_id``s (they are derived, not random), and the
-conversation service drops the copies. The other order could lose a decision.
+Decisions are saved, not published, here: the tenant states, the decisions (in the
+outbox, ``store/snapshots.py``) and the applied event ids commit in one transaction, and
+the outbox relay (``shared.outbox``) publishes the decisions after the commit, in order.
+What the conversation service applies is therefore always what routing saved: a crash
+before the commit leaves neither (the batch comes again, and may now decide otherwise,
+as nothing was said yet); a crash after it leaves both, and the relay publishes the
+decisions when it starts again. A page published twice (a crash between the broker's
+ack and the relay's record) carries the same ``event_id``s (derived, not random), and
+the conversation service drops the copies.
 
 The batch consumer and the periodic sweep share the cached states, so they take turns
 (one lock). The sweep finds the tenants with an overdue assignment in the database,
@@ -15,34 +20,31 @@ not in memory: after a restart the deadlines are still found.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from services.routing.domain.state import TenantRouting
 from services.routing.store import snapshots
 from shared.events import Envelope, Payload
-from shared.purge import delete_tenant_rows
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[Envelope]], Coroutine[Any, Any, None]]
 Owns = Callable[[uuid.UUID], bool]
 
 
 class Router:
     """The tenants' routing states (cached), changed by events and by the take-deadline sweep."""
 
-    def __init__(self, publish: Publish) -> None:
-        self.publish = publish
-        self.loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, after_commit: Callable[[], None] = lambda: None) -> None:
+        #: Called (from a worker thread) after a sweep committed decisions: wakes the relay.
+        #: A batch commits in the consumer's transaction, which wakes the relay itself.
+        self.after_commit = after_commit
         self.cache: dict[uuid.UUID, TenantRouting] = {}
         self.lock = threading.Lock()
 
@@ -53,22 +55,18 @@ class Router:
             state = self.cache[tenant_id] = snapshots.load(conn, tenant_id)
         return state
 
-    def _publish_now(self, decisions: list[Envelope]) -> None:
-        assert self.loop is not None
-        asyncio.run_coroutine_threadsafe(self.publish(decisions), self.loop).result(30)
-
     @contextmanager
     def batch(self, conn: Connection) -> Iterator[Batch]:
         """One batch of events, inside its transaction (in a worker thread): the events
-        change the cached states, the decisions are published, then the states are saved."""
+        change the cached states, then the states and the decisions (to the outbox) are
+        saved; the caller commits them with the applied event ids."""
         with self.lock:
             batch = Batch(self, conn)
             try:
                 yield batch
-                if batch.decisions:
-                    self._publish_now(batch.decisions)
                 for state in batch.touched.values():
                     snapshots.save(conn, state)
+                snapshots.enqueue_decisions(conn, batch.decisions)
             except BaseException:
                 for tenant_id in batch.touched:  # memory may be ahead of the database now
                     self.cache.pop(tenant_id, None)
@@ -81,10 +79,11 @@ class Router:
         for the tenants this instance owns; each tenant in its own transaction."""
         with engine.connect() as conn:
             due = snapshots.tenants_with_assignments_up_to(conn, now - take_timeout)
-        published = 0
+        rerouted = 0
         for tenant_id in due:
             if not owns(tenant_id):
                 continue
+            decisions: list[Envelope] = []
             with self.lock:
                 try:
                     with engine.begin() as conn:
@@ -94,16 +93,19 @@ class Router:
                             state = self.cache[tenant_id] = snapshots.load(conn, tenant_id)
                         decisions = state.sweep(now, take_timeout)
                         if decisions:
-                            self._publish_now(decisions)
                             snapshots.save(conn, state)
-                            published += len(decisions)
+                            snapshots.enqueue_decisions(conn, decisions)
                 except snapshots.StaleState:
                     # Another instance routes this tenant now: forget our copy.
                     self.cache.pop(tenant_id, None)
+                    continue
                 except BaseException:
                     self.cache.pop(tenant_id, None)
                     raise
-        return published
+            if decisions:  # committed: the relay publishes them now
+                rerouted += len(decisions)
+                self.after_commit()
+        return rerouted
 
 
 class Batch:
@@ -123,6 +125,6 @@ class Batch:
 
     def purge(self, tenant_id: uuid.UUID) -> None:
         """Retention ended (SPEC §3.4): forget the tenant, in the database and in memory."""
-        delete_tenant_rows(self.conn, snapshots.metadata, tenant_id)
+        snapshots.purge_tenant(self.conn, tenant_id)
         self.touched.pop(tenant_id, None)
         self.router.cache.pop(tenant_id, None)

@@ -29,7 +29,8 @@ def _route(batch: Batch, p: ev.Payload, d: Delivery) -> None:
 
 
 def make_apply(router: Router) -> Callable[[Connection, list[Delivery]], int]:
-    """The batch applier of ``ConsumerService.consume``: the number of decisions it published."""
+    """The batch applier of ``ConsumerService.consume``: the number of decisions it put in
+    the outbox (the relay is woken after the commit when there are any)."""
 
     def apply(conn: Connection, batch: list[Delivery]) -> int:
         with router.batch(conn) as routed:

@@ -1,5 +1,5 @@
 """The timer that drives the take-deadline sweep (``Router.sweep``, a use case), limited to
-the tenants this instance owns.
+the tenants this instance owns; and the one that forgets published decisions.
 
 Tenants are split between routing instances by Kafka partition (messages are keyed by
 tenant). The sweep asks the group consumer which partitions it holds right now and
@@ -22,6 +22,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import Engine
 
 from services.routing.application.router import Owns, Router
+from services.routing.store import snapshots
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +64,19 @@ async def sweep_forever(
         )
         if rerouted:
             log.info("take deadlines swept", extra={"decisions": rerouted})
+
+
+#: How often the outbox's published decisions are looked at.
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+async def prune_forever(
+    engine: Engine, keep: timedelta, every_seconds: float = PRUNE_EVERY_SECONDS
+) -> None:
+    """Delete the decisions published more than ``keep`` ago (any replica may: deleting
+    sent rows is idempotent, and unsent ones are never touched)."""
+    while True:
+        pruned = await asyncio.to_thread(snapshots.prune_sent, engine, datetime.now(UTC) - keep)
+        if pruned:
+            log.info("published decisions pruned from the outbox", extra={"decisions": pruned})
+        await asyncio.sleep(every_seconds)

@@ -1,4 +1,5 @@
-"""Routing's own tables: the state of each tenant, written per batch with optimistic versioning.
+"""Routing's own tables: the state of each tenant, written per batch with optimistic versioning,
+and the outbox of its decisions, written in the same transaction.
 
 The take deadline survives a restart because each conversation's ``assigned_at`` is
 stored; the indexes are not stored, they are rebuilt on load.
@@ -7,11 +8,21 @@ Two instances must never both route one tenant. Partitions are split by the rang
 assignor so one instance owns a tenant on both topics; and each batch bumps the tenant's
 ``version`` only if it still holds the version it loaded, so a stale instance (during a
 rebalance) fails, reloads and retries instead of deciding on old state.
+
+The decisions go to Kafka through the outbox (:func:`enqueue_decisions`; the relay of
+``shared.outbox`` publishes them after the commit), so what was published is always what
+was saved. They must reach Kafka in order per tenant. One tenant's transactions already
+commit one after the other (the version check), but the relay reads forward by ``seq``: if
+a lower ``seq`` committed after a higher one it had read, a later decision of that tenant
+could overtake it. So on PostgreSQL the writers of the outbox take turns from their insert
+to their commit (a transaction advisory lock): ``seq`` order is commit order. SQLite has
+one writer at a time anyway.
 """
 
 from __future__ import annotations
 
 import uuid
+import zlib
 from datetime import datetime
 
 import orjson
@@ -19,6 +30,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Engine,
     Index,
     Integer,
     MetaData,
@@ -28,12 +40,16 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
     update,
 )
 
 from services.routing.domain.choice import Candidate, Need
 from services.routing.domain.state import TenantRouting, Tracked
-from shared.events import ConversationStatus
+from shared import topics
+from shared.events import ConversationStatus, Envelope
+from shared.outbox import enqueue, outbox_table
+from shared.purge import delete_mentioning, delete_tenant_rows
 from shared.readmodel import UtcDateTime
 
 #: Migrated by Alembic (``services/routing/migrations``, ``shared.migrations``).
@@ -91,6 +107,14 @@ competences = Table(
     Column("name", String(100), nullable=False),
     Column("deleted", Boolean, nullable=False),
 )
+
+
+#: Decisions waiting for Kafka; the relay publishes them in ``seq`` order and marks them.
+outbox = outbox_table(metadata)
+
+#: The transaction advisory lock of the outbox's writers on PostgreSQL (see the docstring);
+#: not the relay's leadership lock (``outbox:routing``, a session lock).
+OUTBOX_WRITERS_LOCK = zlib.crc32(b"routing-outbox-writers")
 
 
 class StaleState(Exception):
@@ -249,3 +273,26 @@ def save(conn: Connection, state: TenantRouting) -> None:
     state.dirty_agents.clear()
     state.dirty_conversations.clear()
     state.dirty_competences.clear()
+
+
+def enqueue_decisions(conn: Connection, decisions: list[Envelope]) -> None:
+    """The decisions, to the outbox in this transaction (after the states they come from)."""
+    if not decisions:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_WRITERS_LOCK})
+    enqueue(conn, outbox, topics.ROUTING_DECISIONS, *decisions)
+
+
+def purge_tenant(conn: Connection, tenant_id: uuid.UUID) -> None:
+    """Every row of the tenant, and its decisions in the outbox (SPEC §3.4)."""
+    delete_tenant_rows(conn, metadata, tenant_id)
+    delete_mentioning(conn, outbox, outbox.c.envelope, tenant_id)
+
+
+def prune_sent(engine: Engine, before: datetime) -> int:
+    """Forget the decisions published before ``before`` (Kafka keeps them, for its
+    retention); the outbox keeps only what is unsent and what was sent lately."""
+    with engine.begin() as conn:
+        deleted = conn.execute(delete(outbox).where(outbox.c.sent_at < before)).rowcount
+    return deleted or 0

@@ -58,9 +58,9 @@ async def test_an_assignment_not_taken_moves_on_after_a_restart(kafka_bootstrap,
             if envelope.tenant_id == tenant:
                 payload = envelope.parsed()
                 assert isinstance(payload, ev.ConversationRouted)
-                # Killed between publishing and saving, routing replays the batch on the
-                # saved state: the decision again, with the same event id, which consumers
-                # apply once (as here). A new decision has a new id: a second entry.
+                # Killed between the broker's ack and the relay's record, routing publishes
+                # the outbox's page again: the decision again, with the same event id,
+                # which consumers apply once (as here). A new decision has a new id.
                 if envelope.event_id in seen:
                     continue
                 seen[envelope.event_id] = payload

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from services.routing.application.router import Router
 from services.routing.domain.state import TenantRouting
@@ -123,20 +125,24 @@ async def test_the_take_deadline_is_swept_after_a_restart_on_the_owner_only(engi
     with engine.begin() as conn:
         store.save(conn, state)
 
-    published: list[Envelope] = []
+    commits: list[str] = []
 
-    async def publish(decisions: list[Envelope]) -> None:
-        published.extend(decisions)
+    def published() -> list[Envelope]:
+        """What the sweeps put in the outbox (and have not been published yet), in order."""
+        o = store.outbox.c
+        with engine.connect() as conn:
+            rows = conn.execute(select(o.envelope).where(o.sent_at.is_(None)).order_by(o.seq))
+            return [Envelope.model_validate_json(row.envelope) for row in rows]
 
-    router = Router(publish)  # a fresh process: nothing cached
-    router.loop = asyncio.get_running_loop()
+    router = Router(after_commit=lambda: commits.append("wake"))  # a fresh process
     timeout = timedelta(minutes=2)
     args = (engine, at(3.5), timeout)
     assert await asyncio.to_thread(router.sweep, *args) == 0  # not due yet
     assert await asyncio.to_thread(router.sweep, engine, at(4), timeout, lambda _t: False) == 0
-    assert published == []
+    assert published() == [] and commits == []
     assert await asyncio.to_thread(router.sweep, engine, at(4), timeout) == 1
-    (decision,) = [e.parsed() for e in published]
+    assert commits == ["wake"]  # after the commit, the relay is woken
+    (decision,) = [e.parsed() for e in published()]
     assert (decision.assignee_id, decision.replaces_assignee_id, decision.reroute_reason) == (
         BOB,
         ANN,
@@ -155,9 +161,10 @@ async def test_the_take_deadline_is_swept_after_a_restart_on_the_owner_only(engi
     saved.dirty_agents.add(BOB)
     with engine.begin() as conn:
         store.save(conn, saved)
-    published.clear()
+    with engine.begin() as conn:  # as the relay does once the broker has them
+        conn.execute(update(store.outbox).values(sent_at=at(5)))
     assert await asyncio.to_thread(router.sweep, engine, at(30), timeout) == 1
-    (again,) = [e.parsed() for e in published]
+    (again,) = [e.parsed() for e in published()]
     assert (again.assignee_id, again.replaces_assignee_id) == (ANN, BOB)
     assert [(c.user_id, c.excluded_by) for c in again.candidates] == [
         (ANN, []),
@@ -165,3 +172,61 @@ async def test_the_take_deadline_is_swept_after_a_restart_on_the_owner_only(engi
     ]
     with engine.connect() as conn:
         assert store.load(conn, TENANT).conversations[conv(1)].assignee_id == ANN
+
+
+def test_published_decisions_are_pruned_after_a_while_and_unsent_ones_never(engine):
+    """``prune_sent`` deletes what the relay marked sent before the moment, nothing else;
+    the decisions keep their order (``seq``) in the outbox."""
+    state = new_state(
+        tenant_created(default_capacity=3), user_created(ANN), presence(ANN, "online", 0)
+    )
+    decided = [feed(state, opened(n, n)) for n in (1, 2, 3)]
+    assert all(len(d) == 1 for d in decided)
+    with engine.begin() as conn:
+        store.save(conn, state)
+        for decision in decided:
+            store.enqueue_decisions(conn, decision)
+        first, second, _third = conn.scalars(select(store.outbox.c.seq).order_by("seq"))
+        for seq, sent in ((first, at(10)), (second, at(70))):
+            conn.execute(update(store.outbox).where(store.outbox.c.seq == seq).values(sent_at=sent))
+    assert store.prune_sent(engine, at(60)) == 1  # sent at minute 10
+    assert store.prune_sent(engine, at(60)) == 0
+    with engine.connect() as conn:
+        left = conn.execute(
+            select(store.outbox.c.event_id, store.outbox.c.sent_at).order_by(store.outbox.c.seq)
+        ).all()
+    assert [(event_id, sent is None) for event_id, sent in left] == [
+        (str(decided[1][0].event_id), False),  # sent at minute 70: kept a while yet
+        (str(decided[2][0].event_id), True),  # never sent: kept until it is
+    ]
+
+
+def test_outbox_rows_become_visible_in_seq_order(engine):
+    """The relay reads forward by ``seq``: a row must never be visible while one with a
+    lower ``seq`` may still commit. A second writer waits for the first one's commit (the
+    advisory lock on PostgreSQL, the write lock on SQLite), so readers see both or none."""
+    state = new_state(tenant_created(), user_created(ANN), presence(ANN, "online", 0))
+    first, second = feed(state, opened(1, 1)), feed(state, opened(2, 2))
+    o = store.outbox.c
+    visible: list[list[str]] = []
+
+    def look() -> None:
+        with engine.connect() as conn:
+            visible.append(list(conn.scalars(select(o.event_id).order_by(o.seq))))
+
+    with engine.connect() as one:
+        one.begin()
+        store.enqueue_decisions(one, first)
+        other = threading.Thread(target=lambda: _enqueue_and_commit(engine, second))
+        other.start()
+        other.join(0.5)  # what a writer without the lock would have committed by now
+        look()
+        one.commit()
+    other.join(30)
+    look()
+    assert visible == [[], [str(first[0].event_id), str(second[0].event_id)]]
+
+
+def _enqueue_and_commit(engine, decisions: list[Envelope]) -> None:  # type: ignore[no-untyped-def]
+    with engine.begin() as conn:
+        store.enqueue_decisions(conn, decisions)

@@ -62,8 +62,21 @@ async def test_duplicates_are_applied_once_and_garbage_is_dead_lettered(
     await ensure_topics(settings)
     await _group_starts_at_the_end(kafka_bootstrap, group, topics.CONVERSATION_EVENTS)
     service = ConsumerService(settings, metadata)
-    service.consume(topics.CONVERSATION_EVENTS, group_id=group, apply=consumers.apply)
     tenant = uuid.uuid4()
+    mine = conversation_facts.c.tenant_id == str(tenant)  # the topic is shared by tests
+    #: What ``after_commit`` got (the applier's result) and what another connection saw then.
+    after_commits: list[tuple[int | None, int]] = []
+
+    def apply(conn, batch):  # type: ignore[no-untyped-def]
+        consumers.apply(conn, batch)
+        return sum(d.envelope.tenant_id == tenant for d in batch)  # how many of ours
+
+    def committed(applied: int | None) -> None:
+        with service.engine.connect() as conn:
+            facts = conn.scalar(select(func.count()).select_from(conversation_facts).where(mine))
+        after_commits.append((applied, facts))
+
+    service.consume(topics.CONVERSATION_EVENTS, group_id=group, apply=apply, after_commit=committed)
     conversation = uuid.uuid4()
     opened = Envelope.wrap(
         ConversationOpened(
@@ -131,12 +144,14 @@ async def test_duplicates_are_applied_once_and_garbage_is_dead_lettered(
                 await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # room for a wrong second count to show up
         with service.engine.connect() as conn:
-            mine = conversation_facts.c.tenant_id == str(tenant)  # the topic is shared by tests
             count = conn.scalar(select(func.count()).select_from(conversation_facts).where(mine))
             messages_in = conn.scalar(select(conversation_facts.c.messages_in).where(mine))
         await producer.stop()
         await dead_letters.stop()
     assert count == 1
     assert messages_in == 1
+    # ``after_commit`` runs once the batch's transaction committed: its rows are visible.
+    seen = [facts for applied, facts in after_commits if applied]
+    assert seen and set(seen) == {1}
     assert any("not an event envelope" in r for r in reasons)
     assert any("unknown event type SomethingFromTheFuture v7" in r for r in reasons)
