@@ -1,5 +1,7 @@
 """The ingest service's schema migrations (Alembic): every table of its database, the
-channel adapters' (``store/channels.py``) and the website chat's (``store/webchat.py``).
+channel adapters' (``store/channels.py``) and the website chat's (``store/webchat.py``,
+``store/webchat_files.py``). Every module that defines a table is imported here, so the
+schema is whole whichever modules the process loaded before.
 
 ``shared.migrations`` runs them at start-up; the revisions are the other files here.
 """
@@ -8,7 +10,10 @@ from pathlib import Path
 
 from services.ingest.consumers import meta_media  # noqa: F401  (its table: meta_media_pending)
 from services.ingest.store import channels as store
-from services.ingest.store import webchat
+from services.ingest.store import (
+    webchat,
+    webchat_files,  # noqa: F401  (webchat_mailbox_files)
+)
 from shared.migrations import Schema
 from shared.purge import purged_tenants_table
 from shared.readmodel import applied_events_table
