@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    text,
     update,
 )
 from tenacity import RetryCallState, wait_exponential_jitter
@@ -141,13 +143,25 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+def writers_lock(outbox: Table) -> int:
+    """The advisory lock the writers of ``outbox`` take in turn (PostgreSQL)."""
+    return zlib.crc32(f"{outbox.name}-writers".encode())
+
+
 def enqueue(conn: Connection, outbox: Table, topic: str, *envelopes: Envelope) -> None:
-    """Write events to the outbox in the caller's transaction."""
+    """Write events to the outbox in the caller's transaction.
+
+    On PostgreSQL the writers take turns (a transaction advisory lock, held to the commit),
+    so ``seq`` order is commit order: otherwise a later row of a tenant could commit first
+    and be published before an earlier one that committed late. SQLite has one writer.
+    """
     rows = [
         {"event_id": str(e.event_id), "topic": topic, "envelope": e.model_dump_json()}
         for e in envelopes
     ]
     if rows:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": writers_lock(outbox)})
         conn.execute(insert(outbox), rows)
 
 

@@ -56,6 +56,7 @@ def build(
         group_id=group_id,
         apply=consumers.make_apply(settings.price_list()),
         types=consumers.handlers.types,
+        after_commit=lambda wrote: relay.wake() if wrote else None,
     )
 
     async def start_tasks() -> None:

@@ -15,14 +15,13 @@ was saved. They must reach Kafka in order per tenant. One tenant's transactions 
 commit one after the other (the version check), but the relay reads forward by ``seq``: if
 a lower ``seq`` committed after a higher one it had read, a later decision of that tenant
 could overtake it. So on PostgreSQL the writers of the outbox take turns from their insert
-to their commit (a transaction advisory lock): ``seq`` order is commit order. SQLite has
-one writer at a time anyway.
+to their commit (``shared.outbox.enqueue`` takes a transaction advisory lock, for every
+service's outbox): ``seq`` order is commit order. SQLite has one writer at a time anyway.
 """
 
 from __future__ import annotations
 
 import uuid
-import zlib
 from datetime import datetime
 
 import orjson
@@ -40,7 +39,6 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    text,
     update,
 )
 
@@ -111,10 +109,6 @@ competences = Table(
 
 #: Decisions waiting for Kafka; the relay publishes them in ``seq`` order and marks them.
 outbox = outbox_table(metadata)
-
-#: The transaction advisory lock of the outbox's writers on PostgreSQL (see the docstring);
-#: not the relay's leadership lock (``outbox:routing``, a session lock).
-OUTBOX_WRITERS_LOCK = zlib.crc32(b"routing-outbox-writers")
 
 
 class StaleState(Exception):
@@ -277,10 +271,6 @@ def save(conn: Connection, state: TenantRouting) -> None:
 
 def enqueue_decisions(conn: Connection, decisions: list[Envelope]) -> None:
     """The decisions, to the outbox in this transaction (after the states they come from)."""
-    if not decisions:
-        return
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_WRITERS_LOCK})
     enqueue(conn, outbox, topics.ROUTING_DECISIONS, *decisions)
 
 
