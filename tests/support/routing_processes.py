@@ -16,10 +16,25 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from shared import events as ev
 from shared.events import Envelope
 from shared.local_broker import free_port
 
 CHANNEL = uuid.UUID("c0000000-0000-4000-8000-0000000000aa")
+
+
+def agent(user_id: uuid.UUID) -> ev.EndUserCreated:
+    """An Agent of the test channel who speaks Dutch."""
+    return ev.EndUserCreated(
+        user_id=user_id,
+        first_name="A",
+        last_name="N",
+        email=f"{user_id.hex}@example.com",
+        role="agent",
+        mother_tongue="nl",
+        languages=["nl"],
+        channel_ids=[CHANNEL],
+    )
 
 
 class Instance:

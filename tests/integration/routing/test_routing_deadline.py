@@ -16,20 +16,7 @@ from shared import events as ev
 from shared import topics
 from shared.events import Envelope
 from shared.readmodel import make_engine
-from tests.support.routing_processes import CHANNEL, Instance, send
-
-
-def agent(user_id: uuid.UUID) -> ev.EndUserCreated:
-    return ev.EndUserCreated(
-        user_id=user_id,
-        first_name="A",
-        last_name="N",
-        email=f"{user_id.hex}@example.com",
-        role="agent",
-        mother_tongue="nl",
-        languages=["nl"],
-        channel_ids=[CHANNEL],
-    )
+from tests.support.routing_processes import CHANNEL, Instance, agent, send
 
 
 async def test_an_assignment_not_taken_moves_on_after_a_restart(kafka_bootstrap, tmp_path):

@@ -33,23 +33,10 @@ from shared import topics
 from shared.events import Envelope
 from shared.leadership import leadership_for
 from shared.readmodel import make_engine
-from tests.support.routing_processes import CHANNEL, Instance, send
+from tests.support.routing_processes import CHANNEL, Instance, agent, send
 
 #: Time for a wrong decision to show up (a retry, a relay's page).
 SETTLE_S = 1.5
-
-
-def agent(user_id: uuid.UUID) -> ev.EndUserCreated:
-    return ev.EndUserCreated(
-        user_id=user_id,
-        first_name="A",
-        last_name="N",
-        email=f"{user_id.hex}@example.com",
-        role="agent",
-        mother_tongue="nl",
-        languages=["nl"],
-        channel_ids=[CHANNEL],
-    )
 
 
 @dataclass
