@@ -2,8 +2,8 @@
 
 Throughput comes from batches: a consumer takes up to ``kafka_max_records`` messages,
 the service applies them in one database transaction, publishes what follows without
-awaiting each send, and only then commits the offsets (at-least-once; consumers
-deduplicate). A message nobody can read goes to the dead-letter topic with its
+awaiting each send, and only then commits the offsets, at most every
+``kafka_commit_interval_ms`` (at-least-once; consumers deduplicate). A message nobody can read goes to the dead-letter topic with its
 reason and origin (``services.deadletters`` replays it) and the batch goes on; an event
 of a newer ``schema_version`` pauses its partition instead; an error that a retry may cure
 (database down) rewinds the batch and tries again with exponential backoff and jitter.
@@ -575,7 +575,8 @@ class BatchConsumer:
         )
 
     async def _step(self, poll_ms: int) -> None:
-        """One poll and its batch, applied and committed; :class:`BatchFailed` if it failed."""
+        """One poll and its batch, applied (its positions committed within
+        ``kafka_commit_interval_ms``); :class:`BatchFailed` if it failed."""
         assert self.consumer is not None
         if self._uncommitted_since is not None:  # a commit is due soon: wait no longer
             poll_ms = max(1, int(self._commit_due_in() * 1000))

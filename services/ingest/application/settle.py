@@ -1,7 +1,7 @@
 """Requests from the outbound topic that end in an outcome event: deliveries and bot turns.
 
 A request's outcome is recorded before it is published, and the offsets are committed
-only after the publish (the consumer commits when the handler returns): a crash at any
+only after the publish (the consumer commits after the handler returned): a crash at any
 point redelivers the request, and a request whose outcome is already recorded publishes
 that same event again (same ``event_id``) instead of calling out a second time.
 """
