@@ -22,6 +22,7 @@ from shared import events as ev
 from shared import topics
 from shared.events import Envelope
 from tests.support.routing_processes import CHANNEL, Instance, send
+from tests.support.routing_processes import agent as agent_created
 
 TENANTS = 24
 PER_WAVE = 5
@@ -44,16 +45,7 @@ def opened(tenant: uuid.UUID, n: int) -> Envelope:
 def directory(tenant: uuid.UUID, agent: uuid.UUID) -> list[Envelope]:
     payloads = [
         ev.TenantCreated(name="T", plan="pro", default_capacity=CAPACITY),
-        ev.EndUserCreated(
-            user_id=agent,
-            first_name="A",
-            last_name="N",
-            email=f"{agent.hex}@example.com",
-            role="agent",
-            mother_tongue="nl",
-            languages=["nl"],
-            channel_ids=[CHANNEL],
-        ),
+        agent_created(agent),
         ev.PresenceChanged(user_id=agent, presence="online", at=T0),
     ]
     return [Envelope.wrap(p, tenant_id=tenant, occurred_at=T0) for p in payloads]
