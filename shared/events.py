@@ -65,12 +65,36 @@ HELD_STATUSES: frozenset[ConversationStatus] = frozenset(
 
 
 def _without_nul(value: Any) -> Any:
+    """``value`` with NUL dropped from every text in it; ``value`` itself when it has none
+    (the usual case: walking a payload then makes no copy of it)."""
+    return _cleaned(value) if _has_nul(value) else value
+
+
+def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
+        return "\x00" in value
     if isinstance(value, dict):
-        return {k: _without_nul(v) for k, v in value.items()}
+        values: Any = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return False
+    for v in values:  # the leaves inline: most values are plain text, ids and times
+        if type(v) is str:
+            if "\x00" in v:
+                return True
+        elif isinstance(v, str | dict | list) and _has_nul(v):
+            return True
+    return False
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k: _cleaned(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_without_nul(v) for v in value]
+        return [_cleaned(v) for v in value]
     return value
 
 

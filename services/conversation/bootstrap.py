@@ -7,6 +7,7 @@ import uuid
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
+from eventsourcing.application import Application
 from fastapi import FastAPI
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -141,11 +142,14 @@ class ConversationService:
         with self.engine.connect() as conn:
             return read_position(conn, f"outbox:{self.conversations.name}") >= notification_id
 
-    def changed(self) -> None:
-        """Something was saved: wake the relays and the projector now rather than at their poll."""
+    def changed(self, *logs: Application) -> None:
+        """Something was saved (in ``logs``; none named: in any): wake their relays and the
+        projector now rather than at their poll. A batch of the consumers writes only the
+        conversation log, and waking the directory's relay for it cost a position read."""
         self._changed.set()
         for relay in self.relays:
-            relay.wake()
+            if not logs or getattr(relay.source, "app", None) in logs:
+                relay.wake()
 
     async def after_change(self) -> None:
         """After a command from the API: wake the relays, and read-your-writes in the views."""

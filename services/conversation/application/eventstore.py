@@ -36,6 +36,10 @@ RECENT_EVENTS = 20_000
 SYNC_SCAN_LIMIT = 5_000
 
 
+#: What JSON writes as it is: no tag needed (exact types; subclasses such as enums are not).
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _project(aggregate: Any, domain_events: Any) -> Any:
     """eventsourcing's ``project_aggregate`` without its per-event ``isinstance`` against a
     runtime-checkable Protocol: that check walks the protocol's members every time, and it
@@ -62,15 +66,20 @@ class OrjsonTranscoder(JSONTranscoder):
         """``o`` with every registered type as its tagged form (orjson would write UUIDs
         and datetimes its own way, untagged, and they would come back as strings)."""
         kind = type(o)
-        if kind is str or kind is int or kind is bool or kind is float or o is None:
+        if kind in _PLAIN:
             return o
+        # Plain leaves are taken inline, not through a call each: most values are.
         if kind is dict:
-            return {k: self._tagged(v) for k, v in o.items()}
+            return {k: v if type(v) in _PLAIN else self._tagged(v) for k, v in o.items()}
         if kind is list or kind is tuple:
-            return [self._tagged(v) for v in o]
+            return [v if type(v) in _PLAIN else self._tagged(v) for v in o]
         transcoding = self.types.get(kind)
         if transcoding is not None:
-            return {"_type_": transcoding.name, "_data_": self._tagged(transcoding.encode(o))}
+            data = transcoding.encode(o)
+            return {
+                "_type_": transcoding.name,
+                "_data_": data if type(data) in _PLAIN else self._tagged(data),
+            }
         if isinstance(o, dict):
             return {k: self._tagged(v) for k, v in o.items()}
         if isinstance(o, list | tuple):

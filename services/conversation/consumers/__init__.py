@@ -72,14 +72,14 @@ def register(service: ConversationService) -> None:
             )
         if batch.reports:
             await asyncio.to_thread(conversations.apply_channel_reports, batch.reports)
-        service.changed()
+        service.changed(conversations)
 
     async def on_routed(deliveries: list[Delivery]) -> None:
         batch: list[Routed] = []
         for delivery in deliveries:
             routed.dispatch(batch, delivery)
         await asyncio.to_thread(conversations.apply_routing, batch)
-        service.changed()
+        service.changed(conversations)
 
     subscribe_batches(
         service.broker,

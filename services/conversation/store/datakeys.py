@@ -103,23 +103,30 @@ class SqlKeyStore:
                     generations[subject] = max(generations.get(subject, -1), row.generation)
                     if row.secret is not None:
                         found[subject] = _row_key(row)
+            missing = [subject for subject in subjects if subject not in found]
             new = [
                 {
                     "key_id": key_id_of(subject, generations.get(subject, -1) + 1),
                     "subject_id": str(subject),
                     "generation": generations.get(subject, -1) + 1,
-                    "tenant_id": str(tenant),
+                    "tenant_id": str(subjects[subject]),
                     "secret": new_secret(),
                     "created_at": datetime.now(UTC),
                 }
-                for subject, tenant in subjects.items()
-                if subject not in found
+                for subject in missing
             ]
             if new:
                 dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-                conn.execute(dialect.insert(k).on_conflict_do_nothing(), new)
-                # Read back what won (ours, or what a replica made at that moment).
-                ids = [n["key_id"] for n in new]
+                inserted = set(
+                    conn.scalars(
+                        dialect.insert(k).on_conflict_do_nothing().returning(k.c.key_id), new
+                    )
+                )
+                for subject, n in zip(missing, new, strict=True):
+                    if n["key_id"] in inserted:
+                        found[subject] = DataKey(n["key_id"], subject, n["secret"])
+                # Read back the rest: what a replica made at that moment won.
+                ids = [n["key_id"] for n in new if n["key_id"] not in inserted]
                 for begin in range(0, len(ids), 500):
                     for row in conn.execute(
                         select(k.c.key_id, k.c.subject_id, k.c.secret).where(

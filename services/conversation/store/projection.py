@@ -637,11 +637,18 @@ class Projector:
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+        #: Per log, the position this projector last found or wrote: a log whose head is
+        #: not past it has nothing new, and is skipped without a write transaction (every
+        #: catch-up looked at both logs, and most of the time one of them had not moved).
+        self._applied: dict[str, int] = {}
 
     def catch_up_now(self) -> int:
         """Apply everything new, page by page; safe to run twice (positions are in the same txn)."""
         applied = 0
         for app in self.applications:
+            known = self._applied.get(app.name)
+            if known is not None and (app.recorder.max_notification_id() or 0) <= known:
+                continue
             while True:
                 with self.engine.begin() as conn:
                     name = f"views:{app.name}"
@@ -657,7 +664,9 @@ class Projector:
                             project(writer, domain_event)
                     writer.flush()
                     if notes:
-                        write_position(conn, name, notes[-1].id)
+                        position = notes[-1].id
+                        write_position(conn, name, position)
+                self._applied[app.name] = position
                 applied += len(notes)
                 if len(notes) < PAGE:
                     break
