@@ -195,6 +195,27 @@ class CacheEvictingOnConflict(Application):
                 if domain_event.originator_id in originator_ids:
                     del self._recent[notification_id]
 
+    def events_after(self, position: int, limit: int) -> list[tuple[int, Any]]:
+        """The log's next notifications after ``position`` (at most ``limit``) as
+        (notification id, domain event): from the events kept here when every one of them
+        is (the usual case: this process wrote them moments ago), else read and decoded.
+
+        The head comes from one ``max(notification id)``, so the kept events stand for
+        exactly the stored ones; an id not kept (another replica's write, a gap a failed
+        save left in PostgreSQL's sequence, an erasure's forgetting) sends the whole page
+        to the store."""
+        head = self.recorder.max_notification_id() or 0
+        stop = min(head, position + limit)
+        if stop <= position:
+            return []
+        with self._recent_lock:
+            recent = self._recent
+            kept = [(i, recent.get(i)) for i in range(position + 1, stop + 1)]
+        if all(event is not None for _, event in kept):
+            return kept
+        notes = self.recorder.select_notifications(start=position + 1, limit=limit)
+        return [(note.id, self.domain_event(note)) for note in notes]
+
     def domain_event(self, notification: Notification) -> Any:
         """The domain event of a notification of this log, decoded only if not saved here."""
         domain_event = self._recent.get(notification.id)

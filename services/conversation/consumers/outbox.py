@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
-from eventsourcing.application import Application
 from sqlalchemy import Engine
 
 from services.conversation.application.contracts import to_envelopes, topic_of
+from services.conversation.application.eventstore import CacheEvictingOnConflict
 from services.conversation.store.positions import read_position, write_position
 from shared.outbox import LOG_METRICS, OutboxRelay, Page
 
@@ -23,7 +23,7 @@ class NotificationLogSource:
 
     metrics = LOG_METRICS
 
-    def __init__(self, app: Application, topic: str, engine: Engine) -> None:
+    def __init__(self, app: CacheEvictingOnConflict, topic: str, engine: Engine) -> None:
         self.app, self.topic, self.engine = app, topic, engine
         self.name = f"outbox:{app.name}"
         self.label = app.name
@@ -32,17 +32,16 @@ class NotificationLogSource:
         if after is None:
             with self.engine.connect() as conn:
                 after = read_position(conn, self.name)
-        notes = list(self.app.recorder.select_notifications(start=after + 1, limit=limit))
-        # The events this process saved come as they were saved (see eventstore), not decoded.
-        decode = getattr(self.app, "domain_event", self.app.mapper.to_domain_event)
+        # The events this process saved come as they were saved (see eventstore), not read.
+        events = self.app.events_after(after, limit)
         # Content leaves sealed with its conversation's key (docs/data-lifecycle.md).
         sealer = getattr(self.app, "sealer", None)
         records = [
             (topic_of(envelope, self.topic), envelope)
-            for note in notes
-            for envelope in to_envelopes(decode(note), sealer)
+            for _, event in events
+            for envelope in to_envelopes(event, sealer)
         ]
-        return Page(records=records, last=notes[-1].id if notes else after, read=len(notes))
+        return Page(records=records, last=events[-1][0] if events else after, read=len(events))
 
     def record(self, page: Page) -> None:
         """Forward only: a relay that lost its leadership unnoticed cannot move it back."""
@@ -55,7 +54,7 @@ class NotificationLogSource:
 
 
 def log_relay(
-    app: Application,
+    app: CacheEvictingOnConflict,
     topic: str,
     engine: Engine,
     new_producer: Callable[[], AIOKafkaProducer],

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
 from sqlalchemy import (
     Connection,
@@ -24,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 
+from services.conversation.application.eventstore import CacheEvictingOnConflict
 from services.conversation.domain.conversation import Conversation, Visitor
 from services.conversation.domain.directory import (
     Channel,
@@ -626,7 +626,7 @@ def ensure_views_current(engine: Engine) -> bool:
 class Projector:
     """Keeps the tables up to date with one or more applications' notification logs."""
 
-    def __init__(self, engine: Engine, applications: list[Application]) -> None:
+    def __init__(self, engine: Engine, applications: list[CacheEvictingOnConflict]) -> None:
         self.engine = engine
         self.applications = applications
         # One catch-up at a time in the process (a thread lock: the Portal's test clients and
@@ -653,22 +653,20 @@ class Projector:
                 with self.engine.begin() as conn:
                     name = f"views:{app.name}"
                     position = claim_position(conn, name)
-                    notes = app.recorder.select_notifications(start=position + 1, limit=PAGE)
+                    # The events this process saved come as they were saved, not read.
+                    events = app.events_after(position, PAGE)
                     writer = Writer(conn)
-                    # The events this process saved come as they were saved, not decoded.
-                    decode = getattr(app, "domain_event", app.mapper.to_domain_event)
-                    for note in notes:
-                        domain_event = decode(note)
+                    for _, domain_event in events:
                         project = PROJECTIONS.get(type(domain_event))
                         if project is not None:
                             project(writer, domain_event)
                     writer.flush()
-                    if notes:
-                        position = notes[-1].id
+                    if events:
+                        position = events[-1][0]
                         write_position(conn, name, position)
                 self._applied[app.name] = position
-                applied += len(notes)
-                if len(notes) < PAGE:
+                applied += len(events)
+                if len(events) < PAGE:
                     break
         return applied
 
