@@ -9,6 +9,7 @@ else is a new ``schema_version`` registered beside the old one.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -62,6 +63,13 @@ OPEN_STATUSES: frozenset[ConversationStatus] = frozenset(
 HELD_STATUSES: frozenset[ConversationStatus] = frozenset(
     {ConversationStatus.ASSIGNED, ConversationStatus.IN_PROGRESS}
 )
+
+
+@functools.lru_cache(maxsize=65_536)
+def id_text(value: uuid.UUID) -> str:
+    """``str(value)``, remembered: the same few ids (tenants, end users) are written out
+    again and again, in every key and decision, and ``UUID.__str__`` is slow Python."""
+    return str(value)
 
 
 def _without_nul(value: Any) -> Any:
@@ -665,7 +673,7 @@ class Envelope(BaseModel):
     @property
     def key(self) -> bytes:
         """The Kafka key: the tenant, so one tenant's events keep their order."""
-        return str(self.tenant_id).encode()
+        return id_text(self.tenant_id).encode()
 
     def parsed(self, nul_free: bool = False) -> Payload:
         """The typed payload; raises :class:`UnreadableEvent` if it is not ours to read.

@@ -43,6 +43,8 @@ class LeadershipLost(Exception):
 
 class Leadership(Protocol):
     name: str
+    #: ``check`` asks the database (run it off the event loop); False: it looks at memory.
+    check_blocks: bool
 
     def acquire(self) -> bool:
         """Take the lock if it is free; True when this replica leads (again) now."""
@@ -56,6 +58,8 @@ class Leadership(Protocol):
 
 class AlwaysLeader:
     """One process by nature (an in-memory database)."""
+
+    check_blocks = False
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -72,6 +76,8 @@ class AlwaysLeader:
 
 class AdvisoryLock:
     """PostgreSQL's session advisory lock, keyed by the work's name."""
+
+    check_blocks = True
 
     def __init__(self, engine: Engine, name: str) -> None:
         self.engine, self.name = engine, name
@@ -127,6 +133,8 @@ class FileLock:
 
     ``flock`` locks belong to an open file, so two relays in one process exclude each other
     too (the tests run replicas that way)."""
+
+    check_blocks = False
 
     def __init__(self, path: Path, name: str) -> None:
         self.path, self.name = path, name

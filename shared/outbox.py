@@ -365,7 +365,10 @@ class OutboxRelay:
         wait = BUSY_POLL_S
         try:
             while not self._stopping:
-                await asyncio.to_thread(self.leadership.check)
+                if self.leadership.check_blocks:
+                    await asyncio.to_thread(self.leadership.check)
+                else:  # a file lock held in memory: no thread hop per page for nothing
+                    self.leadership.check()
                 # Cleared before reading, not after: a commit during this page wakes the
                 # next one at once instead of waiting for the poll.
                 self._wake.clear()

@@ -48,6 +48,7 @@ from shared.events import (
     ConversationStatus,
     Envelope,
     Payload,
+    id_text,
 )
 
 DECISION_NAMESPACE = uuid.UUID("c3c1d2a4-4b7e-4f0a-9a51-7d2b8e0f6a10")
@@ -535,7 +536,7 @@ class TenantRouting:
             "reroute_reason": reason,
             "tie_break": decision.tie_break,
             "candidates": [
-                {"user_id": str(v.user_id), "excluded_by": list(v.excluded_by), "load": v.load}
+                {"user_id": id_text(v.user_id), "excluded_by": list(v.excluded_by), "load": v.load}
                 for v in decision.verdicts
             ],
             "decided_at": _JSON_TIME.dump_python(at, mode="json"),
@@ -554,7 +555,7 @@ _JSON_TIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
 
 def _text(user_id: uuid.UUID | None) -> str | None:
-    return None if user_id is None else str(user_id)
+    return None if user_id is None else id_text(user_id)
 
 
 def _by_id(agent: Candidate) -> int:

@@ -17,6 +17,7 @@ from services.stats.domain import contributions as contrib
 from services.stats.domain.buckets import zone
 from services.stats.domain.facts import ConversationFact, apply_event, opened
 from shared import events as ev
+from shared.events import id_text
 from shared.kafka import Delivery
 
 
@@ -49,18 +50,21 @@ def forget_tenant(facts: Facts, tenant_id: str) -> None:
 def fold_conversations(view: Facts, batch: list[Delivery], skip_rollups_of: set[str]) -> None:
     """The batch's conversation events folded into their facts, the rollups changed by
     the difference (not those of ``skip_rollups_of``: they are recomputed whole)."""
-    ids = {str(d.payload.conversation_id) for d in batch}  # type: ignore[attr-defined]
-    facts = view.load_facts(ids)
-    zones = {t: zone(name) for t, name in view.time_zones(_tenants(batch, facts)).items()}
+    # Each delivery's conversation and tenant as text, once (UUID.__str__ is slow Python).
+    keyed = [
+        (d.payload, str(d.payload.conversation_id), id_text(d.envelope.tenant_id))  # type: ignore[attr-defined]
+        for d in batch
+    ]
+    facts = view.load_facts({cid for _, cid, _ in keyed})
+    tenants = {tenant_id for _, _, tenant_id in keyed} | {f.tenant_id for f in facts.values()}
+    zones = {t: zone(name) for t, name in view.time_zones(tenants).items()}
 
     def tz(fact: ConversationFact):  # type: ignore[no-untyped-def]
         return zones.get(fact.tenant_id) or zone(None)
 
     before = contrib.total(contrib.contributions(f, tz(f)) for f in facts.values())
     changed: dict[str, ConversationFact] = {}
-    for d in batch:
-        p, tenant_id = d.payload, str(d.envelope.tenant_id)
-        cid = str(p.conversation_id)  # type: ignore[attr-defined]
+    for p, cid, tenant_id in keyed:
         fact = facts.get(cid)
         if fact is not None and fact.tenant_id != tenant_id:
             continue  # another tenant's conversation id: never mixed
@@ -76,10 +80,6 @@ def fold_conversations(view: Facts, batch: list[Delivery], skip_rollups_of: set[
     view.add_to_rollups(
         {key: row for key, row in moved.items() if key[1][0] not in skip_rollups_of}
     )
-
-
-def _tenants(batch: list[Delivery], facts: dict[str, ConversationFact]) -> set[str]:
-    return {str(d.envelope.tenant_id) for d in batch} | {f.tenant_id for f in facts.values()}
 
 
 def recompute_rollups(view: Facts, tenant_id: str) -> None:
