@@ -79,6 +79,8 @@ class Writer:
         #: table -> index of the latest group writing it other than by key / at all
         self._wide: dict[Table, int] = {}
         self._any: dict[Table, int] = {}
+        #: (table, key) -> (group index, row) of a queued INSERT (see :meth:`amend`)
+        self._inserted: dict[tuple[Table, object], tuple[int, dict[str, Any]]] = {}
 
     def run(self, statement: Executable, row: dict[str, Any], key: object = None) -> None:
         """Queue ``row`` for ``statement``; ``key`` is the primary key of the one row it
@@ -108,11 +110,37 @@ class Writer:
         self._rows.clear()
         self._wide.clear()
         self._any.clear()
+        self._inserted.clear()
 
     def insert(self, table: Table, **values: Any) -> None:
         key = _primary_key(table)
         row_key = tuple(str(values[c]) for c in key) if all(c in values for c in key) else None
         self.run(_insert(table, tuple(values)), values, row_key)
+        if row_key is not None:
+            self._inserted[(table, row_key)] = (self._rows[(table, row_key)], values)
+
+    def amend(
+        self,
+        table: Table,
+        key: tuple[str, ...],
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> bool:
+        """Fold ``change(row)`` (new values) into the row's queued INSERT instead of queuing
+        a write after it, when nothing else has written the row or its table since and
+        the INSERT names every column changed (a new conversation's first message: its
+        count goes into the row inserted, not into an UPDATE per conversation). False:
+        write it as usual."""
+        queued = self._inserted.get((table, key))
+        if queued is None:
+            return False
+        index, row = queued
+        if self._rows.get((table, key)) != index or self._wide.get(table, -1) > index:
+            return False
+        values = change(row)
+        if not values.keys() <= row.keys():
+            return False
+        row.update(values)
+        return True
 
     def update(self, table: Table, key: str, key_value: object, **values: Any) -> None:
         row = {f"v_{name}": value for name, value in values.items()}
@@ -236,6 +264,8 @@ def _conversation_opened(w: Writer, e: DomainEvent) -> None:
         assignee_id=None,
         opened_at=e.opened_at,
         message_count=0,
+        last_message_at=None,  # named, so that the first message can amend the row (``amend``)
+        preview=None,
         status=ConversationStatus.BOT if bot else ConversationStatus.WAITING,
         handover="bot" if bot else None,
         required_competences=e.required_competences,
@@ -258,9 +288,23 @@ def _message(w: Writer, e: DomainEvent, at: object, **values: object) -> None:
         at=at,
         **values,
     )
-    conversation = str(e.originator_id)
-    w.run(_COUNT_MESSAGE, {"k": conversation, "v_at": at, "v_preview": text[:200]}, (conversation,))
+    count_message(w, str(e.originator_id), at, text[:200])
     _attachments(w, e)
+
+
+def count_message(w: Writer, conversation_id: str, at: object, preview: str) -> None:
+    """One more message on the conversation, the latest at ``at``."""
+
+    def counted(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "message_count": row["message_count"] + 1,
+            "last_message_at": at,
+            "preview": preview,
+        }
+
+    if not w.amend(t.conversations, (conversation_id,), counted):
+        values = {"k": conversation_id, "v_at": at, "v_preview": preview}
+        w.run(_COUNT_MESSAGE, values, (conversation_id,))
 
 
 def _attachments(w: Writer, e: DomainEvent) -> None:

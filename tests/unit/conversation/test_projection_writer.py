@@ -23,7 +23,9 @@ def _ops(rng: random.Random) -> list[tuple]:
         if roll < 0.25 or not opened:
             cid = f"c{n:04d}"
             opened.append(cid)
-            ops.append(("open", cid))
+            # Some rows are inserted without the columns a message changes: its count
+            # cannot be folded into those INSERTs, and must not be lost.
+            ops.append(("open" if rng.random() < 0.7 else "open-short", cid))
         elif roll < 0.5:
             ops.append(("message", rng.choice(opened), f"m{n}", f"text {n}"))
         elif roll < 0.7:
@@ -37,9 +39,11 @@ def _ops(rng: random.Random) -> list[tuple]:
 
 def _apply(w: projection.Writer, op: tuple) -> None:
     kind, cid = op[0], op[1]
-    if kind == "open":
+    if kind.startswith("open"):
+        latest = {"last_message_at": None, "preview": None} if kind == "open" else {}
         w.insert(
             t.conversations,
+            **latest,
             conversation_id=cid,
             tenant_id="t",
             channel_id="ch",
@@ -69,7 +73,7 @@ def _apply(w: projection.Writer, op: tuple) -> None:
             author_id=None,
             delivery_status=None,
         )
-        w.run(projection._COUNT_MESSAGE, {"k": cid, "v_at": AT, "v_preview": op[3]}, (cid,))
+        projection.count_message(w, cid, AT, op[3])
     elif kind == "assign":
         w.update(t.conversations, "conversation_id", cid, assignee_id=op[2], status="assigned")
     elif kind == "labels":
@@ -132,5 +136,6 @@ def test_a_batch_of_new_conversations_takes_a_few_statements(tmp_path):
         conn.execute = original  # type: ignore[method-assign]
         counts = conn.execute(select(t.conversations.c.message_count)).scalars().all()
     engine.dispose()
-    assert len(statements) == 4  # conversations, messages, the counts, the assignments
+    # conversations (their first message counted in the INSERT), messages, the assignments
+    assert len(statements) == 3
     assert counts == [1] * 100
