@@ -39,7 +39,14 @@ from prometheus_client.registry import Collector
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from shared import topics
-from shared.events import Envelope, NewerSchemaVersion, Payload, UnreadableEvent, decode
+from shared.events import (
+    Envelope,
+    NewerSchemaVersion,
+    Payload,
+    StoredEnvelope,
+    UnreadableEvent,
+    decode,
+)
 from shared.kafka_security import broker_security, client_options
 from shared.settings import ServiceSettings
 
@@ -258,7 +265,7 @@ async def send_all(producer: AIOKafkaProducer, topic: str, envelopes: Sequence[E
 
 
 async def enqueue_all(
-    producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope]
+    producer: AIOKafkaProducer, topic: str, envelopes: Sequence[Envelope | StoredEnvelope]
 ) -> asyncio.Future[Any]:
     """Hand every envelope to the producer, in order; the future completes with their acks.
 
@@ -308,7 +315,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
     )
 
 
-def _headers(envelope: Envelope) -> dict[str, str]:
+def _headers(envelope: Envelope | StoredEnvelope) -> dict[str, str]:
     return {"content-type": "application/json", "event-type": envelope.type}
 
 

@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from tenacity import RetryCallState, wait_exponential_jitter
 
-from shared.events import Envelope
+from shared.events import Envelope, StoredEnvelope
 from shared.kafka import enqueue_all
 from shared.leadership import (
     Leadership,
@@ -101,7 +101,7 @@ TABLE_METRICS = RelayMetrics(
 class Page:
     """What one read gave: the events to publish, in order, and where the page ends."""
 
-    records: list[tuple[str, Envelope]]
+    records: list[tuple[str, Envelope | StoredEnvelope]]
     #: The position after this page (the next read starts after it).
     last: int
     #: How many stored entries were read (a full page: more may follow at once).
@@ -186,7 +186,7 @@ class TableSource:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(o.c.seq).limit(limit)).all()
         return Page(
-            records=[(r.topic, Envelope.model_validate_json(r.envelope)) for r in rows],
+            records=[(r.topic, StoredEnvelope.of(r.envelope)) for r in rows],
             last=rows[-1].seq if rows else (after or 0),
             read=len(rows),
             marks=tuple(r.seq for r in rows),
@@ -214,8 +214,10 @@ async def _drop(tasks: deque[asyncio.Task[None]]) -> None:
     tasks.clear()
 
 
-def _by_topic(records: Sequence[tuple[str, Envelope]]) -> dict[str, list[Envelope]]:
-    grouped: dict[str, list[Envelope]] = {}
+def _by_topic(
+    records: Sequence[tuple[str, Envelope | StoredEnvelope]],
+) -> dict[str, list[Envelope | StoredEnvelope]]:
+    grouped: dict[str, list[Envelope | StoredEnvelope]] = {}
     for topic, envelope in records:
         grouped.setdefault(topic, []).append(envelope)
     return grouped

@@ -127,6 +127,22 @@ def test_key_is_the_tenant_id(tenant_id: uuid.UUID) -> None:
     assert decode(envelope.to_bytes())[0].key == str(tenant_id).encode()
 
 
+@pytest.mark.parametrize("payload", PAYLOADS, ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("tenant_id", [TENANT, uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)])
+def test_an_envelope_as_an_outbox_stored_it_publishes_as_the_envelope(
+    payload: ev.Payload, tenant_id: uuid.UUID
+) -> None:
+    """The outbox relay publishes the stored text: same bytes, key (partition) and type."""
+    envelope = Envelope.wrap(payload, tenant_id=tenant_id)
+    stored = envelope.model_dump_json()  # what shared.outbox.enqueue writes
+    for kept in (stored, stored.encode()):
+        republished = ev.StoredEnvelope.of(kept)
+        assert republished.to_bytes() == envelope.to_bytes()
+        assert republished.key == envelope.key
+        assert republished.type == envelope.type
+        assert decode(republished.to_bytes())[0] == envelope
+
+
 def _raw(**changes: object) -> dict:
     """A valid ConversationClosed envelope as JSON-ready data, with changes (None: drop)."""
     data: dict = {
