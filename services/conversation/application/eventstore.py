@@ -218,7 +218,9 @@ class CacheEvictingOnConflict(Application):
                 if domain_event.originator_id in originator_ids:
                     del self._recent[notification_id]
 
-    def events_after(self, position: int, limit: int) -> list[tuple[int, Any]]:
+    def events_after(
+        self, position: int, limit: int, head: int | None = None
+    ) -> list[tuple[int, Any]]:
         """The log's next notifications after ``position`` (at most ``limit``) as
         (notification id, domain event): from the events kept here when every one of them
         is (the usual case: this process wrote them moments ago), else read and decoded.
@@ -226,8 +228,9 @@ class CacheEvictingOnConflict(Application):
         The head comes from one ``max(notification id)``, so the kept events stand for
         exactly the stored ones; an id not kept (another replica's write, a gap a failed
         save left in PostgreSQL's sequence, an erasure's forgetting) sends the whole page
-        to the store."""
-        head = self.recorder.max_notification_id() or 0
+        to the store. ``head``: the log's head as the caller just read it."""
+        if head is None:
+            head = self.recorder.max_notification_id() or 0
         stop = min(head, position + limit)
         if stop <= position:
             return []

@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    bindparam,
     select,
     text,
     update,
@@ -44,6 +45,22 @@ data_keys = Table(
     Index("ix_data_keys_subject", "subject_id"),
     Index("ix_data_keys_tenant", "tenant_id"),
 )
+
+
+#: Built once: a batch asks for its keys with these, and building and keying a statement
+#: cost more than running it.
+_BY_SUBJECT = select(
+    data_keys.c.key_id, data_keys.c.subject_id, data_keys.c.generation, data_keys.c.secret
+).where(data_keys.c.subject_id.in_(bindparam("subjects", expanding=True)))
+_BY_KEY = select(data_keys.c.key_id, data_keys.c.subject_id, data_keys.c.secret).where(
+    data_keys.c.key_id.in_(bindparam("keys", expanding=True))
+)
+_MAKE = {
+    "postgresql": postgresql.insert(data_keys)
+    .on_conflict_do_nothing()
+    .returning(data_keys.c.key_id),
+    "sqlite": sqlite.insert(data_keys).on_conflict_do_nothing().returning(data_keys.c.key_id),
+}
 
 
 def _row_key(row: object) -> DataKey:
@@ -87,17 +104,12 @@ class SqlKeyStore:
 
     def live_keys(self, subjects: dict[uuid.UUID, uuid.UUID]) -> list[DataKey]:
         """Many subjects' live keys: one SELECT, one INSERT of those that have none."""
-        k = data_keys
         found: dict[uuid.UUID, DataKey] = {}
         generations: dict[uuid.UUID, int] = {}
         wanted = [str(s) for s in subjects]
         with self.engine.begin() as conn:
             for start in range(0, len(wanted), 500):
-                rows = conn.execute(
-                    select(k.c.key_id, k.c.subject_id, k.c.generation, k.c.secret).where(
-                        k.c.subject_id.in_(wanted[start : start + 500])
-                    )
-                ).all()
+                rows = conn.execute(_BY_SUBJECT, {"subjects": wanted[start : start + 500]}).all()
                 for row in rows:
                     subject = uuid.UUID(row.subject_id)
                     generations[subject] = max(generations.get(subject, -1), row.generation)
@@ -116,23 +128,14 @@ class SqlKeyStore:
                 for subject in missing
             ]
             if new:
-                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-                inserted = set(
-                    conn.scalars(
-                        dialect.insert(k).on_conflict_do_nothing().returning(k.c.key_id), new
-                    )
-                )
+                inserted = set(conn.scalars(_MAKE[conn.dialect.name], new))
                 for subject, n in zip(missing, new, strict=True):
                     if n["key_id"] in inserted:
                         found[subject] = DataKey(n["key_id"], subject, n["secret"])
                 # Read back the rest: what a replica made at that moment won.
                 ids = [n["key_id"] for n in new if n["key_id"] not in inserted]
                 for begin in range(0, len(ids), 500):
-                    for row in conn.execute(
-                        select(k.c.key_id, k.c.subject_id, k.c.secret).where(
-                            k.c.key_id.in_(ids[begin : begin + 500])
-                        )
-                    ):
+                    for row in conn.execute(_BY_KEY, {"keys": ids[begin : begin + 500]}):
                         found[uuid.UUID(row.subject_id)] = _row_key(row)
         return list(found.values())
 

@@ -691,14 +691,16 @@ class Projector:
         applied = 0
         for app in self.applications:
             known = self._applied.get(app.name)
-            if known is not None and (app.recorder.max_notification_id() or 0) <= known:
+            head = app.recorder.max_notification_id() or 0
+            if known is not None and head <= known:
                 continue
             while True:
                 with self.engine.begin() as conn:
                     name = f"views:{app.name}"
                     position = claim_position(conn, name)
                     # The events this process saved come as they were saved, not read.
-                    events = app.events_after(position, PAGE)
+                    # The head read before the claim: what came after waits for the next call.
+                    events = app.events_after(position, PAGE, head)
                     writer = Writer(conn)
                     for _, domain_event in events:
                         project = PROJECTIONS.get(type(domain_event))
