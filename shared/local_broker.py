@@ -28,10 +28,15 @@ KAFKA_LIB = Path(os.environ.get("INTERACT_KAFKA_LIB", ROOT / ".kafka" / "lib"))
 STATE_FILE = "interact-node.json"  # cluster id and ports, written when the folder is formatted
 
 # Small and quick to start: one node on a shared 2-core machine. SerialGC has no GC threads
-# to keep busy; the heap is bounded; no perf-data file in /tmp.
+# to keep busy; the heap is bounded; no perf-data file in /tmp. Only the quick JIT (C1): in
+# its first minutes a fresh node spent as much CPU in the C2 compiler's threads as in
+# serving requests (0.29 -> 0.14 cores at 200 produce requests/s, 0.4 -> 0.2 ms per
+# conversation in bench/e2e.py); a long-lived node under heavy load may want C2 back
+# (``KAFKA_JVM_OPTIONS=-XX:TieredStopAtLevel=4``).
 JVM_OPTIONS = [
     "-Xms64m",
     "-Xmx512m",
+    "-XX:TieredStopAtLevel=1",
     "-XX:+UseSerialGC",
     "-XX:-UsePerfData",
     "-XX:+ExitOnOutOfMemoryError",
