@@ -15,6 +15,7 @@ from services.conversation.application.directory import Directory
 from services.conversation.application.eventstore import event_store_env
 from services.conversation.application.queries import Queries
 from services.conversation.domain.directory import AccountConnectedElsewhere, ChannelAccount
+from tests.support.databases import BOTH, database_for
 from tests.support.tenants import new_tenant
 
 
@@ -98,16 +99,10 @@ def test_the_directory_refuses_even_before_the_view_shows_the_first_channel(
     assert "details" not in refused.json()["error"]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def replicas(request, tmp_path):  # type: ignore[no-untyped-def]
     """Two Directory applications (two replicas of the service) on one event store."""
-    if request.param == "postgres":
-        pg = request.getfixturevalue("postgres")
-        name = f"accounts_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        env = event_store_env(pg.url(name), tmp_path, "directory")
-    else:
-        env = event_store_env("", tmp_path, "directory")
+    env = event_store_env(database_for(request, "accounts"), tmp_path, "directory")
     apps = [Directory(env=env), Directory(env=env)]
     yield apps
     for app in apps:

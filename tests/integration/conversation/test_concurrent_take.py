@@ -15,21 +15,16 @@ from services.conversation.application.directory import ChannelContext
 from services.conversation.application.eventstore import event_store_env
 from services.conversation.domain.conversation import ConversationError, Visitor
 from shared.events import InboundMessageReceived, MessageContent
+from tests.support.databases import BOTH, database_for
 
 TENANT, CHANNEL = uuid.uuid4(), uuid.uuid4()
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def replicas(request, tmp_path):  # type: ignore[no-untyped-def]
     """Two Conversations applications (two service replicas) on one event store."""
-    if request.param == "postgres":
-        pg = request.getfixturevalue("postgres")
-        name = f"take_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        env = event_store_env(pg.url(name), tmp_path, "conversations")
-    else:
-        env = event_store_env("", tmp_path, "conversations")
+    env = event_store_env(database_for(request, "take"), tmp_path, "conversations")
     apps = [Conversations(env=env), Conversations(env=env)]
     yield apps
     for app in apps:

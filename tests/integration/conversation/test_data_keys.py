@@ -13,19 +13,14 @@ from services.conversation.store import datakeys
 from services.conversation.store.datakeys import SqlKeyStore, data_keys
 from services.conversation.store.tables import metadata
 from shared.readmodel import make_engine
+from tests.support.databases import BOTH, database_for
 
 TENANT = uuid.uuid4()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def engine(request, tmp_path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'keys.sqlite'}"
-    else:
-        pg = request.getfixturevalue("postgres")
-        name = f"keys_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        url = pg.url(name)
+    url = database_for(request, "keys", f"sqlite:///{tmp_path / 'keys.sqlite'}")
     engine = make_engine(url)
     metadata.create_all(engine, tables=[data_keys])
     yield engine

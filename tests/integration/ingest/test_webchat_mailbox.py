@@ -17,17 +17,12 @@ from services.ingest.store import webchat as store
 from shared import events as ev
 from shared.kafka import Delivery
 from shared.readmodel import make_engine
+from tests.support.databases import BOTH, database_for
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def engine(request, tmp_path) -> Engine:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ingest.sqlite'}"
-    else:
-        pg = request.getfixturevalue("postgres")
-        name = f"webchat_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        url = pg.url(name)
+    url = database_for(request, "webchat", f"sqlite:///{tmp_path / 'ingest.sqlite'}")
     engine = make_engine(url)
     store.metadata.create_all(engine)
     yield engine

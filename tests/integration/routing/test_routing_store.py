@@ -15,6 +15,7 @@ from services.routing.store import snapshots as store
 from shared import events as ev
 from shared.events import Envelope
 from shared.readmodel import make_engine
+from tests.support.databases import BOTH, database_for
 from tests.support.routing import (
     ANN,
     BOB,
@@ -33,15 +34,9 @@ from tests.support.routing import (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def engine(request, tmp_path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'routing.sqlite'}"
-    else:
-        pg = request.getfixturevalue("postgres")
-        name = f"routing_{tmp_path.name[-8:].lower().replace('-', '_')}"
-        pg.create_database(name)
-        url = pg.url(name)
+    url = database_for(request, "routing", f"sqlite:///{tmp_path / 'routing.sqlite'}")
     engine = make_engine(url)
     store.metadata.create_all(engine)
     yield engine

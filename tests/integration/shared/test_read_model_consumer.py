@@ -18,6 +18,7 @@ from shared import topics
 from shared.consumer_service import ConsumerService, ConsumerServiceSettings
 from shared.events import ConversationOpened, Envelope, MessageContent, MessageReceived
 from shared.kafka import ensure_topics
+from tests.support.databases import BOTH, database_for
 
 
 async def _group_starts_at_the_end(bootstrap: str, group: str, topic: str) -> None:
@@ -39,14 +40,9 @@ async def _group_starts_at_the_end(bootstrap: str, group: str, topic: str) -> No
         await positioner.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def database_url(request, tmp_path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return ""
-    pg = request.getfixturevalue("postgres")
-    name = f"stats_{uuid.uuid4().hex[:8]}"
-    pg.create_database(name)
-    return pg.url(name)
+    return database_for(request, "stats")
 
 
 async def test_duplicates_are_applied_once_and_garbage_is_dead_lettered(

@@ -32,6 +32,7 @@ from services.sla.store.tables import credits, incidents, metadata, outbox, stop
 from shared import events as ev
 from shared.kafka import Delivery
 from shared.readmodel import make_engine
+from tests.support.databases import BOTH, database_for
 
 P1, P2, P3, P4 = Priority.P1, Priority.P2, Priority.P3, Priority.P4
 
@@ -48,15 +49,9 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def engine(request, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'sla.sqlite'}"
-    else:
-        pg = request.getfixturevalue("postgres")
-        name = f"sla_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        url = pg.url(name)
+    url = database_for(request, "sla", f"sqlite:///{tmp_path / 'sla.sqlite'}")
     engine = make_engine(url)
     metadata.create_all(engine)
     yield engine

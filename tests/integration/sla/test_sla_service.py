@@ -28,6 +28,7 @@ from services.sla.settings import SlaSettings
 from shared import events as ev
 from shared import topics
 from shared.local_broker import free_port
+from tests.support.databases import BOTH, database_for
 from tests.support.tenants import new_tenant
 
 OPERATOR_TOKEN = "test-operator-token"  # the portal fixture's, so one token serves both
@@ -87,14 +88,9 @@ def eventually(check: Callable[[], bool]) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def database_url(request) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return ""
-    pg = request.getfixturevalue("postgres")
-    name = f"sla_{uuid.uuid4().hex[:8]}"
-    pg.create_database(name)
-    return pg.url(name)
+    return database_for(request, "sla")
 
 
 def sla_client(bootstrap: str, data_dir: Any, database_url: str, **extra: Any) -> TestClient:

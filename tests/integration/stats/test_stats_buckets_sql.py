@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -10,6 +9,7 @@ from sqlalchemy import Column, Date, MetaData, Table, create_engine, insert, sel
 
 from services.stats.domain.buckets import bucket_start
 from services.stats.store.access import bucket_of
+from tests.support.databases import BOTH, database_for
 
 DAYS = sorted(
     {date(2024, 2, 26) + timedelta(days=i) for i in range(0, 800, 3)}
@@ -21,15 +21,9 @@ DAYS = sorted(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH)
 def engine(request, tmp_path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'b.sqlite'}"
-    else:
-        pg = request.getfixturevalue("postgres")
-        name = f"stats_b_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        url = pg.url(name)
+    url = database_for(request, "stats_b", f"sqlite:///{tmp_path / 'b.sqlite'}")
     engine = create_engine(url)
     yield engine
     engine.dispose()
