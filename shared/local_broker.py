@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -54,8 +55,40 @@ rootLogger.appenderRef.out.ref = out
 """
 
 
+#: Ports ``free_port`` handed out in this process: two callers never get the same one.
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for the local end of outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A loopback port nobody listens on, for a server about to start there.
+
+    Not one the kernel would pick (``bind(0)``): those are its ephemeral ports, and any
+    outgoing connection (a Kafka client's, say) may take one as its local end between this
+    check and the server's bind - a service of the test stack once failed to start so.
+    Below (or above) the ephemeral range, only another server can take it."""
+    low, high = _ephemeral_ports()
+    candidates = range(max(1024, low - 12_000), low) if low > 2048 else range(high + 1, 65_536)
+    for _ in range(500):
+        port = random.choice(candidates)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # all taken: the kernel's
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
